@@ -1,0 +1,224 @@
+"""A board on a serial port, real or virtual, seen from the computer.
+
+`connect(port)` checks the port, opens it with mpremote's SerialTransport and
+enters the raw REPL (without a soft reset, so the student's state is kept).
+Every failure becomes one translated `JazariError` that says what to do.
+"""
+
+import ast
+import contextlib
+import errno
+import io
+import os
+import time
+
+import serial
+from mpremote.transport import TransportError, TransportExecError
+from mpremote.transport_serial import SerialTransport
+
+from jazari.errors import JazariError
+from jazari.i18n import _
+
+ANSWER_TIMEOUT = 5  # seconds a live board needs at most to show the raw REPL
+RESET_TIMEOUT = 15  # seconds a board needs to reboot and run boot.py
+FILE_CHUNK = 2048  # bytes per exec when copying files over the REPL
+
+# Runs on the board: kit's own report when the kit is installed, else what
+# plain MicroPython can tell, with the same keys.
+_INFO_CODE = """
+try:
+    import kit.board as _kb
+    _i = _kb.info()
+except ImportError:
+    import sys, gc, machine, binascii
+    gc.collect()
+    _m = sys.implementation._machine
+    _i = {'chip': 'ESP32-S3' if 'S3' in _m else 'ESP32', 'board': _m,
+          'micropython': '.'.join(str(p) for p in sys.implementation.version[:3]),
+          'kit': None, 'unique_id': binascii.hexlify(machine.unique_id()).decode(),
+          'free_heap': gc.mem_free()}
+print(repr(_i))
+del _i
+"""
+
+
+class BoardError(JazariError):
+    """Code run on the board raised an exception; `traceback` has its text."""
+
+    def __init__(self, traceback):
+        self.traceback = traceback.replace("\r\n", "\n").strip()
+        last_line = self.traceback.splitlines()[-1] if self.traceback else ""
+        super().__init__(_("The board reported an error: {error}").format(error=last_line))
+
+    @property
+    def exception_name(self):
+        last_line = self.traceback.splitlines()[-1] if self.traceback else ""
+        return last_line.split(":", 1)[0].strip()
+
+
+def _check_port(port):
+    """Open and close the port once, turning OS errors into clear messages."""
+    if port.startswith("/") and not os.path.exists(port):
+        raise JazariError(
+            _("Port {port} does not exist. Plug the board in, or run 'jazari boards' to list ports.").format(port=port)
+        )
+    try:
+        serial.Serial(port, exclusive=True).close()
+    except serial.SerialException as failure:
+        raise _port_error(port, failure) from None
+
+
+def _port_error(port, failure):
+    code = failure.errno if isinstance(failure.errno, int) else None
+    text = str(failure)
+    if code in (errno.EAGAIN, errno.EBUSY) or "exclusively lock" in text:
+        return JazariError(
+            _("Port {port} is in use by another program (Thonny, a serial monitor, another jazari). Close it and try again.").format(port=port)
+        )
+    if code in (errno.EACCES, errno.EPERM):
+        return JazariError(
+            _("No permission to open {port}. On Linux, add yourself to the 'dialout' group and log in again.").format(port=port)
+        )
+    if code == errno.ENOENT or "FileNotFoundError" in text:
+        return JazariError(
+            _("Port {port} does not exist. Plug the board in, or run 'jazari boards' to list ports.").format(port=port)
+        )
+    return JazariError(_("Cannot open {port}: {reason}").format(port=port, reason=text))
+
+
+def _not_answering(port):
+    return JazariError(
+        _("The board on {port} does not answer. Press its reset button, check that it runs MicroPython, then try again.").format(port=port)
+    )
+
+
+class Device:
+    """One connected board: run code on it, ask what it is, copy files."""
+
+    def __init__(self, transport, port):
+        self.transport = transport
+        self.port = port
+
+    # -- connection -------------------------------------------------------
+
+    @classmethod
+    def open(cls, port, timeout=ANSWER_TIMEOUT):
+        _check_port(port)
+        try:
+            transport = SerialTransport(port, baudrate=115200)
+        except TransportError:
+            raise _port_error(port, serial.SerialException("busy")) from None
+        device = cls(transport, port)
+        device._enter_raw_repl(timeout)
+        return device
+
+    def _enter_raw_repl(self, timeout):
+        # mpremote prints what it received before raising; keep the user's screen clean.
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                self.transport.enter_raw_repl(soft_reset=False, timeout_overall=timeout)
+        except (TransportError, OSError, serial.SerialException):
+            self.close()
+            raise _not_answering(self.port) from None
+
+    def close(self):
+        try:
+            if self.transport.in_raw_repl:
+                self.transport.exit_raw_repl()
+            self.transport.close()
+        except (OSError, serial.SerialException, TransportError):
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- running code -----------------------------------------------------
+
+    def exec(self, code, timeout=10, on_output=None):
+        """Run `code` on the board; return what it printed (text, '\\n' line ends)."""
+        try:
+            self.transport.exec_raw_no_follow(code)
+            out, err = self.transport.follow(timeout, on_output)
+        except TransportExecError as failure:
+            raise BoardError(failure.error_output) from None
+        except (TransportError, OSError, serial.SerialException):
+            raise _not_answering(self.port) from None
+        if err:
+            raise BoardError(err.decode("utf-8", "replace"))
+        return out.decode("utf-8", "replace").replace("\r\n", "\n")
+
+    def eval(self, expression, timeout=10):
+        """The value of a Python expression on the board (via repr/literal_eval)."""
+        text = self.exec("print(repr(%s))" % expression, timeout=timeout).strip()
+        return ast.literal_eval(text)
+
+    def interrupt(self):
+        """Stop whatever runs on the board (Ctrl-C) and come back to the raw REPL."""
+        self.transport.serial.write(b"\r\x03\x03")
+        self.transport.in_raw_repl = False
+        self._enter_raw_repl(ANSWER_TIMEOUT)
+
+    # -- what the board is ------------------------------------------------
+
+    def info(self):
+        """chip, board, micropython, kit (None without the kit), unique_id, free_heap, ..."""
+        return ast.literal_eval(self.exec(_INFO_CODE).strip())
+
+    # -- files ------------------------------------------------------------
+
+    def put(self, data, remote_path):
+        """Write bytes to a file on the board, atomically: a temporary name, then rename."""
+        temporary = remote_path + ".part"
+        try:
+            self.transport.fs_writefile(temporary, bytes(data), chunk_size=FILE_CHUNK)
+            self.exec("import os\nos.rename(%r, %r)" % (temporary, remote_path))
+        except TransportExecError as failure:
+            raise BoardError(failure.error_output) from None
+        except OSError as failure:
+            raise JazariError(
+                _("Could not write {path} on the board: {reason}").format(path=remote_path, reason=failure)
+            ) from None
+
+    def get(self, remote_path):
+        """The bytes of a file on the board."""
+        try:
+            return bytes(self.transport.fs_readfile(remote_path, chunk_size=FILE_CHUNK))
+        except TransportExecError as failure:
+            raise BoardError(failure.error_output) from None
+        except OSError:
+            raise JazariError(_("There is no file {path} on the board.").format(path=remote_path)) from None
+
+    # -- resets -----------------------------------------------------------
+
+    def soft_reset(self):
+        """Restart MicroPython (like Ctrl-D): clears variables, runs boot.py and main.py."""
+        self._reset("\x04", soft=True)
+
+    def hard_reset(self):
+        """Reset the chip (machine.reset()), then wait until the board answers again."""
+        self._reset("import machine\nmachine.reset()", soft=False)
+
+    def _reset(self, how, soft):
+        serial_port = self.transport.serial
+        if soft:
+            serial_port.write(b"\x04")
+        else:
+            with contextlib.suppress(TransportError, OSError, serial.SerialException):
+                self.transport.exec_raw_no_follow(how)
+        self.transport.in_raw_repl = False
+        deadline = time.monotonic() + RESET_TIMEOUT
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            with contextlib.suppress(TransportError, OSError, serial.SerialException):
+                with contextlib.redirect_stdout(io.StringIO()):
+                    self.transport.enter_raw_repl(soft_reset=False, timeout_overall=2)
+                return
+        raise _not_answering(self.port)
+
+
+def connect(port, timeout=ANSWER_TIMEOUT):
+    """Open the board on `port` (a serial device or a virtual board's path)."""
+    return Device.open(port, timeout=timeout)

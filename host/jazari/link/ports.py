@@ -1,0 +1,59 @@
+"""Which serial ports look like ESP32 boards, and which virtual boards run.
+
+USB bridges found on ESP32 boards, by (vendor id, product id): Silicon Labs
+CP210x, WCH CH340/CH341/CH9102/CH343, FTDI, and Espressif's own native USB
+(ESP32-S2/S3/C3 USB-Serial-JTAG and the USB-OTG CDC of TinyUSB builds).
+"""
+
+from dataclasses import dataclass
+
+from serial.tools import list_ports
+
+ESP32_BRIDGES = {
+    (0x10C4, 0xEA60): "CP210x",
+    (0x10C4, 0xEA70): "CP2105",
+    (0x1A86, 0x7523): "CH340",
+    (0x1A86, 0x5523): "CH341",
+    (0x1A86, 0x55D4): "CH9102",
+    (0x1A86, 0x55D3): "CH343",
+    (0x0403, 0x6001): "FTDI FT232R",
+    (0x0403, 0x6010): "FTDI FT2232",
+    (0x0403, 0x6014): "FTDI FT232H",
+    (0x0403, 0x6015): "FTDI FT-X",
+    (0x303A, 0x1001): "ESP32 USB-Serial-JTAG",
+    (0x303A, 0x4001): "ESP32 USB (TinyUSB)",
+    (0x303A, 0x0002): "ESP32-S2/S3 USB-OTG",
+}
+
+
+@dataclass
+class Port:
+    """A place a board can be reached: a USB serial port or a virtual board."""
+
+    device: str
+    kind: str  # "usb" or "virtual"
+    description: str
+    serial_number: str = ""
+
+
+def usb_boards(all_ports=None):
+    """Serial ports whose USB ids match a bridge used on ESP32 boards."""
+    found = []
+    for info in all_ports if all_ports is not None else list_ports.comports():
+        bridge = ESP32_BRIDGES.get((info.vid, info.pid))
+        if bridge:
+            found.append(Port(info.device, "usb", bridge, info.serial_number or ""))
+    return found
+
+
+def virtual_boards():
+    """Virtual boards started by `jazari sim` (or by tests) that are still running."""
+    try:
+        from jazari.sim.registry import running_boards
+    except ImportError:
+        return []
+    return [Port(entry["port"], "virtual", entry.get("profile", "esp32")) for entry in running_boards()]
+
+
+def find_boards():
+    return usb_boards() + virtual_boards()
