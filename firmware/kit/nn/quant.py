@@ -1,0 +1,316 @@
+# The shared quantization arithmetic of kit.nn, bit-exact with TFLite Micro.
+#
+# Prepare time (plain Python, runs once per op):
+#   quantize_multiplier(real)      TFLM's QuantizeMultiplier (frexp, round half
+#                                  away from zero) -> (multiplier, shift)
+#   conv_multipliers(...)          per-channel multipliers and shifts exactly as
+#                                  TFLM computes them in double precision, with
+#                                  integer arithmetic so a board whose floats are
+#                                  single precision (ESP32) gets the same bits
+#   activation_range(...)          TFLM's CalculateActivationRangeQuantized
+# Invoke time:
+#   mbqm(x, multiplier, shift)     MultiplyByQuantizedMultiplier, plain Python
+#   requantize(...)                viper: int32 accumulators -> clamped int8,
+#                                  per channel, the same bits on 32- and 64-bit
+#                                  viper words
+#
+# The requantization is TFLM's default double rounding:
+#   RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x << left, m), right)
+# SaturatingRoundingDoublingHighMul(a, m) with m >= 0 is exactly
+# floor((a*m + 2**30) / 2**31): gemmlowp's nudge (2**30 or 1 - 2**30 by sign)
+# followed by C's truncating division lands on the same integer for both signs.
+# Its saturation case (a == m == INT32_MIN) cannot happen since m >= 0.
+import math
+import sys
+import micropython
+from micropython import const
+
+_Q31 = const(0x80000000)
+_DOUBLE = const(53)
+_SINGLE = const(24)
+
+# Fused activation codes of the TFLite schema.
+ACT_NONE = const(0)
+ACT_RELU = const(1)
+ACT_RELU_N1_TO_1 = const(2)
+ACT_RELU6 = const(3)
+
+# True where viper integers are 64-bit machine words (the Unix port on x64).
+WIDE = sys.maxsize > 0x7FFFFFFF
+
+
+# ---- exact floating point at prepare time ---------------------------------
+# A binary float is held as a pair (mantissa, exponent): value = m * 2**e.
+# TFLM multiplies and divides scales in double precision; a board with
+# single-precision floats cannot, so we round the exact rational result the
+# way IEEE 754 does (to nearest, ties to even) with Python's big integers.
+
+def exact(value):
+    """The exact (mantissa, exponent) of a float (float32 or float64)."""
+    fraction, exponent = math.frexp(value)
+    # Scaling by a power of two is exact in any float format.
+    return int(fraction * 9007199254740992.0), exponent - _DOUBLE
+
+
+def _bit_length(n):
+    return len(bin(n)) - 2 if n > 0 else 0
+
+
+def _rounded(num, den, exponent, bits):
+    """num/den * 2**exponent rounded to `bits` significant bits."""
+    negative = (num < 0) != (den < 0)
+    num, den = abs(num), abs(den)
+    if num == 0:
+        return 0, 0
+    # Enough quotient bits to round from, plus a sticky remainder.
+    extra = bits + 2 + _bit_length(den) - _bit_length(num)
+    if extra > 0:
+        num <<= extra
+    else:
+        den <<= -extra
+    quotient, remainder = divmod(num, den)
+    drop = _bit_length(quotient) - bits
+    half = 1 << (drop - 1)
+    low = quotient & ((half << 1) - 1)
+    quotient >>= drop
+    if low > half or (low == half and (remainder or quotient & 1)):
+        quotient += 1
+        if quotient >> bits:
+            quotient >>= 1
+            drop += 1
+    return (-quotient if negative else quotient), exponent - extra + drop
+
+
+def multiply(a, b, bits=_DOUBLE):
+    """a*b rounded like IEEE double (bits=53) or float (bits=24)."""
+    return _rounded(a[0] * b[0], 1, a[1] + b[1], bits)
+
+
+def divide(a, b, bits=_DOUBLE):
+    """a/b rounded like IEEE double (bits=53) or float (bits=24)."""
+    return _rounded(a[0], b[0], a[1] - b[1], bits)
+
+
+def quantize_exact(value):
+    """QuantizeMultiplier of an exact (mantissa, exponent) double."""
+    mantissa, exponent = value
+    if mantissa == 0:
+        return 0, 0
+    negative = mantissa < 0
+    mantissa = abs(mantissa)
+    size = _bit_length(mantissa)
+    shift = exponent + size  # frexp: value = (mantissa / 2**size) * 2**shift
+    # q * 2**31 rounded half away from zero (std::round).
+    if size > 31:
+        fixed = (mantissa + (1 << (size - 32))) >> (size - 31)
+    else:
+        fixed = mantissa << (31 - size)
+    if fixed == _Q31:
+        fixed >>= 1
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    return (-fixed if negative else fixed), shift
+
+
+def quantize_multiplier(real):
+    """TFLM's QuantizeMultiplier: real ~= multiplier * 2**(shift - 31).
+
+    `real` is a float or an exact (mantissa, exponent) pair."""
+    if not isinstance(real, tuple):
+        real = exact(real)
+    return quantize_exact(real)
+
+
+def conv_multipliers(input_scale, filter_scales, output_scale):
+    """Per-channel (multipliers, shifts) as PopulateConvolutionQuantizationParams:
+    double(input_scale) * double(filter_scale) / double(output_scale).
+    Also used by per-channel FULLY_CONNECTED, which computes the same."""
+    inp = exact(input_scale)
+    out = exact(output_scale)
+    pairs = [quantize_exact(divide(multiply(inp, exact(s)), out))
+             for s in filter_scales]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def fc_multiplier(input_scale, filter_scale, output_scale):
+    """Per-tensor FULLY_CONNECTED (GetQuantizedConvolutionMultipler): the
+    scales' product is taken in float32 before the double division."""
+    product = multiply(exact(input_scale), exact(filter_scale), _SINGLE)
+    return quantize_exact(divide(product, exact(output_scale)))
+
+
+def _quantize_float32(value, scale, zero_point):
+    # TFLM: zero_point + int(round(f / scale)), the division in float32.
+    m, e = divide(exact(value), exact(scale), _SINGLE)
+    if m == 0:
+        return zero_point
+    magnitude = abs(m)
+    if e >= 0:
+        rounded = magnitude << e
+    else:
+        rounded = (magnitude + (1 << (-e - 1))) >> -e
+    return zero_point + (-rounded if m < 0 else rounded)
+
+
+def activation_range(fused_activation, scale, zero_point, qmin=-128, qmax=127):
+    """(lo, hi) clamp of an int8 output for a fused activation code."""
+    if fused_activation == ACT_RELU:
+        return max(qmin, _quantize_float32(0.0, scale, zero_point)), qmax
+    if fused_activation == ACT_RELU6:
+        return (max(qmin, _quantize_float32(0.0, scale, zero_point)),
+                min(qmax, _quantize_float32(6.0, scale, zero_point)))
+    if fused_activation == ACT_RELU_N1_TO_1:
+        return (max(qmin, _quantize_float32(-1.0, scale, zero_point)),
+                min(qmax, _quantize_float32(1.0, scale, zero_point)))
+    return qmin, qmax
+
+
+# ---- requantization at invoke time ----------------------------------------
+
+def mbqm(x, multiplier, shift):
+    """MultiplyByQuantizedMultiplier(int32 x, multiplier >= 0, shift), plain
+    Python (any MicroPython build: uses big integers where it must)."""
+    if shift > 0:
+        # C's x * (1 << shift) on int32 wraps.
+        x = ((x << shift) + _Q31) % (1 << 32) - _Q31
+    high = (x * multiplier + (1 << 30)) >> 31
+    right = -shift if shift < 0 else 0
+    mask = (1 << right) - 1
+    threshold = (mask >> 1) + (1 if high < 0 else 0)
+    return (high >> right) + (1 if (high & mask) > threshold else 0)
+
+
+def channel_params(multipliers, shifts):
+    """The per-channel words the viper requantizer reads: multiplier, left
+    shift, right shift (all >= 0, so a ptr32 read needs no sign extension)."""
+    from array import array
+    words = array("i", bytes(12 * len(multipliers)))
+    for c in range(len(multipliers)):
+        shift = shifts[c]
+        words[3 * c] = multipliers[c]
+        words[3 * c + 1] = shift if shift > 0 else 0
+        words[3 * c + 2] = -shift if shift < 0 else 0
+    return words
+
+
+@micropython.viper
+def _requantize_wide(acc: ptr32, out: ptr8, n: int, params: ptr32,
+                     channels: int, clamp: ptr32):
+    # 64-bit words: the int32 x int32 product fits, so take it directly.
+    # clamp = (output zero point, lo, hi); acc holds int32 words.
+    zp = clamp[0] - 128
+    lo = clamp[1] - 128
+    hi = clamp[2] - 128
+    # Built at run time: as literals they would not be 32-bit small ints.
+    half = 0x3FFFFFFF
+    half += 1
+    sign = half << 1
+    c = 0
+    k = 0
+    i = 0
+    while i < n:
+        x = (acc[i] ^ sign) - sign
+        left = params[k + 1]
+        if left:
+            x = x << left
+            x = (x << 32) >> 32  # wrap to int32 as C does
+        h = (x * params[k] + half) >> 31
+        right = params[k + 2]
+        mask = (1 << right) - 1
+        threshold = mask >> 1
+        if h < 0:
+            threshold += 1
+        rem = h & mask
+        h = h >> right
+        if rem > threshold:
+            h += 1
+        h += zp
+        if h < lo:
+            h = lo
+        elif h > hi:
+            h = hi
+        out[i] = h
+        c += 1
+        k += 3
+        if c >= channels:
+            c = 0
+            k = 0
+        i += 1
+
+
+@micropython.viper
+def _requantize_split(acc: ptr32, out: ptr8, n: int, params: ptr32,
+                      channels: int, clamp: ptr32):
+    # 32-bit words: the product |x| * m < 2**62 is built from 15-bit limbs
+    # (three each) so that no partial sum reaches 2**31.
+    zp = clamp[0] - 128
+    lo = clamp[1] - 128
+    hi = clamp[2] - 128
+    half = 0x3FFFFFFF
+    half += 1
+    sign = half << 1
+    limb = 0x7FFF
+    c = 0
+    k = 0
+    i = 0
+    while i < n:
+        x = (acc[i] ^ sign) - sign
+        left = params[k + 1]
+        if left:
+            x = x << left
+        m = params[k]
+        # floor((x*m + 2**30) / 2**31) = q for x >= 0, and
+        # -floor((|x|*m + 2**30 - 1) / 2**31) for x < 0.
+        nudge = half - 1
+        p = x
+        if x < 0:
+            p = 0 - x
+        else:
+            nudge = half
+        p0 = p & limb
+        p1 = (p >> 15) & limb
+        p2 = (p >> 30) & 3  # 2 only for |INT32_MIN|
+        m0 = m & limb
+        m1 = (m >> 15) & limb
+        m2 = (m >> 30) & 1
+        col = p0 * m0 + nudge
+        col = p0 * m1 + p1 * m0 + (col >> 15)
+        col = p0 * m2 + p1 * m1 + p2 * m0 + (col >> 15)
+        top = p1 * m2 + p2 * m1 + ((p2 * m2) << 15) + (col >> 15)
+        h = ((col & limb) >> 1) + (top << 14)
+        if x < 0:
+            h = 0 - h
+        right = params[k + 2]
+        mask = (1 << right) - 1
+        threshold = mask >> 1
+        if h < 0:
+            threshold += 1
+        rem = h & mask
+        h = h >> right
+        if rem > threshold:
+            h += 1
+        h += zp
+        if h < lo:
+            h = lo
+        elif h > hi:
+            h = hi
+        out[i] = h
+        c += 1
+        k += 3
+        if c >= channels:
+            c = 0
+            k = 0
+        i += 1
+
+
+# requantize(acc, out, n, params, channels, clamp): acc int32[n] (channel is
+# the innermost index, cycling over `channels`), params from channel_params(),
+# clamp = array('i', [output_zero_point + 128, lo + 128, hi + 128]) -> out int8.
+requantize = _requantize_wide if WIDE else _requantize_split
+
+
+def clamp_words(zero_point, lo, hi):
+    """The clamp array requantize() reads (offset by 128: never negative)."""
+    from array import array
+    return array("i", [zero_point + 128, lo + 128, hi + 128])
