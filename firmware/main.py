@@ -1,0 +1,41 @@
+# main.py runs after boot.py. It starts your program:
+#   student.py  if you have written one (it wins), or else
+#   lesson.py   the starter code a lesson put on the board.
+# If your program stops with an error, you see one short message and the
+# board waits at the >>> prompt, ready for the next try.
+
+PROGRAMS = ("student.py", "lesson.py")
+
+
+def _where(error, name):
+    # The last line of `name` the error went through: where to look first.
+    import io
+    import sys
+
+    trace = io.StringIO()
+    sys.print_exception(error, trace)
+    line = None
+    for text in trace.getvalue().split("\n"):
+        if '"%s", line ' % name in text:
+            line = text.split(", line ")[1].split(",")[0]
+    return "%s line %s" % (name, line) if line else name
+
+
+def run(name):
+    try:
+        with open(name) as f:
+            source = f.read()
+    except OSError:
+        return False  # no such program
+    try:
+        exec(compile(source, name, "exec"), {"__name__": "__main__"})
+    except KeyboardInterrupt:
+        print("%s stopped (Ctrl-C)." % name)
+    except Exception as error:
+        print("%s: %s: %s" % (_where(error, name), type(error).__name__, error))
+    return True
+
+
+for _name in PROGRAMS:
+    if run(_name):
+        break
