@@ -73,23 +73,24 @@ class MPU6050:
         """Low-power mode: the chip stops measuring until wake()."""
         self._set(_PWR_MGMT_1, _SLEEP | _CLK_PLL_X)
 
+    def _full_scale(self, reg, scales, value, choices):
+        if value not in scales:
+            raise ValueError("%s, not %r" % (choices, value))
+        field, lsb = scales[value]
+        self._set(reg, field << 3)
+        return lsb
+
     def accel_range(self, g=None):
         """Set the accelerometer's full scale to 2, 4, 8 or 16 g; return it."""
         if g is not None:
-            if g not in _ACCEL_SCALES:
-                raise ValueError("accelerometer range must be 2, 4, 8 or 16 (g), not %r" % g)
-            field, self.accel_lsb = _ACCEL_SCALES[g]
-            self._set(_ACCEL_CONFIG, field << 3)
+            self.accel_lsb = self._full_scale(_ACCEL_CONFIG, _ACCEL_SCALES, g, "accelerometer range must be 2, 4, 8 or 16 (g)")
             self._accel_g = g
         return self._accel_g
 
     def gyro_range(self, dps=None):
         """Set the gyroscope's full scale to 250, 500, 1000 or 2000 deg/s; return it."""
         if dps is not None:
-            if dps not in _GYRO_SCALES:
-                raise ValueError("gyroscope range must be 250, 500, 1000 or 2000 (deg/s), not %r" % dps)
-            field, self.gyro_lsb = _GYRO_SCALES[dps]
-            self._set(_GYRO_CONFIG, field << 3)
+            self.gyro_lsb = self._full_scale(_GYRO_CONFIG, _GYRO_SCALES, dps, "gyroscope range must be 250, 500, 1000 or 2000 (deg/s)")
             self._gyro_dps = dps
         return self._gyro_dps
 
