@@ -28,11 +28,13 @@ def run(name):
     except OSError:
         return False  # no such program
     try:
-        exec(compile(source, name, "exec"), {"__name__": "__main__"})
+        # Run in the REPL's own namespace: its variables stay there to inspect.
+        exec(compile(source, name, "exec"), globals())
     except KeyboardInterrupt:
         print("%s stopped (Ctrl-C)." % name)
     except Exception as error:
-        print("%s: %s: %s" % (_where(error, name), type(error).__name__, error))
+        detail = str(error)
+        print("%s: %s%s" % (_where(error, name), type(error).__name__, ": " + detail if detail else ""))
     return True
 
 
