@@ -1,0 +1,89 @@
+"""The virtual board's MicroPython process (run by the supervisor).
+
+Started with the inner pseudo-terminal as stdin/stdout/stderr, in a new
+session: it makes that terminal its controlling one, so Ctrl-C typed by a
+tool becomes SIGINT here and KeyboardInterrupt in MicroPython. Then it runs
+the real Unix port in this same process (`micropython_run.run_main`, what
+the `micropython` command does), which is what lets it hand MicroPython a
+read-only view of the ROMFS partition of the flash file: the file is
+mapped here, and its address is passed in JAZARI_ROM_ADDR/JAZARI_ROM_SIZE
+for `uctypes.bytearray_at`, memory-mapped flash that costs no heap.
+
+    python -m jazari.sim.launcher HEAPSIZE START_SCRIPT
+
+The other JAZARI_* variables come from the supervisor unchanged. The exit
+code is MicroPython's: see docs/virtual-board.md for what each one means.
+"""
+
+import ctypes
+import fcntl
+import mmap
+import os
+import signal
+import sys
+import termios
+
+
+def romfs_partition(flash_path):
+    """(offset, size) of the ROMFS partition in the flash file, or None."""
+    from jazari.errors import JazariError
+    from jazari.flash import layout
+
+    with open(flash_path, "rb") as flash:
+        flash.seek(layout.PARTITION_TABLE_OFFSET)
+        table = flash.read(layout.PARTITION_TABLE_LENGTH)
+    try:
+        parts = layout.parse_partition_table(table)
+    except JazariError:
+        return None  # a damaged table: the board boots without ROMFS, as the port would
+    for part in parts:
+        if part.type == layout.TYPE_DATA and part.subtype == layout.SUBTYPE_ROMFS:
+            return part.offset, part.size
+    return None
+
+
+def map_romfs(flash_path):
+    """Map the ROMFS partition; return (address, size), or None if there is none.
+
+    A private writable mapping, because ctypes can only take the address of a
+    writable buffer; a stray write changes this process's copy, never the file.
+    """
+    region = romfs_partition(flash_path)
+    if region is None:
+        return None
+    offset, size = region
+    with open(flash_path, "rb") as flash:
+        view = mmap.mmap(
+            flash.fileno(), size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE, offset=offset
+        )
+    # Kept alive for the life of the process: MicroPython holds the raw address.
+    map_romfs.keep = view
+    return ctypes.addressof((ctypes.c_char * size).from_buffer(view)), size
+
+
+def take_terminal():
+    """Become the controlling process of stdin's terminal (we lead a new session)."""
+    request = getattr(termios, "TIOCSCTTY", None)
+    if request is not None:
+        try:
+            fcntl.ioctl(0, request, 0)
+        except OSError:
+            pass
+
+
+def main(argv):
+    heapsize, start_script = argv[1], argv[2]
+    # Until MicroPython installs its own handler, Ctrl-C must not stop CPython.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    take_terminal()
+    flash = os.environ.get("JAZARI_FLASH")
+    rom = map_romfs(flash) if flash and os.path.isfile(flash) else None
+    if rom:
+        os.environ["JAZARI_ROM_ADDR"], os.environ["JAZARI_ROM_SIZE"] = str(rom[0]), str(rom[1])
+    import micropython_run
+
+    return micropython_run.run_main(["micropython", "-X", f"heapsize={heapsize}", "-i", start_script])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,97 @@
+"""What each virtual board is: chip, heap, PSRAM, and what its ROM prints.
+
+`heap` is what `gc.mem_free()` reports at the REPL after boot on the real
+board. The Unix port is given that much heap plus `SIM_OVERHEAD`, the heap
+the `machine`/`esp32`/`network` stand-ins in firmware/sim/ keep for
+themselves (a real board's C modules keep theirs outside the heap).
+
+The heap is counted in bytes, as on the board, but this is a 64-bit build:
+objects (lists, dicts, ints) take about twice the bytes they take on a
+32-bit ESP32, buffers the same. So code that fits here fits on the board.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from jazari.errors import JazariError
+from jazari.i18n import _
+
+KB = 1024
+MB = 1024 * KB
+# Measured: gc.mem_free() at the REPL after firmware/sim/start.py booted,
+# subtracted from the heap given; rounded up.
+SIM_OVERHEAD = 24 * KB
+GENERATORS = ("still", "walking", "shaking")
+
+_ESP32_ROM = (
+    "ets Jun  8 2016 00:22:57\r\n\r\n"
+    "rst:0x{cause:x} ({reason}),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n"
+)
+_ESP32S3_ROM = (
+    "ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\n"
+    "rst:0x{cause:x} ({reason}),boot:0x8 (SPI_FAST_FLASH_BOOT)\r\n"
+)
+# Reset causes as each chip's ROM names them: software reset, panic.
+_RESETS = {
+    "ESP32": {"software": (0xC, "SW_CPU_RESET"), "panic": (0xC, "SW_CPU_RESET")},
+    "ESP32-S3": {"software": (0x3, "RTC_SW_SYS_RST"), "panic": (0xC, "RTC_SW_CPU_RST")},
+}
+
+
+class BadOption(JazariError):
+    """A command-line value the user must correct (exit code 2, as argparse)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    chip: str  # as esptool names it
+    heap: int  # bytes free at the REPL after boot
+    psram: int  # bytes of PSRAM (0: none)
+    rom_banner: str
+
+    @property
+    def heapsize(self):
+        """The -X heapsize given to the Unix port."""
+        return self.heap + SIM_OVERHEAD
+
+    def reset_text(self, why="software"):
+        """What the chip's ROM prints on a reset, before MicroPython starts."""
+        cause, reason = _RESETS[self.chip][why]
+        return self.rom_banner.format(cause=cause, reason=reason)
+
+
+PROFILES = {
+    profile.name: profile
+    for profile in (
+        Profile("esp32", "ESP32", 110 * KB, 0, _ESP32_ROM),
+        Profile("esp32s3", "ESP32-S3", 260 * KB, 0, _ESP32S3_ROM),
+        Profile("esp32s3-psram", "ESP32-S3", 8 * MB, 8 * MB, _ESP32S3_ROM),
+    )
+}
+
+
+def get_profile(name):
+    """The profile called `name`, or one clear error listing the known ones."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise BadOption(
+            _("Unknown board profile '{name}'. Use one of: {known}.").format(name=name, known=", ".join(PROFILES))
+        ) from None
+
+
+def check_scenario(scenario):
+    """A generator name or the absolute path of an existing CSV file."""
+    if scenario is None or scenario in GENERATORS:
+        return scenario
+    path = Path(scenario)
+    if path.is_file():
+        return str(path.resolve())
+    raise BadOption(
+        _("Unknown scenario '{name}': give a CSV file of IMU samples or one of: {known}.").format(
+            name=scenario, known=", ".join(GENERATORS)
+        )
+    )
