@@ -279,7 +279,7 @@ def _flash_size(p):
     try:
         import esp
 
-        return esp.flash_size()
+        return esp.flash_size() or p["flash"]
     except (ImportError, AttributeError):
         return p["flash"]
 
