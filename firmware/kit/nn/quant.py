@@ -195,122 +195,84 @@ def channel_params(multipliers, shifts):
 
 
 @micropython.viper
-def _requantize_wide(acc: ptr32, out: ptr8, n: int, params: ptr32,
-                     channels: int, clamp: ptr32):
-    # 64-bit words: the int32 x int32 product fits, so take it directly.
-    # clamp = (output zero point, lo, hi); acc holds int32 words.
+def requantize(acc: ptr32, out: ptr8, at: int, rows: int, cols: int,
+               stride: int, params: ptr32, k0: int, clamp: ptr32):
+    # acc: rows x cols int32 accumulators of output channels k0..k0+cols;
+    # row r goes to out[at + r*stride ...] as clamped int8.
+    # params: channel_params(); clamp: clamp_words().
     zp = clamp[0] - 128
     lo = clamp[1] - 128
     hi = clamp[2] - 128
+    wide = clamp[3]
     # Built at run time: as literals they would not be 32-bit small ints.
     half = 0x3FFFFFFF
     half += 1
     sign = half << 1
-    c = 0
-    k = 0
-    i = 0
-    while i < n:
-        x = (acc[i] ^ sign) - sign
-        left = params[k + 1]
-        if left:
-            x = x << left
-            x = (x << 32) >> 32  # wrap to int32 as C does
-        h = (x * params[k] + half) >> 31
-        right = params[k + 2]
-        mask = (1 << right) - 1
-        threshold = mask >> 1
-        if h < 0:
-            threshold += 1
-        rem = h & mask
-        h = h >> right
-        if rem > threshold:
-            h += 1
-        h += zp
-        if h < lo:
-            h = lo
-        elif h > hi:
-            h = hi
-        out[i] = h
-        c += 1
-        k += 3
-        if c >= channels:
-            c = 0
-            k = 0
-        i += 1
-
-
-@micropython.viper
-def _requantize_split(acc: ptr32, out: ptr8, n: int, params: ptr32,
-                      channels: int, clamp: ptr32):
-    # 32-bit words: the product |x| * m < 2**62 is built from 15-bit limbs
-    # (three each) so that no partial sum reaches 2**31.
-    zp = clamp[0] - 128
-    lo = clamp[1] - 128
-    hi = clamp[2] - 128
-    half = 0x3FFFFFFF
-    half += 1
-    sign = half << 1
     limb = 0x7FFF
-    c = 0
-    k = 0
     i = 0
-    while i < n:
-        x = (acc[i] ^ sign) - sign
-        left = params[k + 1]
-        if left:
-            x = x << left
-        m = params[k]
-        # floor((x*m + 2**30) / 2**31) = q for x >= 0, and
-        # -floor((|x|*m + 2**30 - 1) / 2**31) for x < 0.
-        nudge = half - 1
-        p = x
-        if x < 0:
-            p = 0 - x
-        else:
-            nudge = half
-        p0 = p & limb
-        p1 = (p >> 15) & limb
-        p2 = (p >> 30) & 3  # 2 only for |INT32_MIN|
-        m0 = m & limb
-        m1 = (m >> 15) & limb
-        m2 = (m >> 30) & 1
-        col = p0 * m0 + nudge
-        col = p0 * m1 + p1 * m0 + (col >> 15)
-        col = p0 * m2 + p1 * m1 + p2 * m0 + (col >> 15)
-        top = p1 * m2 + p2 * m1 + ((p2 * m2) << 15) + (col >> 15)
-        h = ((col & limb) >> 1) + (top << 14)
-        if x < 0:
-            h = 0 - h
-        right = params[k + 2]
-        mask = (1 << right) - 1
-        threshold = mask >> 1
-        if h < 0:
-            threshold += 1
-        rem = h & mask
-        h = h >> right
-        if rem > threshold:
-            h += 1
-        h += zp
-        if h < lo:
-            h = lo
-        elif h > hi:
-            h = hi
-        out[i] = h
-        c += 1
-        k += 3
-        if c >= channels:
-            c = 0
-            k = 0
-        i += 1
+    r = 0
+    while r < rows:
+        o = at + r * stride
+        k = k0 * 3
+        kend = k + cols * 3
+        while k < kend:
+            x = (acc[i] ^ sign) - sign
+            left = params[k + 1]
+            if left:
+                x = x << left
+                if wide:
+                    x = (x << 32) >> 32  # wrap to int32 as C does
+            m = params[k]
+            if wide:
+                # 64-bit words: the int32 x int32 product fits.
+                h = (x * m + half) >> 31
+            else:
+                # 32-bit words: |x| * m < 2**62 is built from 15-bit limbs
+                # (three each) so that no partial sum reaches 2**31:
+                # floor((x*m + 2**30) / 2**31) is q for x >= 0 and
+                # -floor((|x|*m + 2**30 - 1) / 2**31) for x < 0.
+                nudge = half
+                p = x
+                if x < 0:
+                    p = 0 - x
+                    nudge = half - 1
+                p0 = p & limb
+                p1 = (p >> 15) & limb
+                p2 = (p >> 30) & 3  # 2 only for |INT32_MIN|
+                m0 = m & limb
+                m1 = (m >> 15) & limb
+                m2 = (m >> 30) & 1
+                col = p0 * m0 + nudge
+                col = p0 * m1 + p1 * m0 + (col >> 15)
+                col = p0 * m2 + p1 * m1 + p2 * m0 + (col >> 15)
+                top = p1 * m2 + p2 * m1 + ((p2 * m2) << 15) + (col >> 15)
+                h = ((col & limb) >> 1) + (top << 14)
+                if x < 0:
+                    h = 0 - h
+            # RoundingDivideByPOT
+            right = params[k + 2]
+            mask = (1 << right) - 1
+            threshold = mask >> 1
+            if h < 0:
+                threshold += 1
+            rem = h & mask
+            h = h >> right
+            if rem > threshold:
+                h += 1
+            h += zp
+            if h < lo:
+                h = lo
+            elif h > hi:
+                h = hi
+            out[o] = h
+            o += 1
+            i += 1
+            k += 3
+        r += 1
 
 
-# requantize(acc, out, n, params, channels, clamp): acc int32[n] (channel is
-# the innermost index, cycling over `channels`), params from channel_params(),
-# clamp = array('i', [output_zero_point + 128, lo + 128, hi + 128]) -> out int8.
-requantize = _requantize_wide if WIDE else _requantize_split
-
-
-def clamp_words(zero_point, lo, hi):
-    """The clamp array requantize() reads (offset by 128: never negative)."""
+def clamp_words(zero_point, lo, hi, wide=WIDE):
+    """The words requantize() reads: output zero point and clamp range
+    (offset by 128: never negative) and which multiply to use."""
     from array import array
-    return array("i", [zero_point + 128, lo + 128, hi + 128])
+    return array("i", [zero_point + 128, lo + 128, hi + 128, 1 if wide else 0])

@@ -1,0 +1,270 @@
+# CONV_2D, bit-exact with TFLM's reference ConvPerChannel (int8, int32 bias).
+#
+# TFLM accumulates sum((x - in_zp) * w) + bias. We keep the input as
+# x' = x + 128 (0..255, an unsigned byte: no sign fix in the inner loop) and
+# fold the constant part into the bias once, at prepare:
+#   sum((x - in_zp) * w) = sum(x' * w) - (in_zp + 128) * sum(w)
+# which is the same integer. Taps outside the image, which TFLM skips, read
+# x' = in_zp + 128, whose term (x - in_zp) * w is 0, so every output is one
+# plain dot product between an im2col patch and a filter row (contiguous in
+# both: the filter is [out_c][k_h][k_w][in_c]). FULLY_CONNECTED is the same
+# computation on a 1 x batches "image" and reuses this module.
+import micropython
+from micropython import const
+from .. import schema as S
+from .. import errors
+from .. import quant
+
+# Geometry words read by the row kernel.
+_IN_H = const(0)
+_IN_W = const(1)
+_IN_C = const(2)
+_OUT_W = const(3)
+_K_H = const(4)
+_K_W = const(5)
+_STRIDE_H = const(6)
+_STRIDE_W = const(7)
+_DIL_H = const(8)
+_DIL_W = const(9)
+_PAD_H = const(10)
+_PAD_W = const(11)
+_GROUP_C = const(12)  # filter input depth: in_c / groups
+_PER_GROUP = const(13)  # filters per group
+_PAD_X = const(14)  # x' of padding: in_zp + 128
+_WORDS = const(15)
+
+# Streaming: weights slices of at most this many bytes (a group of filters).
+_SLICE = const(4096)
+
+
+class ConvData:
+    # Everything eval needs, computed once at prepare (like TFLM's OpDataConv).
+    def __init__(self):
+        self.geom = None  # array('i') of the words above
+        self.out_h = 0
+        self.out_c = 0
+        self.batches = 1
+        self.in_batch = 0  # bytes of one input image
+        self.out_batch = 0  # bytes of one output image
+        self.row_len = 0  # bytes of one filter (k_h * k_w * group_c)
+        self.bias = None  # array('i'): bias - (in_zp + 128) * sum(w), wrapped to int32
+        self.params = None  # quant.channel_params(): multiplier and shifts per channel
+        self.clamp = None  # quant.clamp_words(): output zero point, activation range
+        self.group = 0  # filters per weights slice (all of them when addressable)
+        self.acc_bytes = 0  # int32 accumulators for one output row of one group
+
+
+def padding(kind, size, stride, dilation, k):
+    """(output size, padding before) as TFLM's ComputeOutSize and
+    ComputePaddingHeightWidth."""
+    span = (k - 1) * dilation + 1
+    if stride <= 0:
+        return 0, 0
+    if kind == S.PADDING_SAME:
+        out = (size + stride - 1) // stride
+    else:
+        out = (size + stride - span) // stride
+    total = (out - 1) * stride + span - size
+    return out, (total // 2 if total > 0 else 0)
+
+
+@micropython.viper
+def _row_sums(w: ptr8, rows: int, n: int, out: ptr32, k0: int):
+    # out[k0 + r] = sum of the signed bytes of row r of w (rows x n).
+    r = 0
+    i = 0
+    while r < rows:
+        s = 0
+        end = i + n
+        while i < end:
+            s += (w[i] ^ 128) - 128
+            i += 1
+        out[k0 + r] = s
+        r += 1
+
+
+def filter_sums(ctx, filt, rows, n):
+    """Per-filter sums of the weights, reading them in slices."""
+    from array import array
+    sums = array("i", bytes(4 * rows))
+    step = max(1, _SLICE // n)
+    for k0 in range(0, rows, step):
+        count = min(step, rows - k0)
+        _row_sums(ctx.weights(filt, k0 * n, count * n), count, n, sums, k0)
+    return sums
+
+
+def folded_bias(ctx, bias, sums, offset):
+    """bias[k] - offset * sums[k] as int32 words (wrapping like TFLM's)."""
+    from array import array
+    n = len(sums)
+    out = array("i", bytes(4 * n))
+    b = None
+    if bias is not None:
+        b = ctx.buffer(bias)
+        if b is None or len(b) < 4 * n:
+            raise ValueError("bias tensor %d has %d bytes, wanted %d" % (bias.index, len(b or ()), 4 * n))
+        import struct
+        b = struct.unpack("<%di" % n, b)
+    for k in range(n):
+        v = (b[k] if b else 0) - offset * sums[k]
+        out[k] = (v + 0x80000000) % 0x100000000 - 0x80000000
+    return out
+
+
+def addressable(ctx):
+    return getattr(ctx.weights_src, "addressable", True)
+
+
+def finish(ctx, op, d, filt, bias, out, multipliers, shifts, activation, in_zp):
+    """Shared end of prepare for CONV_2D and FULLY_CONNECTED."""
+    n = d.row_len
+    d.bias = folded_bias(ctx, bias, filter_sums(ctx, filt, d.out_c, n), in_zp + 128)
+    d.params = quant.channel_params(multipliers, shifts)
+    lo, hi = quant.activation_range(activation, out.scale, out.zero_point)
+    d.clamp = quant.clamp_words(out.zero_point, lo, hi)
+    d.group = d.out_c if addressable(ctx) else max(1, min(d.out_c, _SLICE // n))
+    d.acc_bytes = 4 * d.geom[_OUT_W] * d.group
+    ctx.scratch(d.acc_bytes + n)
+    return d
+
+
+def prepare(ctx, op):
+    x, filt = op.inputs[0], op.inputs[1]
+    bias = op.inputs[2] if len(op.inputs) > 2 else None
+    y = op.outputs[0]
+    if len(x.shape) != 4 or len(filt.shape) != 4 or len(y.shape) != 4:
+        raise errors.bad_shape(op, "CONV_2D needs 4-D input, filter and output")
+    if filt.type != S.INT8 or (bias is not None and bias.type != S.INT32):
+        raise errors.unsupported(op, "weights type (int8 filter and int32 bias only)")
+    o = op.options
+    kind = o.uint8(S.CONV_PADDING) if o else S.PADDING_SAME
+    stride_w = o.int32(S.CONV_STRIDE_W) if o else 1
+    stride_h = o.int32(S.CONV_STRIDE_H) if o else 1
+    activation = o.uint8(S.CONV_ACTIVATION) if o else 0
+    dil_w = o.int32(S.CONV_DILATION_W, 1) if o else 1
+    dil_h = o.int32(S.CONV_DILATION_H, 1) if o else 1
+    batches, in_h, in_w, in_c = x.shape
+    out_c, k_h, k_w, group_c = filt.shape
+    if group_c <= 0 or in_c % group_c or out_c % (in_c // group_c):
+        raise errors.bad_shape(op, "filter depth %d does not divide input depth %d" % (group_c, in_c))
+    out_h, pad_h = padding(kind, in_h, stride_h, dil_h, k_h)
+    out_w, pad_w = padding(kind, in_w, stride_w, dil_w, k_w)
+    if y.shape != (batches, out_h, out_w, out_c):
+        raise errors.bad_shape(op, "output shape %s, expected %s" % (list(y.shape), [batches, out_h, out_w, out_c]))
+    from array import array
+    d = ConvData()
+    d.geom = array("i", (in_h, in_w, in_c, out_w, k_h, k_w, stride_h, stride_w, dil_h, dil_w,
+                         pad_h, pad_w, group_c, out_c // (in_c // group_c), x.zero_point + 128))
+    d.out_h, d.out_c, d.batches = out_h, out_c, batches
+    d.in_batch, d.out_batch = in_h * in_w * in_c, out_h * out_w * out_c
+    d.row_len = k_h * k_w * group_c
+    scales = filt.scales if filt.scales is not None else [filt.scale] * out_c
+    if len(scales) != out_c:
+        raise errors.bad_shape(op, "%d filter scales for %d output channels" % (len(scales), out_c))
+    multipliers, shifts = quant.conv_multipliers(x.scale, scales, y.scale)
+    return finish(ctx, op, d, filt, bias, y, multipliers, shifts, activation, x.zero_point)
+
+
+@micropython.viper
+def conv_row(px: ptr8, pw: ptr8, a: int, x: ptr8, w: ptr8, acc: ptr32, patch: ptr8,
+             bias: ptr32, g: ptr32, oy: int, k0: int, kn: int):
+    # Accumulators of output row oy, filters k0..k0+kn (w holds just those
+    # rows): acc[ox * kn + j]. The first three arguments are the hot loop's
+    # variables (callers pass anything): viper keeps its first locals in
+    # registers.
+    in_h = g[_IN_H]
+    in_w = g[_IN_W]
+    in_c = g[_IN_C]
+    k_h = g[_K_H]
+    k_w = g[_K_W]
+    dil_h = g[_DIL_H]
+    dil_w = g[_DIL_W]
+    group_c = g[_GROUP_C]
+    per_group = g[_PER_GROUP]
+    pad_x = g[_PAD_X]
+    n = k_h * k_w * group_c
+    n8 = n - (n & 7)
+    y0 = oy * g[_STRIDE_H] - g[_PAD_H]
+    k1 = k0 + kn
+    out_w = g[_OUT_W]
+    ox = 0
+    while ox < out_w:
+        x0 = ox * g[_STRIDE_W] - g[_PAD_W]
+        grp = k0 // per_group
+        first = grp * per_group
+        while first < k1:
+            # im2col: this group's patch as x' = x + 128, in filter order.
+            q = 0
+            ky = 0
+            while ky < k_h:
+                iy = y0 + ky * dil_h
+                kx = 0
+                while kx < k_w:
+                    ix = x0 + kx * dil_w
+                    c = q + group_c
+                    if uint(iy) < uint(in_h) and uint(ix) < uint(in_w):
+                        src = (iy * in_w + ix) * in_c + grp * group_c - q
+                        while q < c:
+                            patch[q] = x[src + q] ^ 128
+                            q += 1
+                    else:
+                        while q < c:
+                            patch[q] = pad_x
+                            q += 1
+                    kx += 1
+                ky += 1
+            k = first
+            if k < k0:
+                k = k0
+            kend = first + per_group
+            if kend > k1:
+                kend = k1
+            while k < kend:
+                pw = ptr8(uint(w) + (k - k0) * n)
+                px = patch
+                a = bias[k]
+                end = uint(patch) + n8
+                while uint(px) < end:
+                    a += (px[0] * ((pw[0] ^ 128) - 128) + px[1] * ((pw[1] ^ 128) - 128)
+                          + px[2] * ((pw[2] ^ 128) - 128) + px[3] * ((pw[3] ^ 128) - 128)
+                          + px[4] * ((pw[4] ^ 128) - 128) + px[5] * ((pw[5] ^ 128) - 128)
+                          + px[6] * ((pw[6] ^ 128) - 128) + px[7] * ((pw[7] ^ 128) - 128))
+                    px = ptr8(uint(px) + 8)
+                    pw = ptr8(uint(pw) + 8)
+                end = uint(patch) + n
+                while uint(px) < end:
+                    a += px[0] * ((pw[0] ^ 128) - 128)
+                    px = ptr8(uint(px) + 1)
+                    pw = ptr8(uint(pw) + 1)
+                acc[ox * kn + k - k0] = a
+                k += 1
+            grp += 1
+            first += per_group
+        ox += 1
+
+
+def run(ctx, op, d):
+    """Shared eval of CONV_2D and FULLY_CONNECTED."""
+    x = ctx.buffer(op.inputs[0])
+    y = ctx.buffer(op.outputs[0])
+    filt = op.inputs[1]
+    scratch = memoryview(ctx.scratch_buf)
+    acc = scratch[:d.acc_bytes]
+    patch = scratch[d.acc_bytes:]
+    geom, bias, params, clamp = d.geom, d.bias, d.params, d.clamp
+    out_c, n, out_w = d.out_c, d.row_len, geom[_OUT_W]
+    row_bytes = out_w * out_c
+    requantize = quant.requantize
+    for b in range(d.batches):
+        xb = x[b * d.in_batch:(b + 1) * d.in_batch] if d.batches > 1 else x
+        at = b * d.out_batch
+        for k0 in range(0, out_c, d.group):
+            kn = min(d.group, out_c - k0)
+            w = ctx.weights(filt, k0 * n, kn * n)
+            for oy in range(d.out_h):
+                conv_row(xb, w, 0, xb, w, acc, patch, bias, geom, oy, k0, kn)
+                requantize(acc, y, at + oy * row_bytes + k0, out_w, kn, out_c, params, k0, clamp)
+
+
+eval = run
