@@ -1,0 +1,236 @@
+"""What `jazari model info` tells about a model: shapes, ops, size, cost, fit.
+
+- MACs: multiply-accumulates of the layers that do them (convolutions, fully
+  connected, MUL); the other ops are counted as element operations (one per
+  output value, or per pooling window element).
+- The planned arena: the same rule as the engine's planner
+  (firmware/kit/nn/planner.py, greedy by size over tensor lifetimes, outputs
+  of RESHAPE/SQUEEZE/EXPAND_DIMS sharing their input's bytes), so the figure
+  shown here is the engine's `arena_bytes`.
+- Fit per board profile and latency: estimates from the profile's free heap
+  and filesystem size, and from per-board speeds stated in BOARD_PROFILES.
+"""
+
+from collections import Counter
+from dataclasses import dataclass
+
+from jazari.nn.checks import engine_registry, problems
+
+KB = 1024
+MB = 1024 * KB
+ALIGN = 4  # the engine aligns arena buffers for ptr32 reads of int32 tensors
+# The engine reads a model file into RAM when it is at most this big and four
+# times its size is free (firmware/kit/nn/model.py); larger ones are streamed.
+READ_WHOLE_LIMIT = 64 * KB
+# RAM the engine takes besides the arena and the weights: its compiled code
+# and the objects describing each tensor and operator (measured on the virtual
+# board: see tests/test_model_commands.py, rounded up).
+ENGINE_CODE_BYTES = 40 * KB
+BYTES_PER_TENSOR = 200
+BYTES_PER_OPERATOR = 300
+
+
+@dataclass(frozen=True)
+class BoardProfile:
+    name: str  # as `jazari sim --profile` names it
+    title: str
+    free_heap: int  # bytes free to student code after boot
+    file_space: int  # bytes of the LittleFS `vfs` partition
+    mmacs: float  # estimated MACs per second (millions) of the engine's kernels
+    melems: float  # estimated other element operations per second (millions)
+
+
+# Speeds are estimates: TFLM's C reference kernels run person_detect (7.16 M
+# MACs) in 4,084 ms on an ESP32 and 2,300 ms on an ESP32-S3 (esp-tflite-micro
+# README), i.e. 1.75 and 3.1 MMAC/s; the engine's viper kernels aim at 2 to 3
+# times that time, and PSRAM is slower than internal RAM for the arena.
+BOARD_PROFILES = (
+    BoardProfile("esp32", "ESP32", 110 * KB, 2 * MB, 0.7, 2.0),
+    BoardProfile("esp32s3", "ESP32-S3", 260 * KB, 6 * MB, 1.2, 3.5),
+    BoardProfile("esp32s3-psram", "ESP32-S3 + PSRAM", 8 * MB, 6 * MB, 0.9, 2.5),
+)
+
+
+# -- cost ------------------------------------------------------------------------
+
+
+def op_cost(model, op):
+    """(MACs, other element operations) of one operator, from its tensors' shapes."""
+    inputs = model.op_inputs(op)
+    outputs = model.op_outputs(op)
+    out = outputs[0].elements if outputs else 0
+    weights = inputs[1] if len(inputs) > 1 else None
+    if op.name == "CONV_2D":  # filter [out_c, k_h, k_w, in_c / groups]
+        return out * weights.shape[1] * weights.shape[2] * weights.shape[3], 0
+    if op.name == "DEPTHWISE_CONV_2D":  # filter [1, k_h, k_w, out_c]: one input channel per output
+        return out * weights.shape[1] * weights.shape[2], 0
+    if op.name == "FULLY_CONNECTED":  # weights [units, depth]
+        return out * weights.shape[-1], 0
+    if op.name == "TRANSPOSE_CONV":  # inputs: output shape, filter [out_c, k_h, k_w, in_c], data
+        return inputs[2].elements * weights.shape[0] * weights.shape[1] * weights.shape[2], 0
+    if op.name == "BATCH_MATMUL":
+        return out * inputs[0].shape[-1], 0
+    if op.name == "MUL":
+        return out, 0
+    if op.name in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        return 0, out * op.options.get("filter_w", 1) * op.options.get("filter_h", 1)
+    if op.name == "MEAN":
+        return 0, inputs[0].elements
+    return 0, out
+
+
+def parameter_count(model):
+    """Values held by the model's constant tensors (weights, biases, shapes)."""
+    return sum(tensor.elements for tensor in model.tensors if tensor.is_const)
+
+
+# -- the arena (same rule as firmware/kit/nn/planner.py) --------------------------
+
+
+def aliases(model, aliasing_ops):
+    """{tensor index: index of the tensor whose bytes it shares} (reshapes cost nothing)."""
+    alias = {}
+    for op in model.operators:
+        if op.name not in aliasing_ops or not op.inputs or op.inputs[0] < 0 or not op.outputs:
+            continue
+        source, target = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
+        if source.is_const or target.index in alias or source.size != target.size:
+            continue
+        root = _root(alias, source.index)
+        if root != target.index:
+            alias[target.index] = root
+    return alias
+
+
+def _root(alias, index):
+    while index in alias:
+        index = alias[index]
+    return index
+
+
+def lifetimes(model, alias):
+    """{root tensor index: [first op, last op, bytes]} for every tensor that lives in the arena."""
+    last_op = len(model.operators) - 1
+    live = {}
+
+    def touch(index, when):
+        if index < 0 or model.tensors[index].is_const:
+            return
+        tensor = model.tensors[index]
+        span = live.setdefault(_root(alias, index), [when, when, tensor.size])
+        span[0], span[1], span[2] = min(span[0], when), max(span[1], when), max(span[2], tensor.size)
+
+    for index in model.inputs:
+        touch(index, 0)
+    for op in model.operators:
+        for index in op.inputs + op.outputs:
+            touch(index, op.index)
+    for index in model.outputs:
+        touch(index, last_op)
+    for tensor in model.tensors:
+        if tensor.is_variable:  # state kept from one invoke to the next
+            touch(tensor.index, 0)
+            touch(tensor.index, last_op)
+    return live
+
+
+def _aligned(size):
+    return (size + ALIGN - 1) & ~(ALIGN - 1)
+
+
+def plan_arena(live):
+    """({root index: offset}, arena bytes): largest first, each at the lowest free offset."""
+    placed = []  # (offset, aligned end, first op, last op), sorted by offset
+    offsets = {}
+    top = 0
+    for key in sorted(live, key=lambda k: (-live[k][2], live[k][0])):
+        first, last, size = live[key]
+        at = 0
+        for offset, end, other_first, other_last in placed:
+            if other_last < first or other_first > last:
+                continue  # never alive at the same time
+            if at + size <= offset:
+                break
+            at = max(at, end)
+        offsets[key] = at
+        placed.append((at, _aligned(at + size), first, last))
+        placed.sort(key=lambda item: item[0])
+        top = max(top, at + size)
+    return offsets, _aligned(top)
+
+
+def arena_bytes(model):
+    """The engine's planned arena for `model`, in bytes."""
+    aliasing = engine_registry()[1]
+    return plan_arena(lifetimes(model, aliases(model, aliasing)))[1]
+
+
+# -- fit per board -------------------------------------------------------------------
+
+
+@dataclass
+class Fit:
+    profile: BoardProfile
+    weights_in_ram: bool  # else streamed from the LittleFS file, layer by layer
+    ram_needed: int
+    fits_flash: bool
+    fits_ram: bool
+    latency_ms: float  # estimated
+
+
+def engine_overhead(model):
+    return ENGINE_CODE_BYTES + BYTES_PER_TENSOR * len(model.tensors) + BYTES_PER_OPERATOR * len(model.operators)
+
+
+def _streamed_constants(model):
+    """Bytes of the small constants (biases, shapes) a streamed model keeps in RAM."""
+    weights = set()
+    for op in model.operators:
+        if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and len(op.inputs) > 1:
+            weights.add(op.inputs[1])
+    return sum(t.size for t in model.tensors if t.is_const and t.index not in weights)
+
+
+def fit(model, profile, arena, macs, elements):
+    base = arena + engine_overhead(model)
+    # The engine's own rule (model.py): small files are read whole if 4x fits.
+    in_ram = model.size <= READ_WHOLE_LIMIT and model.size * 4 < profile.free_heap - ENGINE_CODE_BYTES
+    needed = base + (model.size if in_ram else _streamed_constants(model))
+    latency = macs / (profile.mmacs * 1e3) + elements / (profile.melems * 1e3)
+    return Fit(profile, in_ram, needed, model.size <= profile.file_space, needed <= profile.free_heap, latency)
+
+
+# -- the whole summary ---------------------------------------------------------------
+
+
+@dataclass
+class Summary:
+    name: str
+    model: object  # tflite.Model
+    op_counts: list  # [(op name, count)] in order of first use
+    op_costs: list  # [(operator index, op name, MACs, element operations)]
+    parameters: int
+    macs: int
+    elements: int
+    arena: int
+    fits: list  # [Fit] per board profile
+    problems: list  # translated reasons the engine would refuse the model
+
+
+def summarize(model, name):
+    costs = [(op.index, op.name, *op_cost(model, op)) for op in model.operators]
+    macs = sum(cost[2] for cost in costs)
+    elements = sum(cost[3] for cost in costs)
+    arena = arena_bytes(model)
+    return Summary(
+        name=name,
+        model=model,
+        op_counts=list(Counter(op.name for op in model.operators).items()),
+        op_costs=costs,
+        parameters=parameter_count(model),
+        macs=macs,
+        elements=elements,
+        arena=arena,
+        fits=[fit(model, profile, arena, macs, elements) for profile in BOARD_PROFILES],
+        problems=problems(model, name),
+    )

@@ -1,0 +1,316 @@
+"""Run samples through a model on a board's engine, and check it against tflite-micro.
+
+The model is copied to the board once (skipped when a file with the same
+SHA-256 is already there). Samples travel through the raw REPL as base64 in
+few `exec` calls: each call carries at most EXEC_BYTES of sample data, so the
+code string the board compiles stays small next to its heap, and a sample
+bigger than that is written into the board's input buffer in slices.
+"""
+
+import base64
+import contextlib
+import re
+from pathlib import Path
+
+import numpy as np
+
+from jazari.errors import JazariError
+from jazari.i18n import _
+from jazari.nn import checks
+from jazari.nn.inspect import BOARD_PROFILES, arena_bytes, fit
+from jazari.nn.tflite import load_model
+
+REMOTE_DIR = "/models"
+EXEC_BYTES = 4096  # sample bytes per exec (a multiple of 3: whole base64 groups)
+OUTPUT_SLICE = 3072  # output bytes per base64 piece printed by the board
+LOAD_TIMEOUT = 120  # seconds to read and prepare a model (streamed from flash on a slow board)
+EXEC_TIMEOUT = 120  # seconds for one exec of samples
+_OUTPUT_LINE = re.compile(r"^@(\d+) (\S*)$")
+
+# Defined once on the board: the model, one input buffer per model input,
+# `_w` writes a slice of an input, `_r` invokes and prints each output as
+# "@<index> <base64>" in slices, so no big string is built on the board.
+_SETUP = """
+import gc, sys
+from binascii import a2b_base64 as _a2b, b2a_base64 as _b2a
+import kit
+_m = None
+gc.collect()
+_m = kit.Model({path!r})
+_in = [bytearray(t.size) for t in _m.inputs]
+def _w(i, at, s):
+    d = _a2b(s)
+    _in[i][at:at + len(d)] = d
+def _r():
+    o = _m.invoke(*_in)
+    for k, b in enumerate(o if isinstance(o, tuple) else (o,)):
+        sys.stdout.write('@%d ' % k)
+        v = memoryview(b)
+        for at in range(0, len(v), {slice}):
+            sys.stdout.write(_b2a(v[at:at + {slice}])[:-1].decode())
+        sys.stdout.write('\\n')
+gc.collect()
+"""
+
+# Prints the SHA-256 of a file on the board, or nothing if it is absent.
+_HASH = """
+import hashlib, binascii
+try:
+    f = open({path!r}, 'rb')
+except OSError:
+    f = None
+if f:
+    h = hashlib.sha256()
+    b = bytearray(1024)
+    while True:
+        n = f.readinto(b)
+        if not n:
+            break
+        h.update(memoryview(b)[:n])
+    f.close()
+    print(binascii.hexlify(h.digest()).decode())
+"""
+
+
+# -- samples on the computer ---------------------------------------------------
+
+
+def _describe(dtype, shape):
+    return f"{dtype} {list(shape)}"
+
+
+def load_samples(model, model_name, paths):
+    """The arrays in `paths`, one per model input, each [samples, *input shape] in its dtype."""
+    inputs = model.input_tensors()
+    if len(paths) != len(inputs):
+        raise JazariError(
+            _("{model} has {need} inputs; give one --input file for each (got {got}).").format(
+                model=model_name, need=len(inputs), got=len(paths))
+        )
+    arrays = [_load_npy(path) for path in paths]
+    for index, (tensor, array, path) in enumerate(zip(inputs, arrays, paths)):
+        if array.dtype != np.dtype(tensor.dtype) or tuple(array.shape[1:]) != tensor.shape:
+            raise JazariError(
+                _("Input {index} of {model} needs {need} per sample; {file} holds {got}.").format(
+                    index=index, model=model_name, need=_describe(tensor.dtype, tensor.shape),
+                    file=Path(path).name, got=_describe(array.dtype, array.shape))
+            )
+    counts = {len(array) for array in arrays}
+    if len(counts) > 1:
+        raise JazariError(_("The --input files hold different numbers of samples: {counts}.").format(
+            counts=", ".join(str(len(array)) for array in arrays)))
+    return arrays
+
+
+def _load_npy(path):
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise JazariError(_("There is no file {path}.").format(path=path)) from None
+    except (OSError, ValueError) as failure:
+        raise JazariError(_("{path} is not a NumPy .npy file: {reason}").format(path=path, reason=failure)) from None
+
+
+def save_outputs(arrays, paths):
+    """Write each output array to its .npy path (as many --output files as outputs)."""
+    for array, path in zip(arrays, paths):
+        np.save(path, array)
+
+
+def check_output_paths(model, model_name, paths):
+    outputs = model.output_tensors()
+    if len(paths) != len(outputs):
+        raise JazariError(
+            _("{model} has {need} outputs; give one --output file for each (got {got}).").format(
+                model=model_name, need=len(outputs), got=len(paths))
+        )
+
+
+# -- the board -------------------------------------------------------------------
+
+
+def engine_refused(failure):
+    """A board-side engine error (English, from the board) in a translated frame."""
+    line = failure.traceback.splitlines()[-1] if getattr(failure, "traceback", "") else failure.message
+    message = line.split(": ", 1)[1] if line.startswith(("ValueError: ", "MemoryError: ", "OSError: ")) else line
+    return JazariError(_("The board's engine refused the model: {message}").format(message=message))
+
+
+def copy_model(device, data, remote_path, sha256):
+    """Put the model file on the board unless the same bytes are already there."""
+    if device.exec(_HASH.format(path=remote_path)).strip() == sha256:
+        return False
+    device.exec("import os\ntry:\n    os.mkdir(%r)\nexcept OSError:\n    pass" % REMOTE_DIR)
+    device.put(data, remote_path)
+    return True
+
+
+def _statements(model, arrays):
+    """(code, sample bytes) per statement: the writes of every sample's inputs, then `_r()`."""
+    for sample in range(len(arrays[0]) if arrays else 0):
+        for index, array in enumerate(arrays):
+            raw = np.ascontiguousarray(array[sample]).tobytes()
+            for at in range(0, len(raw), EXEC_BYTES):
+                piece = base64.b64encode(raw[at:at + EXEC_BYTES]).decode()
+                yield f"_w({index},{at},'{piece}')", len(piece)
+        yield "_r()", 0
+
+
+def _batches(statements):
+    """Statements grouped into exec calls of at most EXEC_BYTES of sample data (at least one each)."""
+    batch, used = [], 0
+    for code, cost in statements:
+        if batch and used + cost > EXEC_BYTES * 4 // 3:
+            yield batch
+            batch, used = [], 0
+        batch.append(code)
+        used += cost
+    if batch:
+        yield batch
+
+
+def _parse_outputs(text, outputs):
+    """{output index: [raw bytes per sample]} from the lines `_r()` printed."""
+    found = [[] for _unused in outputs]
+    for line in text.splitlines():
+        match = _OUTPUT_LINE.match(line.strip())
+        if match:
+            found[int(match.group(1))].append(base64.b64decode(match.group(2)))
+    return found
+
+
+def run_on_device(device, model, data, model_name, arrays):
+    """Every sample of `arrays` through the model on `device`: one array per output."""
+    from jazari.link.device import BoardError
+
+    free = device.info().get("free_heap", 0)
+    checks.check_memory(model_name, arena_bytes(model), free)
+    remote_path = f"{REMOTE_DIR}/{model_name}"
+    copy_model(device, data, remote_path, model.sha256)
+    try:
+        device.exec(_SETUP.format(path=remote_path, slice=OUTPUT_SLICE), timeout=LOAD_TIMEOUT)
+    except BoardError as failure:
+        raise engine_refused(failure) from None
+    outputs = model.output_tensors()
+    raw = [[] for _unused in outputs]
+    try:
+        for batch in _batches(_statements(model, arrays)):
+            printed = device.exec("\n".join(batch), timeout=EXEC_TIMEOUT)
+            for index, pieces in enumerate(_parse_outputs(printed, outputs)):
+                raw[index].extend(pieces)
+    except BoardError as failure:
+        raise engine_refused(failure) from None
+    finally:
+        with contextlib.suppress(JazariError):
+            device.exec("_m = _in = None\nimport gc\ngc.collect()")
+    return [_to_array(pieces, tensor) for pieces, tensor in zip(raw, outputs)]
+
+
+def _to_array(pieces, tensor):
+    dtype = np.dtype(tensor.dtype)
+    if not pieces:
+        return np.zeros((0, *tensor.shape), dtype=dtype)
+    return np.stack([np.frombuffer(piece, dtype=dtype).reshape(tensor.shape) for piece in pieces])
+
+
+def virtual_profile(model):
+    """The smallest virtual board profile whose memory the model fits."""
+    arena = arena_bytes(model)
+    for profile in BOARD_PROFILES:
+        if fit(model, profile, arena, 0, 0).fits_ram:
+            return profile
+    return BOARD_PROFILES[-1]
+
+
+@contextlib.contextmanager
+def board(model, port=None, on_start=None):
+    """A connected Device: the board on `port`, or a virtual board started (and stopped) for the run."""
+    from jazari.link.device import connect
+
+    if port:
+        with connect(port) as device:
+            yield device
+        return
+    from jazari.sim.board import VirtualBoard
+
+    profile = virtual_profile(model)
+    if on_start:
+        on_start(profile)
+    with VirtualBoard(profile=profile.name) as virtual, connect(virtual.port) as device:
+        yield device
+
+
+def open_model(path):
+    """(Model, file bytes, name) of a model the engine can run, checked on the computer."""
+    path = Path(path)
+    model = load_model(path)
+    checks.check_model(model, path.name)
+    return model, path.read_bytes(), path.name
+
+
+def run_model(opened, arrays, port=None, on_start=None):
+    """Outputs of every sample of `arrays` through an `open_model` result, on a board."""
+    model, data, name = opened
+    with board(model, port, on_start) as device:
+        return run_on_device(device, model, data, name, arrays)
+
+
+# -- verification against tflite-micro ---------------------------------------------
+
+
+def random_inputs(model, samples, seed):
+    """`samples` random inputs per model input, over each input type's whole range."""
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for tensor in model.input_tensors():
+        shape = (samples, *tensor.shape)
+        dtype = np.dtype(tensor.dtype)
+        if dtype.kind == "f":
+            arrays.append(rng.uniform(-1.0, 1.0, size=shape).astype(dtype))
+        else:
+            info = np.iinfo(dtype)
+            arrays.append(rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dtype))
+    return arrays
+
+
+def oracle_outputs(data, model, arrays):
+    """The same samples through tflite-micro's reference kernels (the oracle)."""
+    try:
+        from tflite_micro.python.tflite_micro import runtime
+    except ImportError:
+        raise JazariError(
+            _("model verify needs tflite-micro, the reference interpreter: pip install 'jazari-kit[test]'")
+        ) from None
+    interpreter = runtime.Interpreter.from_bytes(bytes(data))
+    outputs = [[] for _unused in model.outputs]
+    for sample in range(len(arrays[0]) if arrays else 0):
+        for index, array in enumerate(arrays):
+            interpreter.set_input(array[sample], index)
+        interpreter.invoke()
+        for index, found in enumerate(outputs):
+            found.append(np.array(interpreter.get_output(index)).reshape(model.output_tensors()[index].shape))
+    return [np.stack(found) for found in outputs]
+
+
+def largest_differences(got, expected):
+    """The largest absolute difference per output (0 when equal; inf when shapes differ)."""
+    differences = []
+    for ours, theirs in zip(got, expected):
+        if ours.shape != theirs.shape:
+            differences.append(float("inf"))
+        elif ours.size == 0:
+            differences.append(0)
+        else:
+            wide = np.float64 if ours.dtype.kind == "f" else np.int64
+            differences.append(np.abs(ours.astype(wide) - theirs.astype(wide)).max().item())
+    return differences
+
+
+def verify_model(path, samples, seed, port=None, on_start=None):
+    """(inputs, board outputs, oracle outputs, largest difference per output)."""
+    opened = open_model(path)
+    model, data, _name = opened
+    arrays = random_inputs(model, samples, seed)
+    expected = oracle_outputs(data, model, arrays)
+    got = run_model(opened, arrays, port, on_start)
+    return arrays, got, expected, largest_differences(got, expected)
