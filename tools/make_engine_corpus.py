@@ -52,6 +52,12 @@ REQUIRED_FEATURES = [
     "PAD", "RESHAPE", "EXPAND_DIMS", "SQUEEZE", "SHAPE", "PACK", "STRIDED_SLICE",
     "SOFTMAX", "LOGISTIC", "TANH", "RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH",
     "QUANTIZE float32->int8", "DEQUANTIZE int8->float32",
+    # what current TensorFlow also emits, beyond the issue's list
+    "DEPTHWISE_CONV_2D weights=per-channel", "FULLY_CONNECTED weights=per-channel",
+    "DEPTHWISE_CONV_2D kernel=non-square", "FULLY_CONNECTED activation=RELU",
+    "ADD activation=RELU", "SUB activation=RELU6", "ADD const-operand",
+    "QUANTIZE int8->int8", "SHAPE int8->int32", "STRIDED_SLICE int32->int32",
+    "STRIDED_SLICE stride!=1", "PACK int8->int8", "PACK int32->int32", "MEAN axes=1",
 ]
 
 
@@ -71,9 +77,12 @@ _TYPE_NAMES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64",
                7: "int16", 9: "int8"}
 
 
+_FUSED = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH"}
+_PADDING = {0: "SAME", 1: "VALID"}
+
+
 def _activation(options):
-    names = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH"}
-    return names.get(options.fusedActivationFunction, "other")
+    return _FUSED.get(options.fusedActivationFunction, "other")
 
 
 def _hw(h, w):
@@ -98,9 +107,14 @@ class _Graph:
         q = self.tensors[i].quantization
         return None if q is None or q.scale is None else [float(v) for v in q.scale]
 
+    def is_const(self, i):
+        return self.model.buffers[self.tensors[i].buffer].data is not None
+
     def int32_values(self, i):
-        data = self.model.buffers[self.tensors[i].buffer].data
-        return None if data is None else np.frombuffer(bytes(bytearray(data)), "<i4").tolist()
+        if not self.is_const(i):
+            return None
+        data = bytes(bytearray(self.model.buffers[self.tensors[i].buffer].data))
+        return np.frombuffer(data, "<i4").tolist()
 
     def io(self, i):
         scales = self.scales(i)
@@ -110,63 +124,96 @@ class _Graph:
                 "zero_point": int(self.tensors[i].quantization.zeroPoint[0]) if quantized else None}
 
 
-def _op_features(name, options, ins, outs, g):
-    """Feature strings ("stride=2", ...) one operator really has."""
-    tags = []
-    padding = {0: "SAME", 1: "VALID"}
-    if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        kh, kw = g.shape(ins[1])[1:3]
-        tags.append("stride=" + _hw(options.strideH, options.strideW))
-        tags.append("padding=" + padding[options.padding])
-        tags.append("dilation=" + _hw(options.dilationHFactor, options.dilationWFactor))
-        tags.append("activation=" + _activation(options))
-        tags.append("kernel=%dx%d" % (kh, kw))
-        if kh != kw:
-            tags.append("kernel=non-square")
-        if name == "DEPTHWISE_CONV_2D":
-            tags.append("depth_multiplier=%d" % (g.shape(outs[0])[3] // g.shape(ins[0])[3]))
-    if name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
-        scales = g.scales(ins[1]) or []
-        tags.append("weights=per-channel" if len(scales) > 1 else
-                    "weights=per-tensor" if scales else "weights=float")
-        tags.append("bias" if len(ins) > 2 and ins[2] >= 0 else "no-bias")
-    if name == "FULLY_CONNECTED":
-        tags.append("activation=" + _activation(options))
-        if options.keepNumDims:
-            tags.append("keep_num_dims")
-        tags.append("input-rank=%d" % len(g.shape(ins[0])))
-    if name in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
-        tags.append("padding=" + padding[options.padding])
-        tags.append("filter=" + _hw(options.filterHeight, options.filterWidth))
-        tags.append("stride=" + _hw(options.strideH, options.strideW))
-        if (options.filterHeight, options.filterWidth) != (options.strideH, options.strideW):
-            tags.append("stride!=filter")
-        tags.append("activation=" + _activation(options))
-    if name == "MEAN":
-        tags.append("keep_dims=" + ("true" if options.keepDims else "false"))
-        tags.append("axes=" + ",".join(str(a) for a in g.int32_values(ins[1]) or []))
-    if name in ("ADD", "SUB", "MUL"):
-        tags.append("broadcast" if g.shape(ins[0]) != g.shape(ins[1]) else "same-shape")
-        tags.append("activation=" + _activation(options))
-        if any(g.tensors[i].buffer and g.model.buffers[g.tensors[i].buffer].data is not None
-               for i in ins):
-            tags.append("const-operand")
-    if name == "CONCATENATION":
-        rank = len(g.shape(outs[0]))
-        tags.append("axis=last" if options.axis % rank == rank - 1 else "axis=other")
-        tags.append("inputs=%d" % len(ins))
-    if name == "LEAKY_RELU":
-        tags.append("alpha=%g" % options.alpha)
-    if name == "SOFTMAX":
-        tags.append("beta=%g" % options.beta)
-    if name == "STRIDED_SLICE":
-        strides = g.int32_values(ins[3])
-        if strides is not None and any(v != 1 for v in strides):
-            tags.append("stride!=1")
-    if name in ("QUANTIZE", "DEQUANTIZE", "SHAPE", "PACK", "STRIDED_SLICE",
-                "RESHAPE", "EXPAND_DIMS", "SQUEEZE", "CONCATENATION", "PAD"):
-        tags.append("%s->%s" % (g.type(ins[0]), g.type(outs[0])))
+def _conv_features(options, ins, outs, g):
+    kh, kw = g.shape(ins[1])[1:3]
+    tags = ["stride=" + _hw(options.strideH, options.strideW),
+            "padding=" + _PADDING[options.padding],
+            "dilation=" + _hw(options.dilationHFactor, options.dilationWFactor),
+            "activation=" + _activation(options),
+            "kernel=%dx%d" % (kh, kw)]
+    if kh != kw:
+        tags.append("kernel=non-square")
+    return tags + _weight_features(ins, g)
+
+
+def _depthwise_features(options, ins, outs, g):
+    multiplier = g.shape(outs[0])[3] // g.shape(ins[0])[3]
+    return _conv_features(options, ins, outs, g) + ["depth_multiplier=%d" % multiplier]
+
+
+def _weight_features(ins, g):
+    scales = g.scales(ins[1]) or []
+    return ["weights=per-channel" if len(scales) > 1 else
+            "weights=per-tensor" if scales else "weights=float",
+            "bias" if len(ins) > 2 and ins[2] >= 0 else "no-bias"]
+
+
+def _fully_connected_features(options, ins, outs, g):
+    tags = _weight_features(ins, g) + ["activation=" + _activation(options),
+                                       "input-rank=%d" % len(g.shape(ins[0]))]
+    if options.keepNumDims:
+        tags.append("keep_num_dims")
     return tags
+
+
+def _pool_features(options, ins, outs, g):
+    tags = ["padding=" + _PADDING[options.padding],
+            "filter=" + _hw(options.filterHeight, options.filterWidth),
+            "stride=" + _hw(options.strideH, options.strideW),
+            "activation=" + _activation(options)]
+    if (options.filterHeight, options.filterWidth) != (options.strideH, options.strideW):
+        tags.append("stride!=filter")
+    return tags
+
+
+def _mean_features(options, ins, outs, g):
+    return ["keep_dims=" + ("true" if options.keepDims else "false"),
+            "axes=" + ",".join(str(a) for a in g.int32_values(ins[1]) or [])]
+
+
+def _elementwise_features(options, ins, outs, g):
+    tags = ["broadcast" if g.shape(ins[0]) != g.shape(ins[1]) else "same-shape",
+            "activation=" + _activation(options)]
+    if any(g.is_const(i) for i in ins):
+        tags.append("const-operand")
+    return tags
+
+
+def _concat_features(options, ins, outs, g):
+    rank = len(g.shape(outs[0]))
+    return ["axis=last" if options.axis % rank == rank - 1 else "axis=other",
+            "inputs=%d" % len(ins)] + _types(options, ins, outs, g)
+
+
+def _strided_slice_features(options, ins, outs, g):
+    tags = _types(options, ins, outs, g)
+    if any(v != 1 for v in g.int32_values(ins[3]) or []):
+        tags.append("stride!=1")
+    return tags
+
+
+def _types(options, ins, outs, g):
+    return ["%s->%s" % (g.type(ins[0]), g.type(outs[0]))]
+
+
+_FEATURES = {
+    "CONV_2D": _conv_features,
+    "DEPTHWISE_CONV_2D": _depthwise_features,
+    "FULLY_CONNECTED": _fully_connected_features,
+    "MAX_POOL_2D": _pool_features,
+    "AVERAGE_POOL_2D": _pool_features,
+    "MEAN": _mean_features,
+    "ADD": _elementwise_features,
+    "SUB": _elementwise_features,
+    "MUL": _elementwise_features,
+    "CONCATENATION": _concat_features,
+    "STRIDED_SLICE": _strided_slice_features,
+    "LEAKY_RELU": lambda options, *_: ["alpha=%g" % options.alpha],
+    "SOFTMAX": lambda options, *_: ["beta=%g" % options.beta],
+}
+for _name in ("QUANTIZE", "DEQUANTIZE", "SHAPE", "PACK", "RESHAPE", "EXPAND_DIMS",
+              "SQUEEZE", "PAD"):
+    _FEATURES[_name] = _types
 
 
 def describe_model(data):
@@ -187,8 +234,9 @@ def describe_model(data):
         name = op_names[max(code.builtinCode, code.deprecatedBuiltinCode)]
         ins = [int(i) for i in op.inputs]
         outs = [int(i) for i in op.outputs]
-        operators.append({"op": name,
-                          "features": _op_features(name, op.builtinOptions, ins, outs, g)})
+        describe_op = _FEATURES.get(name)
+        operators.append({"op": name, "features": describe_op(op.builtinOptions, ins, outs, g)
+                          if describe_op else []})
     features = {o["op"] for o in operators}
     features.update("%s %s" % (o["op"], f) for o in operators for f in o["features"])
     return {
