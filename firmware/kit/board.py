@@ -28,18 +28,11 @@ def _esp32_devkitc():
     # Espressif's DevKitC has no user LED; GPIO2 lights the blue LED of the
     # common "DevKit V1" clones and is where the kit wires its own LED.
     return {
-        "title": "ESP32-DevKitC",
-        "chip": "ESP32",
-        "flash": 4 * _MB,
-        "psram": 0,
-        "heap": 110 * _KB,
-        "led_pin": 2,
-        "led_active_low": False,
-        "led_kind": "gpio",
+        "title": "ESP32-DevKitC", "chip": "ESP32",
+        "flash": 4 * _MB, "psram": 0, "heap": 110 * _KB,
+        "led_pin": 2, "led_active_low": False, "led_kind": "gpio",
         "button_pin": 0,
-        "i2c_sda": 21,
-        "i2c_scl": 22,
-        "imu_addr": 0x68,
+        "i2c_sda": 21, "i2c_scl": 22, "imu_addr": 0x68,
         "camera": None,
         "mic": {"kind": "i2s", "part": "INMP441", "sck": 32, "ws": 25, "sd": 33},
     }
@@ -50,18 +43,11 @@ def _esp32s3_devkitc():
     # I2C on GPIO8/9 as in MicroPython's ESP32-S3 defaults; the INMP441 pins
     # are the kit's own wiring choice (free pins next to each other).
     return {
-        "title": "ESP32-S3-DevKitC-1 (N8R8)",
-        "chip": "ESP32-S3",
-        "flash": 8 * _MB,
-        "psram": 8 * _MB,
-        "heap": 8000 * _KB,
-        "led_pin": 38,
-        "led_active_low": False,
-        "led_kind": "ws2812",
+        "title": "ESP32-S3-DevKitC-1 (N8R8)", "chip": "ESP32-S3",
+        "flash": 8 * _MB, "psram": 8 * _MB, "heap": 8000 * _KB,
+        "led_pin": 38, "led_active_low": False, "led_kind": "ws2812",
         "button_pin": 0,
-        "i2c_sda": 8,
-        "i2c_scl": 9,
-        "imu_addr": 0x68,
+        "i2c_sda": 8, "i2c_scl": 9, "imu_addr": 0x68,
         "camera": None,
         "mic": {"kind": "i2s", "part": "INMP441", "sck": 4, "ws": 5, "sd": 6},
     }
@@ -71,19 +57,13 @@ def _esp32_cam():
     # AI-Thinker: the red LED on GPIO33 is active-low (GPIO4 is the bright
     # flash LED). GPIO0 clocks the camera, so there is no user button.
     # The IMU shares GPIO14/15 with the SD card slot, which the kit leaves unused.
+    # Camera data lines d7..d0 are Y9..Y2 in esp32-camera's pin maps; -1: not wired.
     return {
-        "title": "ESP32-CAM (AI-Thinker)",
-        "chip": "ESP32",
-        "flash": 4 * _MB,
-        "psram": 4 * _MB,
-        "heap": 4000 * _KB,
-        "led_pin": 33,
-        "led_active_low": True,
-        "led_kind": "gpio",
+        "title": "ESP32-CAM (AI-Thinker)", "chip": "ESP32",
+        "flash": 4 * _MB, "psram": 4 * _MB, "heap": 4000 * _KB,
+        "led_pin": 33, "led_active_low": True, "led_kind": "gpio",
         "button_pin": None,
-        "i2c_sda": 14,
-        "i2c_scl": 15,
-        "imu_addr": 0x68,
+        "i2c_sda": 14, "i2c_scl": 15, "imu_addr": 0x68,
         "camera": {
             "sensor": "OV2640", "pwdn": 32, "reset": -1, "xclk": 0,
             "sda": 26, "scl": 27, "d7": 35, "d6": 34, "d5": 39, "d4": 36,
@@ -94,51 +74,31 @@ def _esp32_cam():
     }
 
 
-def _xiao_camera():
-    # The Sense expansion board's OV2640 (Seeed's pin table; d7 is Y9).
-    return {
-        "sensor": "OV2640", "pwdn": -1, "reset": -1, "xclk": 10,
-        "sda": 40, "scl": 39, "d7": 48, "d6": 11, "d5": 12, "d4": 14,
-        "d3": 16, "d2": 18, "d1": 17, "d0": 15,
-        "vsync": 38, "href": 47, "pclk": 13,
-    }
-
-
 def _xiao_esp32s3_sense():
     return {
-        "title": "XIAO ESP32S3 Sense",
-        "chip": "ESP32-S3",
-        "flash": 8 * _MB,
-        "psram": 8 * _MB,
-        "heap": 8000 * _KB,
-        "led_pin": 21,
-        "led_active_low": True,
-        "led_kind": "gpio",
+        "title": "XIAO ESP32S3 Sense", "chip": "ESP32-S3",
+        "flash": 8 * _MB, "psram": 8 * _MB, "heap": 8000 * _KB,
+        "led_pin": 21, "led_active_low": True, "led_kind": "gpio",
         "button_pin": 0,
-        "i2c_sda": 5,
-        "i2c_scl": 6,
-        "imu_addr": 0x68,
-        "camera": _xiao_camera(),
+        "i2c_sda": 5, "i2c_scl": 6, "imu_addr": 0x68,
+        "camera": {  # the Sense expansion board's OV2640, as in Seeed's pin table
+            "sensor": "OV2640", "pwdn": -1, "reset": -1, "xclk": 10,
+            "sda": 40, "scl": 39, "d7": 48, "d6": 11, "d5": 12, "d4": 14,
+            "d3": 16, "d2": 18, "d1": 17, "d0": 15,
+            "vsync": 38, "href": 47, "pclk": 13,
+        },
         "mic": {"kind": "pdm", "part": "MSM261D3526H1CPM", "clk": 42, "data": 41},
     }
 
 
 def _generic():
     return {
-        "title": "unknown board (generic profile: set {\"board\": ...} in /kit.json)",
-        "chip": "unknown",
-        "flash": 0,
-        "psram": 0,
-        "heap": 0,
-        "led_pin": None,
-        "led_active_low": False,
-        "led_kind": "gpio",
+        "title": "unknown board: name it in /kit.json", "chip": "unknown",
+        "flash": 0, "psram": 0, "heap": 0,
+        "led_pin": None, "led_active_low": False, "led_kind": "gpio",
         "button_pin": None,
-        "i2c_sda": None,
-        "i2c_scl": None,
-        "imu_addr": 0x68,
-        "camera": None,
-        "mic": None,
+        "i2c_sda": None, "i2c_scl": None, "imu_addr": 0x68,
+        "camera": None, "mic": None,
     }
 
 
