@@ -82,7 +82,10 @@ def main(argv):
         os.environ["JAZARI_ROM_ADDR"], os.environ["JAZARI_ROM_SIZE"] = str(rom[0]), str(rom[1])
     import micropython_run
 
-    return micropython_run.run_main(["micropython", "-X", f"heapsize={heapsize}", "-i", start_script])
+    # The REPL after the script, as `-i` would, but start.py can cancel it
+    # (machine.reset() unsets MICROPYINSPECT so that SystemExit ends the process).
+    os.environ["MICROPYINSPECT"] = "1"
+    return micropython_run.run_main(["micropython", "-X", f"heapsize={heapsize}", start_script])
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ KB = 1024
 MB = 1024 * KB
 # Measured: gc.mem_free() at the REPL after firmware/sim/start.py booted,
 # subtracted from the heap given; rounded up.
-SIM_OVERHEAD = 24 * KB
+SIM_OVERHEAD = 36 * KB
 GENERATORS = ("still", "walking", "shaking")
 
 _ESP32_ROM = (
@@ -31,10 +31,24 @@ _ESP32S3_ROM = (
     "ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\n"
     "rst:0x{cause:x} ({reason}),boot:0x8 (SPI_FAST_FLASH_BOOT)\r\n"
 )
-# Reset causes as each chip's ROM names them: software reset, panic.
+# What each chip's ROM prints as the cause of a reset: the EN button (or
+# power), a software reset (machine.reset), a wake from deep sleep, the
+# watchdog, a panic.
 _RESETS = {
-    "ESP32": {"software": (0xC, "SW_CPU_RESET"), "panic": (0xC, "SW_CPU_RESET")},
-    "ESP32-S3": {"software": (0x3, "RTC_SW_SYS_RST"), "panic": (0xC, "RTC_SW_CPU_RST")},
+    "ESP32": {
+        "poweron": (0x1, "POWERON_RESET"),
+        "software": (0xC, "SW_CPU_RESET"),
+        "deepsleep": (0x5, "DEEPSLEEP_RESET"),
+        "watchdog": (0x7, "TG0WDT_SYS_RESET"),
+        "panic": (0xC, "SW_CPU_RESET"),
+    },
+    "ESP32-S3": {
+        "poweron": (0x1, "POWERON"),
+        "software": (0x3, "RTC_SW_SYS_RST"),
+        "deepsleep": (0x5, "DSLEEP"),
+        "watchdog": (0x7, "TG0WDT_SYS_RST"),
+        "panic": (0xC, "RTC_SW_CPU_RST"),
+    },
 }
 
 

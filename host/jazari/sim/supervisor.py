@@ -44,15 +44,38 @@ BOOT_PATIENCE = 20.0  # seconds of boot (a main.py that loops) after which the b
 QUICK_DEATH = 1.0  # a child dying younger than this is restarted after a growing pause
 MAX_PAUSE = 2.0
 
-# Exit codes of the MicroPython process (firmware/sim/ makes machine.reset() exit 2).
-HARD_RESET = 2
-SOFT_RESET = 3
+# machine.reset_cause() values of the ESP32 port. firmware/sim/machine.py ends
+# the process with HARD_RESET (machine.reset), WDT_RESET (watchdog not fed),
+# DEEPSLEEP_RESET (deepsleep) or EXIT_BOOTLOADER; any other exit is the Unix
+# port leaving its REPL (Ctrl-D, sys.exit, machine.soft_reset): a soft reset.
+# The next boot's cause goes to the child in JAZARI_RESET_CAUSE.
+PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
+EXIT_BOOTLOADER = 7
+_HARD_EXITS = {
+    HARD_RESET: (HARD_RESET, "software"),
+    EXIT_BOOTLOADER: (HARD_RESET, "software"),  # no download mode yet: it boots again
+    WDT_RESET: (WDT_RESET, "watchdog"),
+    DEEPSLEEP_RESET: (DEEPSLEEP_RESET, "deepsleep"),
+}
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 FRIENDLY_BANNER = b"\nMicroPython "
 FRIENDLY_PROMPT = b">>> "
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
 CTRL_A = b"\x01"
+
+
+def reset_kind(code, asked):
+    """(reset cause for the next boot, what the ROM prints or None for a soft reset)
+    after MicroPython exited with `code` (negative: killed by that signal);
+    `asked`: the host pressed EN (VirtualBoard.reset)."""
+    if asked:
+        return PWRON_RESET, "poweron"
+    if code in _HARD_EXITS:
+        return _HARD_EXITS[code]
+    if code < 0:
+        return HARD_RESET, "panic"
+    return SOFT_RESET, None
 
 
 class LineRate:
@@ -261,7 +284,7 @@ class Supervisor:
 
     # -- the MicroPython process
 
-    def _child_env(self, raw):
+    def _child_env(self, cause, raw):
         env = dict(os.environ)
         env.update(
             JAZARI_FLASH=self.config["flash"],
@@ -270,15 +293,16 @@ class Supervisor:
             JAZARI_PROFILE=self.profile.name,
             JAZARI_UID=self.config["uid"],
             JAZARI_FIRMWARE=self.config["firmware"],
+            JAZARI_RESET_CAUSE=str(cause),
             JAZARI_REPL="raw" if raw else "friendly",
         )
         for stale in ("JAZARI_ROM_ADDR", "JAZARI_ROM_SIZE"):
             env.pop(stale, None)
         return env
 
-    def _spawn(self, raw=False):
+    def _spawn(self, cause=PWRON_RESET, raw=False):
         argv = [sys.executable, "-m", "jazari.sim.launcher", str(self.profile.heapsize), self.config["start"]]
-        self.child = Child(argv, self._child_env(raw), os.path.dirname(self.config["events"]))
+        self.child = Child(argv, self._child_env(cause, raw), os.path.dirname(self.config["events"]))
         self.mode = ReplMode()
         self.restart = RawRestart() if raw else None
         self.respawn_at = None
@@ -307,20 +331,16 @@ class Supervisor:
         if not self.ready:
             self._announce(error=f"MicroPython exited with code {code} while booting")
             raise Stopped
-        soft = not self.reset_asked and code not in (HARD_RESET,) and code >= 0
-        if soft:
-            self.to_tool += SOFT_REBOOT
-        elif code < 0 and not self.reset_asked:
+        cause, rom = reset_kind(code, self.reset_asked)
+        if code < 0 and not self.reset_asked:
             why = signal.Signals(-code).name
             self.to_tool += f"\r\nGuru Meditation Error: MicroPython died ({why}). Rebooting...\r\n".encode()
-            self.to_tool += self.profile.reset_text("panic").encode()
-        else:
-            self.to_tool += b"\r\n" + self.profile.reset_text("software").encode()
+        self.to_tool += b"\r\n" + self.profile.reset_text(rom).encode() if rom else SOFT_REBOOT
         self.reset_asked = False
         # A board that keeps crashing at boot is restarted ever more slowly, not in a tight loop.
-        self.quick_deaths = self.quick_deaths + 1 if lived < QUICK_DEATH and not soft else 0
+        self.quick_deaths = self.quick_deaths + 1 if lived < QUICK_DEATH and rom else 0
         pause = min(MAX_PAUSE, 0.05 * 2**self.quick_deaths) if self.quick_deaths > 1 else 0
-        self.respawn_at = (time.monotonic() + pause, soft and self.mode.raw)
+        self.respawn_at = (time.monotonic() + pause, cause, cause == SOFT_RESET and self.mode.raw)
 
     def hard_reset(self):
         """Like pressing EN: the MicroPython process is killed and started again."""
@@ -369,7 +389,7 @@ class Supervisor:
         while True:
             now = time.monotonic()
             if self.respawn_at and now >= self.respawn_at[0]:
-                self._spawn(raw=self.respawn_at[1])
+                self._spawn(*self.respawn_at[1:])
             if not self.ready and now > boot_deadline and self.child is not None:
                 self._announce()
             readers, writers, timeout = self._plan(now, control_fd)

@@ -1,0 +1,59 @@
+"""`jazari sim`: start virtual boards and keep them running until Ctrl-C."""
+
+import time
+
+from jazari.console import console
+from jazari.i18n import _
+from jazari.sim.profiles import GENERATORS, PROFILES, BadOption
+
+WATCH_INTERVAL = 0.5  # seconds between checks that every board still runs
+
+
+def register(subparsers):
+    sim = subparsers.add_parser("sim", help=_("start virtual boards: ESP32s in software, no hardware needed"))
+    sim.add_argument(
+        "--board", default="esp32", metavar=_("PROFILE"), help=_("board profile: {profiles}").format(profiles=", ".join(PROFILES))
+    )
+    sim.add_argument(
+        "--scenario",
+        metavar=_("FILE|NAME"),
+        help=_("IMU data: a CSV file of samples, or one of {names}").format(names=", ".join(GENERATORS)),
+    )
+    sim.add_argument("--baud", type=int, metavar="N", help=_("pace the serial line at N bits per second"))
+    sim.add_argument("--count", type=int, default=1, metavar="N", help=_("how many boards to start"))
+    sim.add_argument("--flash", metavar=_("FILE"), help=_("the board's flash file: made if missing, kept afterwards"))
+    sim.set_defaults(func=do_sim)
+
+
+def _check(args):
+    if args.count < 1:
+        raise BadOption(_("--count must be 1 or more."))
+    if args.baud is not None and args.baud <= 0:
+        raise BadOption(_("--baud must be a positive number of bits per second."))
+    if args.flash and args.count > 1:
+        raise BadOption(_("One flash file is one board: use --flash with --count 1."))
+
+
+def do_sim(args):
+    from jazari.sim.board import start_boards
+
+    _check(args)
+    boards = start_boards(args.count, profile=args.board, scenario=args.scenario, baud=args.baud, flash=args.flash)
+    try:
+        for board in boards:
+            console.say(board.port)
+        console.warn(
+            _("{count} virtual {profile} board(s) running; press Ctrl-C to stop.").format(
+                count=len(boards), profile=args.board
+            )
+        )
+        while all(board.running for board in boards):
+            time.sleep(WATCH_INTERVAL)
+        console.error(_("A virtual board stopped unexpectedly; stopping the others."))
+        return 1
+    except KeyboardInterrupt:
+        console.warn(_("Virtual boards stopped."))
+        return 0
+    finally:
+        for board in boards:
+            board.stop()
