@@ -25,7 +25,8 @@ def __getattr__(name):
     part = _PARTS.get(name)
     if part is None:
         raise AttributeError(name)
-    module = __import__(part[0], None, None, (part[1] or "_",))
-    value = module if part[1] is None else getattr(module, part[1])
-    globals()[name] = value
+    path, attribute = part
+    module = __import__(path, None, None, ("_",))  # a fromlist makes it return the submodule
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value  # found directly from now on
     return value
