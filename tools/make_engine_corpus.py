@@ -595,6 +595,12 @@ def _versions():
     return {p: version(p) for p in ("tensorflow-cpu", "keras", "numpy", "tflite-micro")}
 
 
+def coverage_map(entries):
+    """Each required feature -> the names of the (good) models that have it."""
+    return {f: [e["name"] for e in entries if not e["bad"] and f in e["features"]]
+            for f in REQUIRED_FEATURES}
+
+
 def make_corpus(out=CORPUS):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     entries = []
@@ -618,14 +624,15 @@ def make_corpus(out=CORPUS):
         entry.update(described)
         entries.append(entry)
         print("%-22s %6d bytes  %s" % (name, len(flatbuffer), " ".join(described["ops"])))
-    covered = {f for e in entries if not e["bad"] for f in e["features"]}
-    missing = [f for f in REQUIRED_FEATURES if f not in covered]
+    coverage = coverage_map(entries)
+    missing = [f for f, names in coverage.items() if not names]
     manifest = {
         "generator": "tools/make_engine_corpus.py",
         "versions": _versions(),
         "seed": SEED,
         "required_features": REQUIRED_FEATURES,
         "not_covered": missing,
+        "coverage": coverage,
         "models": entries,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")

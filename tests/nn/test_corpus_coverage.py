@@ -20,7 +20,7 @@ REGISTRY = REPO / "firmware" / "kit" / "nn" / "ops" / "__init__.py"
 if str(REPO / "tools") not in sys.path:
     sys.path.insert(0, str(REPO / "tools"))
 
-from make_engine_corpus import REQUIRED_FEATURES, describe_model  # noqa: E402
+from make_engine_corpus import REQUIRED_FEATURES, coverage_map, describe_model  # noqa: E402
 
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
 MODELS = MANIFEST["models"]
@@ -79,6 +79,8 @@ def test_every_required_option_is_covered():
     missing = [f for f in REQUIRED_FEATURES if f not in covered]
     assert not missing, "options with no corpus model: %s" % ", ".join(missing)
     assert MANIFEST["not_covered"] == []
+    real = [dict(m, features=described(m)["features"]) for m in MODELS]
+    assert MANIFEST["coverage"] == coverage_map(real)
 
 
 @pytest.mark.parametrize("model", GOOD, ids=[m["name"] for m in GOOD])
