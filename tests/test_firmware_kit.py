@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 import jazari
-import jazari.errors
 
 REPO = Path(__file__).resolve().parents[1]
 FIRMWARE = REPO / "firmware"
@@ -653,13 +652,8 @@ def test_firmware_compiles_for_xtensawin(tmp_path):
 # --- the same drivers on a running virtual board, through mpremote ---------------------
 
 
-def test_drivers_on_a_virtual_board(tmp_path):
-    sim = pytest.importorskip("jazari.sim.board")
+def test_drivers_on_a_virtual_board(virtual_boards):
     mpremote = shutil.which("mpremote", path=str(_BIN)) or shutil.which("mpremote")
-    try:
-        sim.check_platform()
-    except jazari.errors.JazariError as why:
-        pytest.skip(str(why))
     code = (
         "import json, kit\n"
         "imu = kit.imu.MPU6050()\n"
@@ -667,9 +661,9 @@ def test_drivers_on_a_virtual_board(tmp_path):
         "kit.led.blink(2, 5)\n"
         "print(json.dumps([kit.board.info(), list(a) + list(g)]))"
     )
-    with sim.VirtualBoard("esp32s3", scenario=str(SAMPLE_CSV), workdir=str(tmp_path)) as board:
-        proc = subprocess.run([mpremote, "connect", board.port, "exec", code], capture_output=True, text=True, timeout=60)
-        events = board.events()
+    board = virtual_boards(1, profile="esp32s3", scenario=str(SAMPLE_CSV))[0]
+    proc = subprocess.run([mpremote, "connect", board.port, "exec", code], capture_output=True, text=True, timeout=60)
+    events = board.events()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     info, reading = json.loads(proc.stdout.strip().splitlines()[-1])
     assert info["board"] == "virtual-esp32s3" and info["kit"] == jazari.__version__
