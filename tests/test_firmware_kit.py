@@ -585,6 +585,13 @@ def test_bad_csv_names_the_line_and_the_fault(mpy, tmp_path, text, words):
         assert word in message
 
 
+def test_csv_saved_by_a_spreadsheet_is_read(mpy, tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b"\xef\xbb\xbft_ms,ax,ay,az,gx,gy,gz\r\n0,0.5,0,1,0,0,0\r\n10, 0.25 ,0,1,0,0,0\r\n")
+    samples = mpy("import scenario\ns = scenario.open_source(%r)\nprint(json.dumps([list(s.sample(t)) for t in (0, 15000, 25000)]))" % str(path))
+    assert [row[0] for row in samples] == [0.5, 0.25, 0.5]  # the loop is 20 ms: two rows, 10 ms apart
+
+
 def test_unknown_scenario_lists_the_choices(mpy, tmp_path):
     messages = mpy(
         """

@@ -101,7 +101,8 @@ class CsvReplay:
         # line number, instead of in the middle of a lesson.
         f = self._file
         path = self.name
-        header = tuple(h.strip() for h in f.readline().split(","))
+        # A spreadsheet may save the file with a byte-order mark and CRLF line ends.
+        header = tuple(h.strip() for h in f.readline().lstrip("\ufeff").split(","))
         if header != COLUMNS:
             raise ValueError("%s line 1: the header must be %s" % (path, ",".join(COLUMNS)))
         self._start = f.tell()
