@@ -1,0 +1,343 @@
+"""`jazari model info|run|verify` on the conformance models (../shared/conformance/tflm).
+
+Numbers `model info` prints are checked against counts made independently:
+published figures, layer shapes worked out by hand, and tflite-micro's own
+(generated) schema reader. The arena is checked against the engine's planner
+under the real MicroPython; runs go through a virtual board and are compared
+with tflite-micro.
+"""
+
+import math
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jazari.cli import main
+from jazari.i18n import catalog
+from jazari.nn import run as model_run
+from jazari.nn.inspect import summarize
+from jazari.nn.tflite import BUILTIN_NAMES, load_model
+
+REPO = Path(__file__).resolve().parents[1]
+TFLM = REPO.parent / "shared" / "conformance" / "tflm"
+CORPUS = REPO / "tests" / "nn" / "corpus"
+FIRMWARE = REPO / "firmware"
+MICROPYTHON = "micropython"
+FIRST_RELEASE = ("hello_world_int8", "simple_add_model", "micro_speech_quantized", "person_detect")
+
+
+def model_path(name):
+    return TFLM / f"{name}.tflite"
+
+
+def jazari(capsys, *args, lang="en"):
+    """(exit code, stdout, stderr) of the `jazari` command run in this process."""
+    code = main(["--lang", lang, *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def reference_model(path):
+    """The model as tflite-micro's generated FlatBuffers code reads it (a reader independent of ours)."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
+    return fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(path.read_bytes(), 0))
+
+
+def reference_parameters(path):
+    model = reference_model(path)
+    return sum(
+        math.prod(tensor.shape)
+        for tensor in model.subgraphs[0].tensors
+        if tensor.buffer and model.buffers[tensor.buffer].data is not None and len(model.buffers[tensor.buffer].data)
+    )
+
+
+def tflite_micro_outputs(path, inputs):
+    """Outputs of every sample through tflite-micro, written here apart from jazari.nn.run."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    interpreter = runtime.Interpreter.from_file(str(path))
+    outputs = []
+    for sample in inputs:
+        interpreter.set_input(sample, 0)
+        interpreter.invoke()
+        outputs.append(interpreter.get_output(0).copy())
+    return np.stack(outputs)
+
+
+# -- the reader --------------------------------------------------------------------
+
+
+def test_op_names_match_the_tflite_schema():
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
+
+    codes = {name: code for name, code in vars(fb.BuiltinOperator).items() if not name.startswith("_")}
+    assert len(BUILTIN_NAMES) > 150
+    for code, name in enumerate(BUILTIN_NAMES):
+        assert codes[name] == code
+
+
+@pytest.mark.parametrize("name", FIRST_RELEASE + ("trained_lstm_int8", "keyword_scrambled_8bit"))
+def test_reader_agrees_with_tflite_micro_schema(name):
+    ours, theirs = load_model(model_path(name)), reference_model(model_path(name))
+    graph = theirs.subgraphs[0]
+    assert ours.inputs == list(graph.inputs) and ours.outputs == list(graph.outputs)
+    assert [tuple(t.shape) for t in ours.tensors] == [tuple(t.shape) for t in graph.tensors]
+    for tensor, reference in zip(ours.tensors, graph.tensors):
+        quantization = reference.quantization
+        if quantization is not None and quantization.scale is not None and len(quantization.scale):
+            assert np.allclose(tensor.scales, quantization.scale)
+            assert list(tensor.zero_points) == list(quantization.zeroPoint)
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in theirs.operatorCodes]
+    assert [op.code for op in ours.operators] == [codes[op.opcodeIndex] for op in graph.operators]
+    assert [op.inputs for op in ours.operators] == [list(op.inputs) for op in graph.operators]
+
+
+def test_not_a_model_is_one_clear_line(capsys, tmp_path):
+    fake = tmp_path / "notes.tflite"
+    fake.write_bytes(b"these are not flatbuffers" * 4)
+    code, out, err = jazari(capsys, "model", "info", fake)
+    assert code == 1 and err.count("\n") == 1
+    assert "notes.tflite is not a valid .tflite model" in err and "Traceback" not in out + err
+
+
+def test_truncated_model_is_one_clear_line(capsys, tmp_path):
+    cut = tmp_path / "cut.tflite"
+    cut.write_bytes(model_path("micro_speech_quantized").read_bytes()[:3000])
+    code, _out, err = jazari(capsys, "model", "info", cut)
+    assert code == 1 and err.count("\n") == 1 and "cut.tflite is not a valid .tflite model" in err
+
+
+# -- model info --------------------------------------------------------------------
+
+
+def test_info_person_detect_macs_match_the_published_figure(capsys):
+    summary = summarize(load_model(model_path("person_detect")), "person_detect.tflite")
+    # The conformance README (and TFLM's person detection docs): 7.2 M MACs.
+    assert round(summary.macs / 1e6, 1) == 7.2
+    assert summary.parameters == reference_parameters(model_path("person_detect"))
+    code, out, _err = jazari(capsys, "model", "info", model_path("person_detect"))
+    assert code == 0
+    assert f"MACs: {summary.macs:,}" in out and f"parameters: {summary.parameters:,}" in out
+    assert re.search(r"CONV_2D\s+│ 14 ", out) and re.search(r"DEPTHWISE_CONV_2D\s+│ 14 ", out)
+    assert "[1, 96, 96, 1]" in out and "-128" in out
+
+
+def test_info_hello_world_counts_by_hand(capsys):
+    # Three dense layers 1 -> 16 -> 16 -> 1: weights and biases.
+    macs = 1 * 16 + 16 * 16 + 16 * 1
+    parameters = (1 * 16 + 16) + (16 * 16 + 16) + (16 * 1 + 1)
+    # The same from the file's weight shapes, read with tflite-micro's schema code.
+    reference = reference_model(model_path("hello_world_int8"))
+    graph = reference.subgraphs[0]
+    weights = [graph.tensors[op.inputs[1]].shape for op in graph.operators]
+    assert sum(units * depth for units, depth in weights) == macs
+    assert reference_parameters(model_path("hello_world_int8")) == parameters
+    code, out, _err = jazari(capsys, "model", "info", model_path("hello_world_int8"))
+    assert code == 0
+    assert f"parameters: {parameters}   MACs: {macs}" in out
+    assert re.search(r"FULLY_CONNECTED\s+│ 3 ", out)
+
+
+def test_info_micro_speech_counts_by_hand(capsys):
+    # tiny_conv: 8 depthwise 10x8 filters, stride 2, SAME, on a 49x40 spectrogram
+    # -> 25x20x8 outputs; then a dense layer 4000 -> 4.
+    depthwise = 25 * 20 * 8 * (10 * 8)
+    dense = 25 * 20 * 8 * 4
+    # Weights and biases of both layers, plus RESHAPE's target shape [1, 49, 40, 1].
+    parameters = (10 * 8 * 8 + 8) + (4000 * 4 + 4) + 4
+    assert reference_parameters(model_path("micro_speech_quantized")) == parameters
+    code, out, _err = jazari(capsys, "model", "info", model_path("micro_speech_quantized"))
+    assert code == 0
+    assert f"parameters: {parameters:,}   MACs: {depthwise + dense:,}" in out
+
+
+def test_info_simple_add_has_no_macs_and_three_live_tensors(capsys):
+    code, out, _err = jazari(capsys, "model", "info", model_path("simple_add_model"))
+    assert code == 0
+    # Two inputs and the output, all alive during the one ADD: 3 x 128 x 128 bytes.
+    assert "parameters: 0   MACs: 0   planned arena: 49,152 bytes" in out
+
+
+def test_info_layers_lists_every_operator(capsys):
+    code, out, _err = jazari(capsys, "model", "info", "--layers", model_path("micro_speech_quantized"))
+    assert code == 0
+    assert "int8 [1, 25, 20, 8]" in out and "320,000" in out and "16,000" in out
+
+
+def test_info_shows_fit_and_estimated_latency_per_board(capsys):
+    code, out, _err = jazari(capsys, "model", "info", model_path("person_detect"))
+    assert code == 0
+    rows = [line for line in out.splitlines() if line.startswith("│ ESP32")]
+    assert len(rows) == 3
+    assert all("streamed from flash" in row for row in rows)  # 294 KB: never read whole into RAM
+    assert "latency (estimated)" in out
+    small = jazari(capsys, "model", "info", model_path("hello_world_int8"))[1]
+    assert all("in RAM" in line and "yes" in line for line in small.splitlines() if line.startswith("│ ESP32"))
+
+
+def test_info_in_french(capsys):
+    code, out, _err = jazari(capsys, "model", "info", model_path("hello_world_int8"), lang="fr")
+    assert code == 0
+    assert catalog("fr")["latency (estimated)"] in out
+
+
+def test_info_warns_about_a_model_the_engine_cannot_run(capsys):
+    code, _out, err = jazari(capsys, "model", "info", model_path("trained_lstm_int8"))
+    assert code == 0
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM at operator 0" in err
+
+
+# -- the arena: host plan == engine plan --------------------------------------------
+
+
+def engine_arena(path):
+    """The engine's planned arena for `path`, loaded by kit.Model under the real MicroPython."""
+    code = (
+        "import sys\nsys.path.insert(0, %r)\nimport kit\n"
+        "m = kit.Model(%r)\nprint(m._interp.arena_size)\n" % (str(FIRMWARE), str(path))
+    )
+    done = subprocess.run(
+        [MICROPYTHON, "-X", "heapsize=4M", "-c", code], capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    return int(done.stdout.split()[-1])
+
+
+def corpus_models():
+    return sorted(CORPUS.glob("*.tflite")) if CORPUS.is_dir() else []
+
+
+@pytest.mark.parametrize(
+    "path", [model_path(name) for name in FIRST_RELEASE] + corpus_models(), ids=lambda path: path.stem
+)
+def test_host_arena_equals_the_engine_planner(path):
+    summary = summarize(load_model(path), path.name)
+    assert summary.arena == engine_arena(path)
+
+
+# -- bad input, refused on the computer before any board ------------------------------
+
+NO_BOARD = "/dev/no-such-board"  # the checks must fail before this port is opened
+
+
+def one_line(err):
+    assert err.count("\n") == 1, err
+    return err.strip()
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+def test_wrong_input_shape_and_dtype(capsys, tmp_path, lang):
+    samples = tmp_path / "X.npy"
+    np.save(samples, np.zeros((10, 96, 96), dtype=np.uint8))
+    code, _out, err = jazari(
+        capsys, "model", "run", model_path("person_detect"), "--input", samples, "--output", tmp_path / "Y.npy",
+        "--port", NO_BOARD, lang=lang,
+    )
+    assert code == 1
+    message = one_line(err)
+    if lang == "en":
+        assert message == ("Input 0 of person_detect.tflite needs int8 [1, 96, 96, 1] per sample; "
+                           "X.npy holds uint8 [10, 96, 96].")
+    else:
+        assert message.startswith("L'entrée 0 de person_detect.tflite")
+        assert "int8 [1, 96, 96, 1]" in message and "uint8 [10, 96, 96]" in message
+    assert not (tmp_path / "Y.npy").exists()
+
+
+def test_missing_input_file(capsys, tmp_path):
+    code, _out, err = jazari(
+        capsys, "model", "run", model_path("hello_world_int8"), "--input", tmp_path / "none.npy",
+        "--output", tmp_path / "Y.npy", "--port", NO_BOARD,
+    )
+    assert code == 1 and one_line(err) == f"There is no file {tmp_path / 'none.npy'}."
+
+
+def test_missing_model_file(capsys, tmp_path):
+    code, _out, err = jazari(capsys, "model", "info", tmp_path / "gone.tflite")
+    assert code == 1 and one_line(err) == f"There is no model file {tmp_path / 'gone.tflite'}."
+
+
+def registry_op_names():
+    """The ops the engine registers, read here with a regex (the code under test uses ast)."""
+    text = (FIRMWARE / "kit" / "nn" / "ops" / "__init__.py").read_text()
+    block = text[text.index("OPS = {"):text.index("}", text.index("OPS = {"))]
+    return re.findall(r"S\.(\w+):", block)
+
+
+@pytest.mark.parametrize("lang", ["en", "fr"])
+@pytest.mark.parametrize("command", ["run", "verify"])
+def test_unsupported_op_is_named_with_its_index_and_the_supported_list(capsys, tmp_path, lang, command):
+    samples = tmp_path / "X.npy"
+    np.save(samples, np.zeros((2, 1, 28, 28), dtype=np.int8))
+    extra = ["--input", samples, "--output", tmp_path / "Y.npy"] if command == "run" else []
+    code, _out, err = jazari(
+        capsys, "model", command, model_path("trained_lstm_int8"), *extra, "--port", NO_BOARD, lang=lang,
+    )
+    assert code == 1
+    message = one_line(err)
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in message and " 0" in message
+    supported = registry_op_names()
+    assert len(supported) > 20 and all(name in message for name in supported)
+    if lang == "fr":
+        assert "ne sait pas exécuter" in message
+
+
+def test_int16_model_says_how_to_convert(capsys):
+    code, _out, err = jazari(capsys, "model", "verify", model_path("keyword_scrambled_8bit"), "--port", NO_BOARD)
+    assert code == 1
+    message = one_line(err)
+    assert "int16" in message and "TFLITE_BUILTINS_INT8" in message and "docs/models.md" in message
+
+
+def test_float_model_says_how_to_convert(capsys, tmp_path):
+    import tflite_micro
+
+    sine = Path(tflite_micro.__file__).parent / "python" / "tflite_micro" / "sine_float.tflite"
+    samples = tmp_path / "X.npy"
+    np.save(samples, np.zeros((1, 1, 1), dtype=np.float32))
+    code, _out, err = jazari(
+        capsys, "model", "run", sine, "--input", samples, "--output", tmp_path / "Y.npy", "--port", NO_BOARD,
+        lang="fr",
+    )
+    assert code == 1
+    message = one_line(err)
+    assert "sine_float.tflite" in message and "float32" in message and "int8" in message
+    assert "flottant" in message
+
+
+def test_input_and_output_counts_must_match_the_model(capsys, tmp_path):
+    samples = tmp_path / "X.npy"
+    np.save(samples, np.zeros((1, 1, 128, 128, 1), dtype=np.int8))
+    code, _out, err = jazari(
+        capsys, "model", "run", model_path("simple_add_model"), "--input", samples, "--output", tmp_path / "Y.npy",
+        "--port", NO_BOARD,
+    )
+    assert code == 1 and "simple_add_model.tflite has 2 inputs" in one_line(err)
+
+
+# -- the comparison verify makes -------------------------------------------------------
+
+
+def test_largest_differences_per_output():
+    same = np.arange(-8, 8, dtype=np.int8).reshape(2, 8)
+    off = same.copy()
+    off[0, 0] = 127  # was -8: off by 135, more than int8 arithmetic can hold
+    off[1, 3] = 4  # was 3
+    assert model_run.largest_differences([same, same], [same.copy(), off]) == [0, 135]
+    assert model_run.largest_differences([same], [same[:1]]) == [float("inf")]
+
+
+def test_random_inputs_are_seeded_and_cover_the_type_range():
+    model = load_model(model_path("simple_add_model"))
+    first = model_run.random_inputs(model, 3, seed=7)
+    again = model_run.random_inputs(model, 3, seed=7)
+    other = model_run.random_inputs(model, 3, seed=8)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert not np.array_equal(first[0], other[0])
+    assert first[0].shape == (3, 1, 128, 128, 1) and first[0].dtype == np.int8
+    assert first[0].min() == -128 and first[0].max() == 127
