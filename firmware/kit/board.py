@@ -24,16 +24,25 @@ _KB = const(1024)
 CONFIG = "/kit.json"
 
 
+def _defaults():
+    # Every profile has every field; a board states what differs from these.
+    return {
+        "psram": 0,
+        "led_pin": None, "led_active_low": False, "led_kind": "gpio",
+        "button_pin": None,
+        "i2c_sda": None, "i2c_scl": None, "imu_addr": 0x68,
+        "camera": None, "mic": None,
+    }
+
+
 def _esp32_devkitc():
     # Espressif's DevKitC has no user LED; GPIO2 lights the blue LED of the
     # common "DevKit V1" clones and is where the kit wires its own LED.
     return {
         "title": "ESP32-DevKitC", "chip": "ESP32",
-        "flash": 4 * _MB, "psram": 0, "heap": 110 * _KB,
-        "led_pin": 2, "led_active_low": False, "led_kind": "gpio",
-        "button_pin": 0,
-        "i2c_sda": 21, "i2c_scl": 22, "imu_addr": 0x68,
-        "camera": None,
+        "flash": 4 * _MB, "heap": 110 * _KB,
+        "led_pin": 2, "button_pin": 0,
+        "i2c_sda": 21, "i2c_scl": 22,
         "mic": {"kind": "i2s", "part": "INMP441", "sck": 32, "ws": 25, "sd": 33},
     }
 
@@ -45,10 +54,8 @@ def _esp32s3_devkitc():
     return {
         "title": "ESP32-S3-DevKitC-1 (N8R8)", "chip": "ESP32-S3",
         "flash": 8 * _MB, "psram": 8 * _MB, "heap": 8000 * _KB,
-        "led_pin": 38, "led_active_low": False, "led_kind": "ws2812",
-        "button_pin": 0,
-        "i2c_sda": 8, "i2c_scl": 9, "imu_addr": 0x68,
-        "camera": None,
+        "led_pin": 38, "led_kind": "ws2812", "button_pin": 0,
+        "i2c_sda": 8, "i2c_scl": 9,
         "mic": {"kind": "i2s", "part": "INMP441", "sck": 4, "ws": 5, "sd": 6},
     }
 
@@ -61,16 +68,14 @@ def _esp32_cam():
     return {
         "title": "ESP32-CAM (AI-Thinker)", "chip": "ESP32",
         "flash": 4 * _MB, "psram": 4 * _MB, "heap": 4000 * _KB,
-        "led_pin": 33, "led_active_low": True, "led_kind": "gpio",
-        "button_pin": None,
-        "i2c_sda": 14, "i2c_scl": 15, "imu_addr": 0x68,
+        "led_pin": 33, "led_active_low": True,
+        "i2c_sda": 14, "i2c_scl": 15,
         "camera": {
             "sensor": "OV2640", "pwdn": 32, "reset": -1, "xclk": 0,
             "sda": 26, "scl": 27, "d7": 35, "d6": 34, "d5": 39, "d4": 36,
             "d3": 21, "d2": 19, "d1": 18, "d0": 5,
             "vsync": 25, "href": 23, "pclk": 22,
         },
-        "mic": None,
     }
 
 
@@ -78,9 +83,8 @@ def _xiao_esp32s3_sense():
     return {
         "title": "XIAO ESP32S3 Sense", "chip": "ESP32-S3",
         "flash": 8 * _MB, "psram": 8 * _MB, "heap": 8000 * _KB,
-        "led_pin": 21, "led_active_low": True, "led_kind": "gpio",
-        "button_pin": 0,
-        "i2c_sda": 5, "i2c_scl": 6, "imu_addr": 0x68,
+        "led_pin": 21, "led_active_low": True, "button_pin": 0,
+        "i2c_sda": 5, "i2c_scl": 6,  # D4, D5
         "camera": {  # the Sense expansion board's OV2640, as in Seeed's pin table
             "sensor": "OV2640", "pwdn": -1, "reset": -1, "xclk": 10,
             "sda": 40, "scl": 39, "d7": 48, "d6": 11, "d5": 12, "d4": 14,
@@ -92,21 +96,15 @@ def _xiao_esp32s3_sense():
 
 
 def _generic():
-    return {
-        "title": "unknown board: name it in /kit.json", "chip": "unknown",
-        "flash": 0, "psram": 0, "heap": 0,
-        "led_pin": None, "led_active_low": False, "led_kind": "gpio",
-        "button_pin": None,
-        "i2c_sda": None, "i2c_scl": None, "imu_addr": 0x68,
-        "camera": None, "mic": None,
-    }
+    # No pins at all: better a clear error than driving a wrong pin.
+    return {"title": "unknown board: name it in /kit.json", "chip": "unknown", "flash": 0, "heap": 0}
 
 
 def _virtual(like, title, chip, psram, heap):
     # The virtual board is wired like a real board of its chip, so lesson code
     # and drivers take the same paths; its flash file uses the 4 MB layout.
     p = like()
-    p.update(title=title, chip=chip, flash=4 * _MB, psram=psram, heap=heap, led_kind="gpio")
+    p.update(title=title, chip=chip, flash=4 * _MB, psram=psram, heap=heap)
     return p
 
 
@@ -154,7 +152,8 @@ def get(name):
     build = _PROFILES.get(name)
     if build is None:
         raise ValueError("unknown board %r: use one of %s" % (name, ", ".join(names())))
-    p = build()
+    p = _defaults()
+    p.update(build())
     p["name"] = name
     return p
 
