@@ -1,0 +1,47 @@
+# The engine's user-facing errors: one ValueError per problem, short English
+# text naming the thing and what to do (the host translates its own checks).
+from . import schema as S
+
+_CONVERT = ("convert it to int8 with full-integer quantization: converter.optimizations=[tf.lite.Optimize.DEFAULT], "
+            "a representative_dataset, converter.target_spec.supported_ops=[tf.lite.OpsSet.TFLITE_BUILTINS_INT8]")
+
+
+def unsupported_op(op):
+    from .ops import OPS, name
+    names = sorted(name(c) for c in OPS)
+    return ValueError("unsupported op %s at operator %d; the engine supports: %s" % (name(op.code), op.index, ", ".join(names)))
+
+
+def unsupported(op, what):
+    from .ops import name
+    return ValueError("unsupported %s in op %s at operator %d" % (what, name(op.code), op.index))
+
+
+def bad_type(op, tensor):
+    # A float or int16 tensor where the engine computes in int8.
+    t = tensor.type
+    if t in (S.FLOAT32, S.FLOAT16, S.FLOAT64):
+        return ValueError("this model uses float32 weights/activations: " + _CONVERT)
+    if t == S.INT16:
+        return ValueError("this model uses int16 activations (16x8 quantization): " + _CONVERT)
+    from .ops import name
+    return ValueError("unsupported tensor type %s (tensor %d '%s') in op %s at operator %d: %s" % (
+        S.TYPE_NAMES.get(t, t), tensor.index, tensor.name, name(op.code), op.index, _CONVERT))
+
+
+def too_big(need, free):
+    return ValueError("model needs %d bytes of arena, this board has %d bytes free" % (need, free))
+
+
+def wrong_input(index, tensor, got):
+    return ValueError("input %d needs %d bytes (%s %s), got %d" % (
+        index, tensor.size, S.TYPE_NAMES.get(tensor.type, tensor.type), list(tensor.shape), got))
+
+
+def wrong_count(what, need, got):
+    return ValueError("the model has %d %s, got %d" % (need, what, got))
+
+
+def bad_shape(op, why):
+    from .ops import name
+    return ValueError("model file is corrupt or unsupported: op %s at operator %d: %s" % (name(op.code), op.index, why))

