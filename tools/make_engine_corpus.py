@@ -54,6 +54,8 @@ REQUIRED_FEATURES = [
     "QUANTIZE float32->int8", "DEQUANTIZE int8->float32",
     # what current TensorFlow also emits, beyond the list
     "DEPTHWISE_CONV_2D weights=per-channel", "FULLY_CONNECTED weights=per-channel",
+    "CONV_2D weights=per-tensor", "DEPTHWISE_CONV_2D weights=per-tensor",
+    "FULLY_CONNECTED weights=per-tensor",
     "DEPTHWISE_CONV_2D kernel=non-square", "FULLY_CONNECTED activation=RELU",
     "ADD activation=RELU", "SUB activation=RELU6", "ADD const-operand",
     "QUANTIZE int8->int8", "SHAPE int8->int32", "STRIDED_SLICE int32->int32",
@@ -445,6 +447,15 @@ def activations(L, tf):
                  _lam(lambda t: t * tf.nn.relu6(t + 3.0) / 6.0)(i), L.Softmax()(i)]
 
 
+def per_tensor(L, tf):
+    x = i = L.Input((6, 6, 2), batch_size=1)
+    x = L.Conv2D(4, 3, activation="relu")(x)
+    x = L.DepthwiseConv2D(3, padding="same", depth_multiplier=2)(x)
+    x = L.Flatten()(x)
+    x = L.Dense(5)(x)
+    return [i], [x]
+
+
 def float_io(L, tf):
     x = i = L.Input((8, 8, 1), batch_size=1)
     x = L.Conv2D(4, 3, strides=2, padding="same", activation="relu")(x)
@@ -482,7 +493,8 @@ def gesture_1d(L, tf):
 
 
 # name: (builder, quantization, input ranges for calibration and floats, purpose)
-# quantization: "int8" (int8 in/out), "float-io" (float32 in/out), "float-in"
+# quantization: "int8" (int8 in/out), "int8-per-tensor" (the same with one
+# weight scale per tensor), "float-io" (float32 in/out), "float-in"
 # (float32 in, int8 out), "none" (float model) or "16x8" (int16 activations).
 MODELS = {
     "conv_kernels": (conv_kernels, "int8", "CONV_2D 3x3 SAME RELU, 1x1 RELU6, 2x3 VALID no activation"),
@@ -506,6 +518,7 @@ MODELS = {
     "shape_static": (shape_static, "int8", "STRIDED_SLICE with stride 2, PACK of int8, EXPAND_DIMS, RESHAPE, with SHAPE for the open batch"),
     "squeeze": (squeeze, "int8", "SQUEEZE (kept only when two dimensions are open), RELU6"),
     "activations": (activations, "int8", "RELU, RELU6, LOGISTIC, TANH, LEAKY_RELU, HARD_SWISH, SOFTMAX applied to the input"),
+    "per_tensor": (per_tensor, "int8-per-tensor", "per-tensor weight scales (converter's _experimental_disable_per_channel) in CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED"),
     "float_io": (float_io, "float-io", "float32 input and output: QUANTIZE, DEQUANTIZE"),
     "float_in_int8_out": (float_io, "float-in", "float32 input, int8 output: QUANTIZE"),
     "mobilenet_tiny": (mobilenet_tiny, "int8", "realistic: small MobileNet-style CNN with a residual ADD and hard swish"),
@@ -523,6 +536,7 @@ DYNAMIC_SIZE = 5  # calibration size of an input dimension left open (None)
 def _build(name, builder):
     import keras
     import tensorflow as tf
+    keras.backend.clear_session()  # layer names (kept in the file) restart per model
     keras.utils.set_random_seed(SEED)
     inputs, outputs = builder(keras.layers, tf)
     model = keras.Model(inputs, outputs, name=name.replace("/", "_"))
@@ -565,9 +579,10 @@ def _convert(model, mode, rng):
             converter.inference_output_type = tf.int16
         else:
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            if mode == "int8":
+            converter._experimental_disable_per_channel = mode == "int8-per-tensor"
+            if mode in ("int8", "int8-per-tensor"):
                 converter.inference_input_type = tf.int8
-            if mode in ("int8", "float-in"):
+            if mode in ("int8", "int8-per-tensor", "float-in"):
                 converter.inference_output_type = tf.int8
     return converter.convert()
 
