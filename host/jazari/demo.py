@@ -91,7 +91,7 @@ def do_demo(args):
         console.say(_("Blinking the LED {times} times...").format(times=BLINKS))
         device.exec(f"from kit.hw import led\nled.blink({BLINKS}, {BLINK_MS})", timeout=10)
         if board is not None:
-            changes = [event for event in board.events() if event.get("kind") == "pin"]
+            changes = [event for event in board.events() if event.kind == "pin"]
             console.say(_("The virtual board recorded {count} LED changes.").format(count=len(changes)))
 
         console.say(_("Streaming the IMU for {seconds} s (accelerometer in g, gyroscope in degrees per second):").format(seconds=args.seconds))
