@@ -1,0 +1,1 @@
+"""Putting the kit on boards: flash layout, partition table and filesystem images."""
