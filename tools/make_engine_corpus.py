@@ -268,8 +268,8 @@ def reference_outputs(model_path, inputs, n_outputs):
 
 
 # ---------------------------------------------------------------------------
-# The models. Each builder gets `L` (keras.layers) and `tf` and returns a
-# Keras model; weights are then overwritten with seeded random values so that
+# The models. Each builder gets `L` (keras.layers) and `tf` and returns the
+# model's (inputs, outputs); weights are then overwritten with seeded random values so that
 # biases are non-zero (the converter drops an all-zero dense bias).
 
 def _lam(fn):
@@ -514,7 +514,7 @@ MODELS = {
     "squeeze_excite": (squeeze_excite, "int8", "squeeze-excite block: MEAN, 1x1 CONV_2D, LOGISTIC, broadcast MUL, ADD/SUB of constants"),
     "concatenation": (concatenation, "int8", "CONCATENATION on channels, height and width, 2 and 3 inputs"),
     "pad": (pad, "int8", "PAD (ZeroPadding2D) asymmetric and symmetric"),
-    "shape_dynamic": (shape_dynamic, "int8", "Reshape with dynamic batch: SHAPE, STRIDED_SLICE, PACK on int32, RESHAPE, FULLY_CONNECTED rank 3"),
+    "shape_dynamic": (shape_dynamic, "int8", "Reshape with an open batch: SHAPE, STRIDED_SLICE, PACK on int32, RESHAPE; then a 1x1 Conv1D"),
     "shape_static": (shape_static, "int8", "STRIDED_SLICE with stride 2, PACK of int8, EXPAND_DIMS, RESHAPE, with SHAPE for the open batch"),
     "squeeze": (squeeze, "int8", "SQUEEZE (kept only when two dimensions are open), RELU6"),
     "activations": (activations, "int8", "RELU, RELU6, LOGISTIC, TANH, LEAKY_RELU, HARD_SWISH, SOFTMAX applied to the input"),
