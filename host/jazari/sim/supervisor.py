@@ -63,6 +63,7 @@ FRIENDLY_BANNER = b"\nMicroPython "
 FRIENDLY_PROMPT = b">>> "
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
 CTRL_A = b"\x01"
+CTRL_C = b"\x03"
 
 
 def reset_kind(code, asked):
@@ -227,6 +228,28 @@ class Child:
     def kill(self):
         if self.process.poll() is None:
             self.process.kill()
+
+    def send_ctrl_c(self):
+        """Ctrl-C as a board's UART handles it: it interrupts running code.
+
+        The terminal turns it into SIGINT while ISIG is on, but the Unix port
+        leaves ISIG off while it runs code sent in raw-paste mode (mpremote's
+        way): then, if MicroPython is running code (its SIGINT handler is set),
+        the signal is sent here. At a prompt the byte goes in as a byte."""
+        if not termios.tcgetattr(self.fd)[3] & termios.ISIG and _catches_sigint(self.process.pid):
+            os.kill(self.process.pid, signal.SIGINT)
+            return 1
+        return self.write(CTRL_C)
+
+
+def _catches_sigint(pid):
+    """Whether process `pid` has a SIGINT handler set (Linux; elsewhere: False)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            caught = next((line.split()[1] for line in status if line.startswith("SigCgt:")), "0")
+    except OSError:
+        return False
+    return bool(int(caught, 16) & (1 << (signal.SIGINT - 1)))
 
 
 class OuterPort:
@@ -438,7 +461,13 @@ class Supervisor:
         if self.port.fd in writable:
             self._send(self.port.write, self.to_tool, self.down, now)
         if self.child is child and child is not None and child.fd in writable:
-            self._send(child.write, self.to_child, self.up, now)
+            self._send(self._to_child_write, self.to_child, self.up, now)
+
+    def _to_child_write(self, data):
+        """Write up to the first Ctrl-C; a leading Ctrl-C goes alone, as an interrupt."""
+        if data[:1] == CTRL_C:
+            return self.child.send_ctrl_c()
+        return self.child.write(data.split(CTRL_C, 1)[0])
 
     @staticmethod
     def _send(write, queue, line, now):
