@@ -112,7 +112,7 @@ def parse_partition_table(data):
         raw = bytes(data[start : start + _ENTRY.size])
         if raw[:16] == _MD5_MAGIC:
             if hashlib.md5(bytes(data[:start])).digest() != raw[16:]:
-                raise JazariError(_("The partition table is damaged (its MD5 does not match)."))
+                raise JazariError(_("The partition table is damaged (its MD5 does not match): flash the board again."))
             break
         if raw[:2] != _ENTRY_MAGIC:
             break  # 0xFF: end of a table written without an MD5 entry

@@ -80,7 +80,7 @@ def build_vfs_image(files_root, size=layout.VFS.size, disk_version=DISK_VERSION)
     except LittleFSError as error:
         if error.code == LittleFSError.Error.LFS_ERR_NOSPC:
             raise JazariError(
-                _("The files in {folder} do not fit in the board's {size} KB filesystem.").format(
+                _("The files in {folder} do not fit in the board's {size} KB filesystem: leave some out.").format(
                     folder=files_root, size=size // 1024
                 )
             ) from None
@@ -95,7 +95,7 @@ def read_vfs_files(image):
     try:
         fs.mount()
     except LittleFSError:
-        raise JazariError(_("The board's filesystem is not a LittleFS2 image (blank or damaged).")) from None
+        raise JazariError(_("The board's filesystem is not a LittleFS2 image (blank or damaged): flash the board again.")) from None
     files = {}
     for folder, _dirs, names in fs.walk("/"):
         for name in names:
