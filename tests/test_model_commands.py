@@ -9,7 +9,9 @@ with tflite-micro.
 
 import math
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 TFLM = REPO.parent / "shared" / "conformance" / "tflm"
 CORPUS = REPO / "tests" / "nn" / "corpus"
 FIRMWARE = REPO / "firmware"
-MICROPYTHON = "micropython"
+# The Unix port beside this Python (the project venv), else on PATH.
+MICROPYTHON = shutil.which("micropython", path=str(Path(sys.executable).parent)) or shutil.which("micropython")
 FIRST_RELEASE = ("hello_world_int8", "simple_add_model", "micro_speech_quantized", "person_detect")
 
 
@@ -195,17 +198,26 @@ def test_info_warns_about_a_model_the_engine_cannot_run(capsys):
 # -- the arena: host plan == engine plan --------------------------------------------
 
 
-def engine_arena(path):
-    """The engine's planned arena for `path`, loaded by kit.Model under the real MicroPython."""
-    code = (
-        "import sys\nsys.path.insert(0, %r)\nimport kit\n"
-        "m = kit.Model(%r)\nprint(m._interp.arena_size)\n" % (str(FIRMWARE), str(path))
-    )
+def engine_arenas(path):
+    """The engine's arena_bytes for `path` under the real MicroPython: (weights in place, weights streamed)."""
+    code = f"""
+import sys
+sys.path.insert(0, {str(FIRMWARE)!r})
+import kit
+from kit.nn.interpreter import Interpreter
+from kit.nn.flatbuffer import FileSource
+from kit.nn.weights import Streamed
+with open({str(path)!r}, 'rb') as f:
+    print(kit.Model(f.read()).arena_bytes)
+f = open({str(path)!r}, 'rb')
+print(Interpreter(FileSource(f, f.seek(0, 2)), Streamed(f)).arena_bytes)
+"""
     done = subprocess.run(
         [MICROPYTHON, "-X", "heapsize=4M", "-c", code], capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stderr + done.stdout
-    return int(done.stdout.split()[-1])
+    in_place, streamed = done.stdout.split()[-2:]
+    return int(in_place), int(streamed)
 
 
 def corpus_models():
@@ -215,9 +227,9 @@ def corpus_models():
 @pytest.mark.parametrize(
     "path", [model_path(name) for name in FIRST_RELEASE] + corpus_models(), ids=lambda path: path.stem
 )
-def test_host_arena_equals_the_engine_planner(path):
+def test_host_arena_equals_the_engine_arena_bytes(path):
     summary = summarize(load_model(path), path.name)
-    assert summary.arena == engine_arena(path)
+    assert (summary.arena, summary.arena_streamed) == engine_arenas(path)
 
 
 # -- bad input, refused on the computer before any board ------------------------------

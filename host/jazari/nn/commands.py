@@ -162,6 +162,9 @@ def do_model_info(args):
     console.say(_("parameters: {parameters}   MACs: {macs}   planned arena: {arena} bytes ({kb})").format(
         parameters=_count(summary.parameters), macs=_count(summary.macs), arena=_count(summary.arena),
         kb=_kb(summary.arena)))
+    if summary.arena_streamed != summary.arena:
+        console.say(_("planned arena with weights streamed from the file: {arena} bytes ({kb})").format(
+            arena=_count(summary.arena_streamed), kb=_kb(summary.arena_streamed)))
     _print_boards(summary)
     for problem in summary.problems:
         console.warn(problem)

@@ -5,8 +5,9 @@
   output value, or per pooling window element).
 - The planned arena: the same rule as the engine's planner
   (firmware/kit/nn/planner.py, greedy by size over tensor lifetimes, outputs
-  of RESHAPE/SQUEEZE/EXPAND_DIMS sharing their input's bytes), so the figure
-  shown here is the engine's `arena_bytes`.
+  of RESHAPE/SQUEEZE/EXPAND_DIMS sharing their input's bytes, each kernel's
+  scratch alive during its op), so the figure shown here is the engine's
+  `arena_bytes`; tests/test_model_commands.py checks it under MicroPython.
 - Fit per board profile and latency: estimates from the profile's free heap
   and filesystem size, and from per-board speeds stated in BOARD_PROFILES.
 """
@@ -139,11 +140,11 @@ def _aligned(size):
 
 
 def plan_arena(live):
-    """({root index: offset}, arena bytes): largest first, each at the lowest free offset."""
+    """({key: offset}, arena bytes): largest first, each at the lowest offset free for its lifetime."""
     placed = []  # (offset, aligned end, first op, last op), sorted by offset
     offsets = {}
     top = 0
-    for key in sorted(live, key=lambda k: (-live[k][2], live[k][0])):
+    for key in sorted(live, key=lambda k: (-live[k][2], live[k][0], k)):
         first, last, size = live[key]
         at = 0
         for offset, end, other_first, other_last in placed:
@@ -159,10 +160,50 @@ def plan_arena(live):
     return offsets, _aligned(top)
 
 
-def arena_bytes(model):
-    """The engine's planned arena for `model`, in bytes."""
+# Kernel scratch, as each kernel's prepare asks for it (firmware/kit/nn/ops/
+# conv.py, fully_connected.py, depthwise.py): accumulators for one output row
+# and an input patch or strip. When weights are streamed, convolutions and
+# fully connected layers work on groups of filters that fit WEIGHT_SLICE bytes.
+WEIGHT_SLICE = 4096
+
+
+def _filter_group(out_c, row_len, in_place):
+    return out_c if in_place else max(1, min(out_c, WEIGHT_SLICE // row_len))
+
+
+def scratch_bytes(model, op, in_place):
+    """Bytes of arena scratch the engine plans for `op` (alive during that op only)."""
+    inputs, output = model.op_inputs(op), model.op_outputs(op)[0]
+    if op.name == "CONV_2D":
+        out_c, k_h, k_w, group_c = inputs[1].shape
+        row_len = k_h * k_w * group_c
+        return 4 * output.shape[2] * _filter_group(out_c, row_len, in_place) + row_len
+    if op.name == "FULLY_CONNECTED":
+        out_c, depth = inputs[1].shape
+        batches = output.elements // out_c
+        return 4 * batches * _filter_group(out_c, depth, in_place) + depth
+    if op.name == "DEPTHWISE_CONV_2D":
+        _one, k_h, k_w, out_c = inputs[1].shape
+        in_c, out_w = inputs[0].shape[3], output.shape[2]
+        strip_h = (k_h - 1) * op.options["dilation_h"] + 1
+        strip_w = (out_w - 1) * op.options["stride_w"] + (k_w - 1) * op.options["dilation_w"] + 1
+        return 4 * out_w * out_c + strip_h * strip_w * in_c
+    return 0
+
+
+def arena_bytes(model, in_place=True):
+    """The engine's `arena_bytes` for `model`: tensors and kernel scratch, planned together.
+
+    `in_place`: weights addressable (model in RAM or on ROMFS), else streamed
+    from the file, which makes convolutions work on smaller filter groups.
+    """
     aliasing = engine_registry()[1]
-    return plan_arena(lifetimes(model, aliases(model, aliasing)))[1]
+    live = lifetimes(model, aliases(model, aliasing))
+    for op in model.operators:
+        need = scratch_bytes(model, op, in_place)
+        if need:
+            live[-1 - op.index] = [op.index, op.index, need]
+    return plan_arena(live)[1]
 
 
 # -- fit per board -------------------------------------------------------------------
@@ -172,6 +213,7 @@ def arena_bytes(model):
 class Fit:
     profile: BoardProfile
     weights_in_ram: bool  # else streamed from the LittleFS file, layer by layer
+    arena: int  # the engine's arena_bytes on this board
     ram_needed: int
     fits_flash: bool
     fits_ram: bool
@@ -191,13 +233,18 @@ def _streamed_constants(model):
     return sum(t.size for t in model.tensors if t.is_const and t.index not in weights)
 
 
-def fit(model, profile, arena, macs, elements):
-    base = arena + engine_overhead(model)
-    # The engine's own rule (model.py): small files are read whole if 4x fits.
-    in_ram = model.size <= READ_WHOLE_LIMIT and model.size * 4 < profile.free_heap - ENGINE_CODE_BYTES
-    needed = base + (model.size if in_ram else _streamed_constants(model))
+def weights_in_ram(model, profile):
+    """The engine's own rule (model.py): a small file is read whole when four times its size is free."""
+    return model.size <= READ_WHOLE_LIMIT and model.size * 4 < profile.free_heap - ENGINE_CODE_BYTES
+
+
+def fit(model, profile, arenas, macs, elements):
+    """How `model` fits `profile`; `arenas`: {in_place: arena bytes} for both ways to reach weights."""
+    in_ram = weights_in_ram(model, profile)
+    needed = arenas[in_ram] + engine_overhead(model) + (model.size if in_ram else _streamed_constants(model))
     latency = macs / (profile.mmacs * 1e3) + elements / (profile.melems * 1e3)
-    return Fit(profile, in_ram, needed, model.size <= profile.file_space, needed <= profile.free_heap, latency)
+    return Fit(profile, in_ram, arenas[in_ram], needed, model.size <= profile.file_space,
+               needed <= profile.free_heap, latency)
 
 
 # -- the whole summary ---------------------------------------------------------------
@@ -212,7 +259,8 @@ class Summary:
     parameters: int
     macs: int
     elements: int
-    arena: int
+    arena: int  # weights addressable (in RAM or on ROMFS)
+    arena_streamed: int  # weights streamed from the file
     fits: list  # [Fit] per board profile
     problems: list  # translated reasons the engine would refuse the model
 
@@ -221,7 +269,7 @@ def summarize(model, name):
     costs = [(op.index, op.name, *op_cost(model, op)) for op in model.operators]
     macs = sum(cost[2] for cost in costs)
     elements = sum(cost[3] for cost in costs)
-    arena = arena_bytes(model)
+    arenas = {True: arena_bytes(model, in_place=True), False: arena_bytes(model, in_place=False)}
     return Summary(
         name=name,
         model=model,
@@ -230,7 +278,8 @@ def summarize(model, name):
         parameters=parameter_count(model),
         macs=macs,
         elements=elements,
-        arena=arena,
-        fits=[fit(model, profile, arena, macs, elements) for profile in BOARD_PROFILES],
+        arena=arenas[True],
+        arena_streamed=arenas[False],
+        fits=[fit(model, profile, arenas, macs, elements) for profile in BOARD_PROFILES],
         problems=problems(model, name),
     )

@@ -184,7 +184,8 @@ def run_on_device(device, model, data, model_name, arrays):
     from jazari.link.device import BoardError
 
     free = device.info().get("free_heap", 0)
-    checks.check_memory(model_name, arena_bytes(model), free)
+    # The smaller of the two plans: whichever way the engine reaches the weights, it needs this much.
+    checks.check_memory(model_name, min(arena_bytes(model, True), arena_bytes(model, False)), free)
     remote_path = f"{REMOTE_DIR}/{model_name}"
     copy_model(device, data, remote_path, model.sha256)
     try:
@@ -215,9 +216,9 @@ def _to_array(pieces, tensor):
 
 def virtual_profile(model):
     """The smallest virtual board profile whose memory the model fits."""
-    arena = arena_bytes(model)
+    arenas = {True: arena_bytes(model, in_place=True), False: arena_bytes(model, in_place=False)}
     for profile in BOARD_PROFILES:
-        if fit(model, profile, arena, 0, 0).fits_ram:
+        if fit(model, profile, arenas, 0, 0).fits_ram:
             return profile
     return BOARD_PROFILES[-1]
 
