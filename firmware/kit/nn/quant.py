@@ -10,9 +10,9 @@
 #   activation_range(...)          TFLM's CalculateActivationRangeQuantized
 # Invoke time:
 #   mbqm(x, multiplier, shift)     MultiplyByQuantizedMultiplier, plain Python
-#   requantize(...)                viper: int32 accumulators -> clamped int8,
+#   requantize_rows(...)           viper: int32 accumulators -> clamped int8,
 #                                  per channel, the same bits on 32- and 64-bit
-#                                  viper words
+#                                  viper words (requantize: the same, plainer)
 #
 # The requantization is TFLM's default double rounding:
 #   RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x << left, m), right)
@@ -182,97 +182,159 @@ def mbqm(x, multiplier, shift):
 
 
 def channel_params(multipliers, shifts):
-    """The per-channel words the viper requantizer reads: multiplier, left
-    shift, right shift (all >= 0, so a ptr32 read needs no sign extension)."""
+    """The per-channel words the viper requantizers read: multiplier, left
+    shift, right shift and 2**(right - 1) (0 when right is 0); all >= 0, so
+    a ptr32 read needs no sign extension."""
     from array import array
-    words = array("i", bytes(12 * len(multipliers)))
+    words = array("i", bytes(16 * len(multipliers)))
     for c in range(len(multipliers)):
         shift = shifts[c]
-        words[3 * c] = multipliers[c]
-        words[3 * c + 1] = shift if shift > 0 else 0
-        words[3 * c + 2] = -shift if shift < 0 else 0
+        right = -shift if shift < 0 else 0
+        words[4 * c] = multipliers[c]
+        words[4 * c + 1] = shift if shift > 0 else 0
+        words[4 * c + 2] = right
+        words[4 * c + 3] = (1 << right) >> 1
     return words
 
 
+def clamp_words(zero_point, lo, hi):
+    """The words the requantizers read: output zero point and clamp range,
+    offset by 128 so that they are never negative."""
+    from array import array
+    return array("i", [zero_point + 128, lo + 128, hi + 128])
+
+
+# requantize_rows(0, 0, acc, acc, out, at, rows, cols, stride, params, k0, clamp)
+# turns rows x cols int32 accumulators (output channels k0..k0+cols, channel
+# fastest) into clamped int8: row r goes to out[at + r * stride ...].
+# params: channel_params() of all channels; clamp: clamp_words(). The first
+# three arguments are the inner loop's variables (pass 0, 0, acc): viper keeps
+# a function's first three locals in registers. Channel by channel, so the
+# channel's constants stay in locals while the loop walks down the rows.
+# RoundingDivideByPOT(h, e) is floor((h + 2**(e-1) - (h < 0)) / 2**e) for
+# e >= 1, which the wide version uses; the split one keeps gemmlowp's mask
+# and threshold so that no sum can leave 32 bits.
+
 @micropython.viper
-def requantize(acc: ptr32, out: ptr8, at: int, rows: int, cols: int,
-               stride: int, params: ptr32, k0: int, clamp: ptr32):
-    # acc: rows x cols int32 accumulators of output channels k0..k0+cols;
-    # row r goes to out[at + r*stride ...] as clamped int8.
-    # params: channel_params(); clamp: clamp_words().
+def requantize_wide(x: int, h: int, pa: ptr32, acc: ptr32, out: ptr8, at: int, rows: int,
+                    cols: int, stride: int, params: ptr32, k0: int, clamp: ptr32):
+    # 64-bit words: the int32 x int32 product fits a machine word.
     zp = clamp[0] - 128
     lo = clamp[1] - 128
     hi = clamp[2] - 128
-    wide = clamp[3]
     # Built at run time: as literals they would not be 32-bit small ints.
-    half = 0x3FFFFFFF
-    half += 1
-    sign = half << 1
-    limb = 0x7FFF
-    i = 0
-    r = 0
-    while r < rows:
-        o = at + r * stride
-        k = k0 * 3
-        kend = k + cols * 3
-        while k < kend:
-            x = (acc[i] ^ sign) - sign
-            left = params[k + 1]
+    nudge = 0x3FFFFFFF
+    nudge += 1
+    sign = nudge << 1
+    row_bytes = cols * 4
+    j = 0
+    while j < cols:
+        k = (k0 + j) * 4
+        m = params[k]
+        left = params[k + 1]
+        right = params[k + 2]
+        half = params[k + 3]
+        half_neg = half - 1
+        if half_neg < 0:
+            half_neg = 0
+        pa = ptr32(uint(acc) + j * 4)
+        po = ptr8(uint(out) + at + j)
+        r = 0
+        while r < rows:
+            x = (pa[0] ^ sign) - sign
             if left:
-                x = x << left
-                if wide:
-                    x = (x << 32) >> 32  # wrap to int32 as C does
-            m = params[k]
-            if wide:
-                # 64-bit words: the int32 x int32 product fits.
-                h = (x * m + half) >> 31
-            else:
-                # 32-bit words: |x| * m < 2**62 is built from 15-bit limbs
-                # (three each) so that no partial sum reaches 2**31:
-                # floor((x*m + 2**30) / 2**31) is q for x >= 0 and
-                # -floor((|x|*m + 2**30 - 1) / 2**31) for x < 0.
-                nudge = half
-                p = x
-                if x < 0:
-                    p = 0 - x
-                    nudge = half - 1
-                p0 = p & limb
-                p1 = (p >> 15) & limb
-                p2 = (p >> 30) & 3  # 2 only for |INT32_MIN|
-                m0 = m & limb
-                m1 = (m >> 15) & limb
-                m2 = (m >> 30) & 1
-                col = p0 * m0 + nudge
-                col = p0 * m1 + p1 * m0 + (col >> 15)
-                col = p0 * m2 + p1 * m1 + p2 * m0 + (col >> 15)
-                top = p1 * m2 + p2 * m1 + ((p2 * m2) << 15) + (col >> 15)
-                h = ((col & limb) >> 1) + (top << 14)
-                if x < 0:
-                    h = 0 - h
-            # RoundingDivideByPOT
-            right = params[k + 2]
-            mask = (1 << right) - 1
-            threshold = mask >> 1
+                x = ((x << left) << 32) >> 32  # C's int32 x * (1 << left) wraps
+            h = (x * m + nudge) >> 31
             if h < 0:
-                threshold += 1
-            rem = h & mask
-            h = h >> right
-            if rem > threshold:
-                h += 1
-            h += zp
+                h += half_neg
+            else:
+                h += half
+            h = (h >> right) + zp
             if h < lo:
                 h = lo
             elif h > hi:
                 h = hi
-            out[o] = h
-            o += 1
-            i += 1
-            k += 3
-        r += 1
+            po[0] = h
+            pa = ptr32(uint(pa) + row_bytes)
+            po = ptr8(uint(po) + stride)
+            r += 1
+        j += 1
 
 
-def clamp_words(zero_point, lo, hi, wide=WIDE):
-    """The words requantize() reads: output zero point and clamp range
-    (offset by 128: never negative) and which multiply to use."""
-    from array import array
-    return array("i", [zero_point + 128, lo + 128, hi + 128, 1 if wide else 0])
+@micropython.viper
+def requantize_split(x: int, h: int, pa: ptr32, acc: ptr32, out: ptr8, at: int, rows: int,
+                     cols: int, stride: int, params: ptr32, k0: int, clamp: ptr32):
+    # 32-bit words: |x| * m < 2**62 is built from 15-bit limbs (three each)
+    # so that no partial sum reaches 2**31:
+    #   floor((x*m + 2**30) / 2**31) is q for x >= 0, and
+    #   -floor((|x|*m + 2**30 - 1) / 2**31) for x < 0.
+    zp = clamp[0] - 128
+    lo = clamp[1] - 128
+    hi = clamp[2] - 128
+    half30 = 0x3FFFFFFF
+    half30 += 1
+    sign = half30 << 1
+    limb = 0x7FFF
+    row_bytes = cols * 4
+    j = 0
+    while j < cols:
+        k = (k0 + j) * 4
+        m = params[k]
+        left = params[k + 1]
+        right = params[k + 2]
+        half = params[k + 3]
+        mask = (half << 1) - 1
+        half_neg = half - 1
+        if half_neg < 0:
+            half_neg = 0
+            mask = 0
+        m0 = m & limb
+        m1 = (m >> 15) & limb
+        m2 = (m >> 30) & 1
+        pa = ptr32(uint(acc) + j * 4)
+        po = ptr8(uint(out) + at + j)
+        r = 0
+        while r < rows:
+            x = (pa[0] ^ sign) - sign
+            if left:
+                x = x << left
+            nudge = half30
+            p = x
+            if x < 0:
+                p = 0 - x
+                nudge = half30 - 1
+            p0 = p & limb
+            p1 = (p >> 15) & limb
+            p2 = (p >> 30) & 3  # 2 only for |INT32_MIN|
+            col = p0 * m0 + nudge
+            col = p0 * m1 + p1 * m0 + (col >> 15)
+            col = p0 * m2 + p1 * m1 + p2 * m0 + (col >> 15)
+            top = p1 * m2 + p2 * m1 + ((p2 * m2) << 15) + (col >> 15)
+            h = ((col & limb) >> 1) + (top << 14)
+            # RoundingDivideByPOT, gemmlowp's way.
+            threshold = half_neg
+            if x < 0:
+                h = 0 - h
+            if h < 0:
+                threshold = half
+            rem = h & mask
+            h = (h >> right) + zp
+            if rem > threshold:
+                h += 1
+            if h < lo:
+                h = lo
+            elif h > hi:
+                h = hi
+            po[0] = h
+            pa = ptr32(uint(pa) + row_bytes)
+            po = ptr8(uint(po) + stride)
+            r += 1
+        j += 1
+
+
+requantize_rows = requantize_wide if WIDE else requantize_split
+
+
+def requantize(acc, out, at, rows, cols, stride, params, k0, clamp):
+    """requantize_rows() without the register arguments."""
+    requantize_rows(0, 0, acc, acc, out, at, rows, cols, stride, params, k0, clamp)

@@ -255,7 +255,7 @@ def run(ctx, op, d):
     geom, bias, params, clamp = d.geom, d.bias, d.params, d.clamp
     out_c, n, out_w = d.out_c, d.row_len, geom[_OUT_W]
     row_bytes = out_w * out_c
-    requantize = quant.requantize
+    requantize = quant.requantize_rows
     for b in range(d.batches):
         xb = x[b * d.in_batch:(b + 1) * d.in_batch] if d.batches > 1 else x
         at = b * d.out_batch
@@ -264,7 +264,7 @@ def run(ctx, op, d):
             w = ctx.weights(filt, k0 * n, kn * n)
             for oy in range(d.out_h):
                 conv_row(xb, w, 0, xb, w, acc, patch, bias, geom, oy, k0, kn)
-                requantize(acc, y, at + oy * row_bytes + k0, out_w, kn, out_c, params, k0, clamp)
+                requantize(0, 0, acc, acc, y, at + oy * row_bytes + k0, out_w, kn, out_c, params, k0, clamp)
 
 
 eval = run

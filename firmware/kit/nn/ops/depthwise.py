@@ -2,45 +2,48 @@
 # (int8, int32 bias, any stride, padding, dilation and depth multiplier).
 #
 # Output channel o = c * multiplier + m reads input channel c only. For each
-# output pixel the taps inside the image form one rectangle (found once per
-# pixel, so the inner loop has no bounds checks); taps outside are skipped,
-# as TFLM does. The inner term is TFLM's (x - in_zp) * w, with x kept as
-# x + 128 so one xor replaces the sign extension.
+# output row we copy the input rows its taps read into a strip, as
+# x' = x + 128 (an unsigned byte), with x' = in_zp + 128 where a tap falls
+# outside the image. TFLM skips those taps; here they add (x - in_zp) * w = 0,
+# and the offset folds into the bias once, at prepare:
+#   sum((x - in_zp) * w) = sum(x' * w) - (in_zp + 128) * sum(w)
+# so every output is a plain dot product over the same tap offsets, with no
+# bounds checks, four output channels at a time in registers.
 import micropython
 from micropython import const
 from .. import schema as S
 from .. import errors
 from .. import quant
-from .conv import padding
+from .conv import padding, folded_bias
 
 _IN_H = const(0)
 _IN_W = const(1)
 _IN_C = const(2)
 _OUT_W = const(3)
-_K_H = const(4)
-_K_W = const(5)
-_STRIDE_H = const(6)
-_STRIDE_W = const(7)
-_DIL_H = const(8)
-_DIL_W = const(9)
-_PAD_H = const(10)
-_PAD_W = const(11)
-_MULT = const(12)  # depth multiplier
-_ZQ = const(13)  # in_zp + 128
-_OUT_C = const(14)
+_STRIDE_H = const(4)
+_STRIDE_W = const(5)
+_PAD_H = const(6)
+_PAD_W = const(7)
+_MULT = const(8)  # depth multiplier
+_ZQ = const(9)  # x' of padding: in_zp + 128
+_OUT_C = const(10)
+_STRIP_H = const(11)  # input rows one output row reads: (k_h - 1) * dil_h + 1
+_STRIP_W = const(12)  # input columns it reads, padding included
+_TAPS = const(13)  # k_h * k_w
 
 
 class DepthwiseData:
     def __init__(self):
         self.geom = None  # array('i') of the words above
+        self.taps = None  # array('i'): each tap's byte offset in the strip
         self.out_h = 0
         self.batches = 1
         self.in_batch = 0
         self.out_batch = 0
-        self.bias = None  # array('i'), zeros when the op has no bias
+        self.bias = None  # array('i'): bias - (in_zp + 128) * sum(w), per output channel
         self.params = None  # quant.channel_params()
         self.clamp = None  # quant.clamp_words()
-        self.acc_bytes = 0
+        self.acc_bytes = 0  # int32 accumulators of one output row; the strip follows
 
 
 def prepare(ctx, op):
@@ -67,17 +70,18 @@ def prepare(ctx, op):
     if y.shape != (batches, out_h, out_w, out_c):
         raise errors.bad_shape(op, "output shape %s, expected %s" % (list(y.shape), [batches, out_h, out_w, out_c]))
     from array import array
+    strip_h = (k_h - 1) * dil_h + 1
+    strip_w = (out_w - 1) * stride_w + (k_w - 1) * dil_w + 1
     d = DepthwiseData()
-    d.geom = array("i", (in_h, in_w, in_c, out_w, k_h, k_w, stride_h, stride_w, dil_h, dil_w,
-                         pad_h, pad_w, out_c // in_c, x.zero_point + 128, out_c))
+    d.geom = array("i", (in_h, in_w, in_c, out_w, stride_h, stride_w, pad_h, pad_w,
+                         out_c // in_c, x.zero_point + 128, out_c, strip_h, strip_w, k_h * k_w))
+    d.taps = array("i", [(ky * dil_h * strip_w + kx * dil_w) * in_c for ky in range(k_h) for kx in range(k_w)])
     d.out_h, d.batches = out_h, batches
     d.in_batch, d.out_batch = in_h * in_w * in_c, out_h * out_w * out_c
-    if bias is not None:
-        import struct
-        b = ctx.buffer(bias)
-        d.bias = array("i", struct.unpack("<%di" % out_c, b[:4 * out_c]))
-    else:
-        d.bias = array("i", bytes(4 * out_c))
+    # The filter is [1][k_h][k_w][out_c]: per-channel sums are column sums.
+    sums = array("i", bytes(4 * out_c))
+    _column_sums(ctx.weights(filt, 0, filt.size), k_h * k_w, out_c, sums)
+    d.bias = folded_bias(ctx, bias, sums, x.zero_point + 128)
     scales = filt.scales if filt.scales is not None else [filt.scale] * out_c
     if len(scales) != out_c:
         raise errors.bad_shape(op, "%d filter scales for %d output channels" % (len(scales), out_c))
@@ -86,67 +90,134 @@ def prepare(ctx, op):
     lo, hi = quant.activation_range(activation, y.scale, y.zero_point)
     d.clamp = quant.clamp_words(y.zero_point, lo, hi)
     d.acc_bytes = 4 * out_w * out_c
-    ctx.scratch(d.acc_bytes)
+    ctx.scratch(d.acc_bytes + strip_h * strip_w * in_c)
     return d
 
 
 @micropython.viper
-def depthwise_row(xp: ptr8, wp: ptr8, a: int, x: ptr8, w: ptr8, acc: ptr32,
-                  bias: ptr32, g: ptr32, oy: int):
-    # acc[ox * out_c + o] for output row oy. xp, wp, a: the hot loop's
-    # variables, first so that viper keeps them in registers.
+def _column_sums(w: ptr8, rows: int, n: int, out: ptr32):
+    # out[j] = sum over rows of the signed byte w[r * n + j].
+    i = 0
+    end = rows * n
+    while i < end:
+        j = i % n
+        out[j] = out[j] + ((w[i] ^ 128) - 128)
+        i += 1
+
+
+@micropython.viper
+def fill_strip(sp: ptr8, x: ptr8, g: ptr32, oy: int):
+    # The input rows output row oy reads, as x' = x + 128, padded with x' of
+    # the zero point where they fall outside the image.
     in_h = g[_IN_H]
     in_w = g[_IN_W]
     in_c = g[_IN_C]
-    k_h = g[_K_H]
-    k_w = g[_K_W]
-    dil_h = g[_DIL_H]
-    dil_w = g[_DIL_W]
-    mult = g[_MULT]
     zq = g[_ZQ]
-    out_c = g[_OUT_C]
+    strip_w = g[_STRIP_W]
+    x0 = 0 - g[_PAD_W]
+    # Columns [left, right) of the strip hold image columns.
+    left = 0 - x0
+    if left < 0:
+        left = 0
+    if left > strip_w:
+        left = strip_w
+    right = in_w - x0
+    if right > strip_w:
+        right = strip_w
+    if right < left:
+        right = left
+    row_bytes = strip_w * in_c
+    iy = oy * g[_STRIDE_H] - g[_PAD_H]
+    end_row = iy + g[_STRIP_H]
+    q = 0
+    while iy < end_row:
+        if uint(iy) < uint(in_h):
+            end = q + left * in_c
+            while q < end:
+                sp[q] = zq
+                q += 1
+            end = q + (right - left) * in_c
+            src = (iy * in_w + x0 + left) * in_c - q
+            while q < end:
+                sp[q] = x[src + q] ^ 128
+                q += 1
+            end = q + (strip_w - right) * in_c
+            while q < end:
+                sp[q] = zq
+                q += 1
+        else:
+            end = q + row_bytes
+            while q < end:
+                sp[q] = zq
+                q += 1
+        iy += 1
+
+
+@micropython.viper
+def depthwise_row(xp: ptr8, wp: ptr8, a: int, sp: ptr8, w: ptr8, acc: ptr32,
+                  bias: ptr32, taps: ptr32, g: ptr32):
+    # acc[ox * out_c + o] for one output row from its strip. xp, wp, a: the
+    # hot loop's variables, first so that viper keeps them in registers.
     out_w = g[_OUT_W]
-    y0 = oy * g[_STRIDE_H] - g[_PAD_H]
-    ky0 = 0
-    while ky0 < k_h and y0 + ky0 * dil_h < 0:
-        ky0 += 1
-    ky1 = k_h
-    while ky1 > ky0 and y0 + (ky1 - 1) * dil_h >= in_h:
-        ky1 -= 1
-    x_step = dil_w * in_c
+    out_c = g[_OUT_C]
+    mult = g[_MULT]
+    n_taps = g[_TAPS]
+    step = g[_STRIDE_W] * g[_IN_C]
+    by4 = out_c - (out_c & 3)
+    if mult != 1 and mult & 3:
+        by4 = 0  # four outputs read one input channel only when 4 | mult
     i = 0
+    base = uint(sp)
     ox = 0
     while ox < out_w:
-        x0 = ox * g[_STRIDE_W] - g[_PAD_W]
-        kx0 = 0
-        while kx0 < k_w and x0 + kx0 * dil_w < 0:
-            kx0 += 1
-        kx1 = k_w
-        while kx1 > kx0 and x0 + (kx1 - 1) * dil_w >= in_w:
-            kx1 -= 1
-        taps = kx1 - kx0
         o = 0
-        c = 0
-        m = 0
-        while o < out_c:
+        while o < by4:
             a = bias[o]
-            ky = ky0
-            while ky < ky1:
-                xp = ptr8(uint(x) + ((y0 + ky * dil_h) * in_w + x0 + kx0 * dil_w) * in_c + c)
-                wp = ptr8(uint(w) + (ky * k_w + kx0) * out_c + o)
-                end = uint(wp) + taps * out_c
-                while uint(wp) < end:
-                    a += ((xp[0] ^ 128) - zq) * ((wp[0] ^ 128) - 128)
-                    xp = ptr8(uint(xp) + x_step)
+            a1 = bias[o + 1]
+            a2 = bias[o + 2]
+            a3 = bias[o + 3]
+            wp = ptr8(uint(w) + o)
+            t = 0
+            if mult == 1:
+                while t < n_taps:
+                    xp = ptr8(base + taps[t] + o)
+                    a += xp[0] * ((wp[0] ^ 128) - 128)
+                    a1 += xp[1] * ((wp[1] ^ 128) - 128)
+                    a2 += xp[2] * ((wp[2] ^ 128) - 128)
+                    a3 += xp[3] * ((wp[3] ^ 128) - 128)
                     wp = ptr8(uint(wp) + out_c)
-                ky += 1
+                    t += 1
+            else:
+                c = o // mult
+                while t < n_taps:
+                    xp = ptr8(base + taps[t] + c)
+                    v = xp[0]
+                    a += v * ((wp[0] ^ 128) - 128)
+                    a1 += v * ((wp[1] ^ 128) - 128)
+                    a2 += v * ((wp[2] ^ 128) - 128)
+                    a3 += v * ((wp[3] ^ 128) - 128)
+                    wp = ptr8(uint(wp) + out_c)
+                    t += 1
+            acc[i] = a
+            acc[i + 1] = a1
+            acc[i + 2] = a2
+            acc[i + 3] = a3
+            i += 4
+            o += 4
+        while o < out_c:
+            c = o // mult
+            a = bias[o]
+            wp = ptr8(uint(w) + o)
+            t = 0
+            while t < n_taps:
+                xp = ptr8(base + taps[t] + c)
+                a += xp[0] * ((wp[0] ^ 128) - 128)
+                wp = ptr8(uint(wp) + out_c)
+                t += 1
             acc[i] = a
             i += 1
             o += 1
-            m += 1
-            if m == mult:
-                m = 0
-                c += 1
+        base += step
         ox += 1
 
 
@@ -154,15 +225,18 @@ def eval(ctx, op, d):
     x = ctx.buffer(op.inputs[0])
     y = ctx.buffer(op.outputs[0])
     filt = op.inputs[1]
-    acc = memoryview(ctx.scratch_buf)[:d.acc_bytes]
+    scratch = memoryview(ctx.scratch_buf)
+    acc = scratch[:d.acc_bytes]
+    strip = scratch[d.acc_bytes:]
     w = ctx.weights(filt, 0, filt.size)
-    geom, bias, params, clamp = d.geom, d.bias, d.params, d.clamp
+    geom, taps, bias, params, clamp = d.geom, d.taps, d.bias, d.params, d.clamp
     out_w, out_c = geom[_OUT_W], geom[_OUT_C]
     row_bytes = out_w * out_c
-    requantize = quant.requantize
+    requantize = quant.requantize_rows
     for b in range(d.batches):
         xb = x[b * d.in_batch:(b + 1) * d.in_batch] if d.batches > 1 else x
         at = b * d.out_batch
         for oy in range(d.out_h):
-            depthwise_row(xb, w, 0, xb, w, acc, bias, geom, oy)
-            requantize(acc, y, at + oy * row_bytes, out_w, out_c, out_c, params, 0, clamp)
+            fill_strip(strip, xb, geom, oy)
+            depthwise_row(strip, w, 0, strip, w, acc, bias, taps, geom)
+            requantize(0, 0, acc, acc, y, at + oy * row_bytes, out_w, out_c, out_c, params, 0, clamp)
