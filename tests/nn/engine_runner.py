@@ -92,7 +92,7 @@ with open(fin, "rb") as src, open(fout, "wb") as dst:
             dst.write(o)
         low = min(low, gc.mem_free())
 import json
-print("ENGINE-META", json.dumps({"outputs": outs, "arena_bytes": m.arena_bytes, "last_us": m.last_us, "min_free": low}))
+print("ENGINE-META", json.dumps({"outputs": outs, "arena_bytes": m.arena_bytes, "tensor_bytes": m._interp.tensor_bytes, "last_us": m.last_us, "min_free": low}))
 """
 
 # Runs in CPython: maps the ROMFS image outside MicroPython's heap, then runs
@@ -129,8 +129,9 @@ def _sample_count(inputs):
 def run_engine(model_path, inputs, heap=None, mode="file", meta=None):
     """Outputs of the engine for every sample: one array per model output.
 
-    `meta`, when a dict, receives the engine's arena_bytes, last_us and
-    min_free (lowest free heap seen while invoking)."""
+    `meta`, when a dict, receives the engine's arena_bytes (planned arena,
+    scratch included), tensor_bytes (the activations' plan alone), last_us
+    and min_free (lowest free heap seen while invoking)."""
     inputs = [np.asarray(x) for x in inputs]
     samples = _sample_count(inputs)
     with tempfile.TemporaryDirectory(prefix="jazari-engine-") as tmp:

@@ -33,6 +33,10 @@ def too_big(need, free):
     return ValueError("model needs %d bytes of arena, this board has %d bytes free" % (need, free))
 
 
+def no_room(ops_done, free):
+    return ValueError("model does not fit: out of memory preparing operator %d (%d bytes free)" % (ops_done, free))
+
+
 def wrong_input(index, tensor, got):
     return ValueError("input %d needs %d bytes (%s %s), got %d" % (
         index, tensor.size, S.TYPE_NAMES.get(tensor.type, tensor.type), list(tensor.shape), got))

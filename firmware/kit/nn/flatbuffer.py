@@ -146,18 +146,22 @@ class Table:
         start, n = v
         return self.src.unpack("<%d%s" % (n, fmt), start) if n else ()
 
+    def count(self, slot, limit):
+        # Length of a vector of tables (0 when absent).
+        v = self.vector(slot, 4, limit)
+        return v[1] if v else 0
+
     def tables(self, slot, limit):
-        # The positions of a vector of tables, as a list of Table.
+        # Each table of a vector, one at a time (no list of them all in RAM).
         v = self.vector(slot, 4, limit)
         if v is None:
-            return []
+            return
         start, n = v
         src = self.src
-        out = []
         for i in range(n):
             at = start + 4 * i
-            out.append(Table(src, at + src.unpack("<I", at)[0]))
-        return out
+            yield Table(src, at + src.unpack("<I", at)[0])
+
 
     def data(self, slot):
         # (start, length) of a byte vector, not read.
@@ -182,3 +186,28 @@ def root(src):
     if bytes(src.view(4, 4)) != b"TFL3":
         raise ValueError("not a TFLite model: the file does not carry the TFL3 identifier")
     return Table(src, src.unpack("<I", 0)[0])
+
+
+class Numbers:
+    # A numeric vector left in the model file (per-channel scales and zero
+    # points): indexed and iterated like a list, read on demand.
+    def __init__(self, src, start, n, fmt):
+        self.src = src
+        self.start = start
+        self.n = n
+        self.fmt = fmt
+        self.size = 8 if fmt == "<q" else 4
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError
+        return self.src.unpack(self.fmt, self.start + self.size * i)[0]
+
+    def __iter__(self):
+        for i in range(self.n):
+            yield self.src.unpack(self.fmt, self.start + self.size * i)[0]

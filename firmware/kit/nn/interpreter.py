@@ -24,11 +24,13 @@ class Interpreter:
         self.scratch_buf = None
         prepared = []
         need = 0
+        self._prepared = prepared
         try:
             for op, prep, ev in steps:
                 self._op = op.index
                 prepared.append((ev, op, prep(self, op)))
             live = lifetimes(info, self.alias)
+            self.tensor_bytes = plan(live)[1]  # activations alone, for comparison with TFLM
             for i, n in self._scratch.items():
                 live[-1 - i] = [i, i, n]
             offsets, need = plan(live)
@@ -40,6 +42,8 @@ class Interpreter:
         except MemoryError:
             prepared = self.arena = None
             gc.collect()
+            if not need:  # ran out while preparing, before the plan
+                raise errors.no_room(len(self._prepared), gc.mem_free())
             raise errors.too_big(need, gc.mem_free())
         arena = memoryview(self.arena)
         self.views = self._views(info, offsets, arena)

@@ -16,21 +16,24 @@ _MAX_ELEMENTS = const(0x7FFFFFFF)
 
 
 class Tensor:
-    def __init__(self, index):
+    # Defaults live on the class, so each instance only stores what differs
+    # (a few hundred bytes each on a 110 KB heap matter).
+    name = ""  # kept for the model's inputs and outputs only
+    scale = 0.0
+    zero_point = 0
+    scales = None  # per-channel: a list-like read from the file, else None
+    zero_points = None
+    quantized_dimension = 0
+    is_const = False
+    is_variable = False
+    data_at = 0  # constant bytes: start in the model file, and length
+    data_len = 0
+
+    def __init__(self, index, shape, type, size):
         self.index = index
-        self.name = ""
-        self.shape = ()
-        self.type = S.INT8
-        self.size = 0  # bytes
-        self.scale = 0.0
-        self.zero_point = 0
-        self.scales = None  # per-channel: array('f'), else None
-        self.zero_points = None  # per-channel: array('i'), else None
-        self.quantized_dimension = 0
-        self.is_const = False
-        self.is_variable = False
-        self.data_at = 0  # constant bytes: start in the model file
-        self.data_len = 0
+        self.shape = shape
+        self.type = type
+        self.size = size  # bytes
 
     def __repr__(self):
         return "<Tensor %d %s %s %s>" % (self.index, self.name, S.TYPE_NAMES.get(self.type, self.type), self.shape)
@@ -66,33 +69,34 @@ def _check_elements(shape, index):
 
 
 def _read_quant(t, q):
+    from .flatbuffer import Numbers
     scales = q.vector(S.QUANT_SCALE, 4, _MAX_CHANNELS)
     if not scales or not scales[1]:
         return
-    from array import array
     src = q.src
     start, n = scales
-    zps = q.ints(S.QUANT_ZERO_POINT, "q", _MAX_CHANNELS) or ()
-    for z in zps:
+    zv = q.vector(S.QUANT_ZERO_POINT, 8, _MAX_CHANNELS)
+    zps = Numbers(src, zv[0], zv[1], "<q") if zv and zv[1] == n else None
+    t.scale = src.unpack("<f", start)[0]
+    if zps:
+        z = zps[0]
         if not -0x80000000 <= z <= 0x7FFFFFFF:
             raise ValueError("model file is corrupt: tensor %d has zero point %d" % (t.index, z))
-    t.scale = src.unpack("<f", start)[0]
-    t.zero_point = zps[0] if zps else 0
+        t.zero_point = z
     t.quantized_dimension = q.int32(S.QUANT_DIMENSION)
     if n > 1:
-        t.scales = array("f", src.unpack("<%df" % n, start))
-        t.zero_points = array("i", zps if len(zps) == n else (t.zero_point,) * n)
+        t.scales = Numbers(src, start, n, "<f")
+        t.zero_points = zps or Numbers(src, start, 0, "<q")
 
 
 def _read_tensor(tt, index, buffers, src):
-    t = Tensor(index)
-    t.name = tt.string(S.TENSOR_NAME)
     shape = tt.ints(S.TENSOR_SHAPE, "i", _MAX_RANK)
-    t.shape = tuple(shape) if shape else ()
-    t.type = tt.int8(S.TENSOR_TYPE)
-    t.is_variable = bool(tt.uint8(S.TENSOR_IS_VARIABLE))
-    elements = _check_elements(t.shape, index)
-    t.size = elements * S.TYPE_SIZES.get(t.type, 1)
+    shape = tuple(shape) if shape else ()
+    type = tt.int8(S.TENSOR_TYPE)
+    elements = _check_elements(shape, index)
+    t = Tensor(index, shape, type, elements * S.TYPE_SIZES.get(type, 1))
+    if tt.uint8(S.TENSOR_IS_VARIABLE):
+        t.is_variable = True
     if tt.table(S.TENSOR_SPARSITY) is not None:
         raise ValueError("tensor %d is sparse: the engine needs dense tensors" % index)
     q = tt.table(S.TENSOR_QUANTIZATION)
@@ -100,12 +104,15 @@ def _read_tensor(tt, index, buffers, src):
         _read_quant(t, q)
     b = tt.uint32(S.TENSOR_BUFFER)
     if b:
-        if b >= len(buffers):
-            raise ValueError("model file is corrupt: tensor %d uses buffer %d of %d" % (index, b, len(buffers)))
-        at, n = buffers[b].data(S.BUFFER_DATA)
+        start, count = buffers
+        if b >= count:
+            raise ValueError("model file is corrupt: tensor %d uses buffer %d of %d" % (index, b, count))
+        at = start + 4 * b
+        buf = Table(src, at + src.unpack("<I", at)[0])
+        at, n = buf.data(S.BUFFER_DATA)
         if n == 0:
-            n = buffers[b].scalar(2, "<Q", 8, 0)
-            at = buffers[b].scalar(S.BUFFER_OFFSET, "<Q", 8, 0) if n else 0
+            n = buf.scalar(2, "<Q", 8, 0)
+            at = buf.scalar(S.BUFFER_OFFSET, "<Q", 8, 0) if n else 0
             if n and at + n > src.size:
                 raise ValueError("model file is truncated or corrupt: buffer %d at byte %d points outside the file" % (b, at))
         if n:
@@ -147,16 +154,16 @@ def read_model(src):
 
 def _read(src):
     model = root(src)
-    subgraphs = model.tables(S.MODEL_SUBGRAPHS, 64)
-    if not subgraphs:
+    g = None
+    for g in model.tables(S.MODEL_SUBGRAPHS, 64):
+        break
+    if g is None:
         raise ValueError("model file has no subgraph")
-    g = subgraphs[0]
     codes = _op_codes(model)
-    buffers = model.tables(S.MODEL_BUFFERS, _MAX_TENSORS)
+    buffers = model.vector(S.MODEL_BUFFERS, 4, _MAX_TENSORS) or (0, 0)
     tensors = []
     for i, tt in enumerate(g.tables(S.SUBGRAPH_TENSORS, _MAX_TENSORS)):
         tensors.append(_read_tensor(tt, i, buffers, src))
-    buffers = None
     ops = []
     for i, ot in enumerate(g.tables(S.SUBGRAPH_OPERATORS, _MAX_OPS)):
         k = ot.uint32(S.OP_OPCODE_INDEX)
@@ -171,4 +178,9 @@ def _read(src):
     outputs = _tensor_list(g.ints(S.SUBGRAPH_OUTPUTS, "i", _MAX_OP_IO), tensors, "the model's outputs")
     if None in inputs or None in outputs:
         raise ValueError("model file is corrupt: an input or output refers to no tensor")
+    tables = g.tables(S.SUBGRAPH_TENSORS, _MAX_TENSORS)
+    named = [t.index for t in inputs + outputs]
+    for i, tt in enumerate(tables):
+        if i in named:
+            tensors[i].name = tt.string(S.TENSOR_NAME)
     return ModelInfo(tensors, ops, inputs, outputs)

@@ -1,0 +1,81 @@
+"""The engine on TFLite Micro's own models (../shared/conformance/tflm):
+every output value of every sample equal to tflite-micro's, under the real
+MicroPython, with the model read in every way a board reads it."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine_runner import run_engine, run_tflm, tflm_allocations
+
+REPO = Path(__file__).resolve().parents[2]
+TFLM = REPO.parent / "shared" / "conformance" / "tflm"
+
+pytestmark = pytest.mark.skipif(not TFLM.is_dir(), reason="../shared/conformance/tflm is not beside the repository")
+
+# model -> (input shapes without the sample axis, samples)
+MODELS = {
+    "hello_world_int8": ([(1, 1)], 8),
+    "simple_add_model": ([(1, 128, 128, 1), (1, 128, 128, 1)], 3),
+    "micro_speech_quantized": ([(1, 1960)], 4),
+    "person_detect": ([(1, 96, 96, 1)], 1),
+}
+
+
+def random_inputs(name, seed):
+    shapes, samples = MODELS[name]
+    rng = np.random.default_rng(seed)
+    return [rng.integers(-128, 128, size=(samples,) + shape, dtype=np.int8) for shape in shapes]
+
+
+def assert_same(got, want, who):
+    assert len(got) == len(want)
+    for k, (g, w) in enumerate(zip(got, want)):
+        assert g.dtype == w.dtype and g.shape == w.shape, (who, k, g.dtype, g.shape, w.dtype, w.shape)
+        differ = np.argwhere(g != w)
+        assert not len(differ), "%s output %d: %d values differ, first at %s: %s vs tflite-micro %s" % (
+            who, k, len(differ), tuple(differ[0]), g[tuple(differ[0])], w[tuple(differ[0])])
+
+
+@pytest.mark.parametrize("name,mode", [
+    ("hello_world_int8", "file"),
+    ("hello_world_int8", "buffer"),
+    ("simple_add_model", "file"),
+    ("micro_speech_quantized", "file"),
+    ("micro_speech_quantized", "rom"),
+    ("person_detect", "rom"),
+])
+def test_bit_exact_with_tflite_micro(name, mode):
+    path = TFLM / (name + ".tflite")
+    inputs = random_inputs(name, seed=len(name))
+    assert_same(run_engine(path, inputs, mode=mode), run_tflm(path, inputs), "%s (%s)" % (name, mode))
+
+
+@pytest.mark.slow
+def test_person_detect_runs_in_the_esp32_heap_with_weights_in_place():
+    # 110 KB of heap, the model in memory-mapped ROMFS: weights are never copied.
+    path = TFLM / "person_detect.tflite"
+    inputs = random_inputs("person_detect", seed=7)
+    assert_same(run_engine(path, inputs, heap="110K", mode="rom"), run_tflm(path, inputs), "person_detect in 110 KB")
+
+
+@pytest.mark.slow
+def test_person_detect_streams_weights_from_a_file_in_the_esp32_heap():
+    # Stock ESP32 builds have no ROMFS: the weights come from the file in slices.
+    path = TFLM / "person_detect.tflite"
+    inputs = random_inputs("person_detect", seed=8)
+    assert_same(run_engine(path, inputs, heap="110K", mode="file"), run_tflm(path, inputs), "person_detect streamed")
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_planned_arena_is_no_larger_than_tflite_micro(name):
+    path = TFLM / (name + ".tflite")
+    meta = {}
+    shapes, _ = MODELS[name]
+    run_engine(path, [np.zeros((1,) + s, np.int8) for s in shapes], mode="rom", meta=meta)
+    tflm = tflm_allocations(path)
+    # The activations' plan against TFLM's planned head; everything the engine
+    # keeps in its arena (kernel scratch included) against TFLM's whole arena.
+    assert meta["tensor_bytes"] <= tflm["head"], (meta, tflm)
+    assert meta["arena_bytes"] <= tflm["total"], (meta, tflm)
