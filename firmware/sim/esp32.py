@@ -8,9 +8,7 @@ import flashdev
 _TABLE = const(0x8000)
 _TABLE_LENGTH = const(0xC00)
 _ENTRY = const(32)
-_NVS_MAGIC = b"JZNV"
 _ENOENT = const(2)
-_ERR_NVS_NOT_FOUND = const(-4354)
 # partitions-4MiBplus.csv, used if the flash holds no table (a board would not boot).
 _STANDARD = ((1, 2, 0x9000, 0x6000, "nvs"), (1, 1, 0xF000, 0x1000, "phy_init"), (0, 0, 0x10000, 0x1F0000, "factory"))
 
@@ -129,68 +127,12 @@ def gpio_deep_sleep_hold(enable):
     pass
 
 
-_nvs = None  # {namespace: {key: int or bytes}}, kept in the `nvs` partition
+def __getattr__(name):
+    # NVS is rarely used: its code loads from firmware/sim on first use.
+    if name != "NVS":
+        raise AttributeError(name)
+    import hostfs
 
-
-def _nvs_area():
-    return Partition.find(Partition.TYPE_DATA, 2)[0]
-
-
-def _nvs_load():
-    global _nvs
-    if _nvs is None:
-        import json
-
-        area = _nvs_area()
-        head = bytearray(8)
-        area.readblocks(0, head)
-        _nvs = {}
-        if head[:4] == _NVS_MAGIC:
-            body = bytearray(struct.unpack_from("<I", head, 4)[0])
-            area.readblocks(0, body, 8)
-            for ns, keys in json.loads(body).items():
-                _nvs[ns] = {k: (bytes.fromhex(v) if isinstance(v, str) else v) for k, v in keys.items()}
-    return _nvs
-
-
-class NVS:
-    # Same API and errors as esp32.NVS; stored as JSON in the nvs partition
-    # (not ESP-IDF's page format: only this stand-in reads it back).
-    def __init__(self, namespace):
-        self._keys = _nvs_load().setdefault(namespace, {})
-
-    def _get(self, key):
-        try:
-            return self._keys[key]
-        except KeyError:
-            raise OSError(_ERR_NVS_NOT_FOUND, "ESP_ERR_NVS_NOT_FOUND")
-
-    def set_i32(self, key, value):
-        self._keys[key] = int(value)
-
-    def get_i32(self, key):
-        return self._get(key)
-
-    def set_blob(self, key, value):
-        self._keys[key] = bytes(value)
-
-    def get_blob(self, key, buffer):
-        value = self._get(key)
-        buffer[: len(value)] = value
-        return len(value)
-
-    def erase_key(self, key):
-        self._get(key)
-        del self._keys[key]
-
-    def commit(self):
-        import json
-
-        plain = {ns: {k: (v.hex() if isinstance(v, bytes) else v) for k, v in keys.items()} for ns, keys in _nvs.items()}
-        body = json.dumps(plain).encode()
-        area = _nvs_area()
-        if len(body) + 8 > area.size:
-            raise OSError(28)  # ENOSPC
-        data = _NVS_MAGIC + struct.pack("<I", len(body)) + body
-        flashdev.erase(area.offset, (len(data) + flashdev.SECTOR - 1) // flashdev.SECTOR * flashdev.SECTOR)
-        flashdev.write(area.offset, data)
+    global NVS
+    NVS = hostfs.load("esp32_nvs").NVS
+    return NVS
