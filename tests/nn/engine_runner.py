@@ -55,11 +55,13 @@ def micropython():
     return found
 
 
-# Runs inside MicroPython: argv = model, inputs file, outputs file, samples, mode.
+# Runs inside MicroPython: argv = model, inputs file, outputs file, samples,
+# mode, bytes of each input per sample.
 _DRIVER = r"""
 import sys, gc
 sys.path.insert(0, %(firmware)r)
 path, fin, fout, samples, mode = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+sizes = [int(n) for n in sys.argv[6].split(",")]
 if mode == "rom":
     import os, uctypes, vfs
     image = uctypes.bytearray_at(int(os.getenv("JAZARI_ROM_ADDR")), int(os.getenv("JAZARI_ROM_SIZE")))
@@ -76,7 +78,7 @@ except ValueError as e:
     print("ENGINE-ERROR", e)
     sys.exit(3)
 outs = [{"dtype": t.dtype, "shape": list(t.shape)} for t in m.outputs]
-bufs = [bytearray(t.size) for t in m.inputs]
+bufs = [bytearray(n) for n in sizes]  # what the host sends, right or wrong
 gc.collect()
 low = gc.mem_free()
 with open(fin, "rb") as src, open(fout, "wb") as dst:
@@ -142,7 +144,8 @@ def run_engine(model_path, inputs, heap=None, mode="file", meta=None):
                     f.write(np.ascontiguousarray(x[s]).tobytes())
         driver.write_text(_DRIVER % {"firmware": str(FIRMWARE)})
         mp = [micropython()] + (["-X", "heapsize=%s" % heap] if heap else [])
-        mp += [str(driver), str(Path(model_path).resolve()), str(fin), str(fout), str(samples), mode]
+        sizes = ",".join(str(x[0].nbytes) if samples else "0" for x in inputs)
+        mp += [str(driver), str(Path(model_path).resolve()), str(fin), str(fout), str(samples), mode, sizes]
         if mode == "rom":
             image = _romfs_image(model_path, tmp)
             cmd = [sys.executable, "-c", _ROM_LAUNCHER, str(image)] + mp

@@ -30,6 +30,8 @@ def bad_type(op, tensor):
 
 
 def too_big(need, free):
+    if need <= free:  # enough in total, but no single block that large
+        return ValueError("model needs %d bytes of arena in one block, this board has %d bytes free in smaller blocks" % (need, free))
     return ValueError("model needs %d bytes of arena, this board has %d bytes free" % (need, free))
 
 
