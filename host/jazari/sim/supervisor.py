@@ -92,7 +92,8 @@ class LineRate:
         """How many bytes may be sent at `now`."""
         if self.rate is None:
             return 1 << 16
-        return int((now + self.window - max(self.free_at, now)) * self.rate)
+        # The small margin keeps float rounding from refusing the byte wait() promised.
+        return int((now + self.window - max(self.free_at, now)) * self.rate + 1e-6)
 
     def spend(self, count, now):
         if self.rate is not None:
