@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from jazari import connect
 from jazari.cli import main
+from jazari.errors import JazariError
 from jazari.i18n import catalog
 from jazari.nn import run as model_run
 from jazari.nn.inspect import summarize
@@ -307,19 +309,21 @@ def test_int16_model_says_how_to_convert(capsys):
 
 
 def test_float_model_says_how_to_convert(capsys, tmp_path):
-    import tflite_micro
-
-    sine = Path(tflite_micro.__file__).parent / "python" / "tflite_micro" / "sine_float.tflite"
     samples = tmp_path / "X.npy"
-    np.save(samples, np.zeros((1, 1, 1), dtype=np.float32))
+    np.save(samples, np.zeros((1, 1, 8, 8, 1), dtype=np.float32))
     code, _out, err = jazari(
-        capsys, "model", "run", sine, "--input", samples, "--output", tmp_path / "Y.npy", "--port", NO_BOARD,
-        lang="fr",
+        capsys, "model", "run", CORPUS / "bad" / "float_model.tflite", "--input", samples,
+        "--output", tmp_path / "Y.npy", "--port", NO_BOARD, lang="fr",
     )
     assert code == 1
     message = one_line(err)
-    assert "sine_float.tflite" in message and "float32" in message and "int8" in message
+    assert "float_model.tflite" in message and "float32" in message and "int8" in message
     assert "flottant" in message
+
+
+def test_int16x8_model_from_the_corpus_is_refused(capsys):
+    code, _out, err = jazari(capsys, "model", "verify", CORPUS / "bad" / "int16x8_model.tflite", "--port", NO_BOARD)
+    assert code == 1 and "int16 activations" in one_line(err)
 
 
 def test_input_and_output_counts_must_match_the_model(capsys, tmp_path):
@@ -353,3 +357,93 @@ def test_random_inputs_are_seeded_and_cover_the_type_range():
     assert not np.array_equal(first[0], other[0])
     assert first[0].shape == (3, 1, 128, 128, 1) and first[0].dtype == np.int8
     assert first[0].min() == -128 and first[0].max() == 127
+
+
+# -- on a virtual board (real MicroPython, real mpremote transport) ---------------------
+
+
+def random_samples(path, count, seed):
+    tensor = load_model(path).input_tensors()[0]
+    rng = np.random.default_rng(seed)
+    return rng.integers(-128, 128, size=(count, *tensor.shape), dtype=np.int8)
+
+
+@pytest.mark.parametrize("name", ["hello_world_int8", "micro_speech_quantized"])
+def test_run_on_a_board_gives_tflite_micro_outputs(capsys, tmp_path, virtual_boards, name):
+    board = virtual_boards(1, profile="esp32s3")[0]
+    samples = random_samples(model_path(name), 12, seed=3)
+    np.save(tmp_path / "X.npy", samples)
+    code, out, err = jazari(
+        capsys, "model", "run", model_path(name), "--input", tmp_path / "X.npy", "--output", tmp_path / "Y.npy",
+        "--port", board.port,
+    )
+    assert code == 0, err
+    got = np.load(tmp_path / "Y.npy")
+    expected = tflite_micro_outputs(model_path(name), samples)
+    assert got.dtype == np.int8 and got.shape == expected.shape
+    assert np.array_equal(got, expected)
+    assert "Ran 12 samples" in out
+
+
+def test_run_without_port_starts_and_stops_a_virtual_board(capsys, tmp_path, sim_runtime_dir):
+    from jazari.sim.registry import running_boards
+
+    samples = random_samples(model_path("hello_world_int8"), 40, seed=5)
+    np.save(tmp_path / "X.npy", samples)
+    code, out, err = jazari(
+        capsys, "model", "run", model_path("hello_world_int8"), "--input", tmp_path / "X.npy",
+        "--output", tmp_path / "Y.npy",
+    )
+    assert code == 0, err
+    assert "virtual" in out
+    assert np.array_equal(np.load(tmp_path / "Y.npy"), tflite_micro_outputs(model_path("hello_world_int8"), samples))
+    assert not running_boards()
+
+
+def test_model_is_copied_once(virtual_boards):
+    board = virtual_boards(1, profile="esp32s3")[0]
+    model = load_model(model_path("hello_world_int8"))
+    data = model_path("hello_world_int8").read_bytes()
+    with connect(board.port) as device:
+        assert model_run.copy_model(device, data, "/models/hw.tflite", model.sha256) is True
+        assert model_run.copy_model(device, data, "/models/hw.tflite", model.sha256) is False
+        assert device.get("/models/hw.tflite") == data
+        # A different file under the same name is replaced.
+        other = model_path("micro_speech_quantized").read_bytes()
+        other_sha = load_model(model_path("micro_speech_quantized")).sha256
+        assert model_run.copy_model(device, other, "/models/hw.tflite", other_sha) is True
+        assert device.get("/models/hw.tflite") == other
+
+
+@pytest.mark.parametrize("name", ["hello_world_int8", "micro_speech_quantized"])
+def test_verify_passes_on_the_conformance_models(capsys, virtual_boards, name):
+    board = virtual_boards(1, profile="esp32s3")[0]
+    code, out, err = jazari(capsys, "model", "verify", model_path(name), "--port", board.port, "--samples", "4")
+    assert code == 0, err
+    assert re.search(r"seed \d+", out)
+    assert f"exactly tflite-micro's outputs on {name}.tflite" in out
+
+
+def test_board_side_refusal_comes_back_in_a_translated_frame(virtual_boards):
+    board = virtual_boards(1, profile="esp32s3")[0]
+    path = CORPUS / "bad" / "int16x8_model.tflite"
+    model = load_model(path)  # the host's checks are skipped: the board's engine must refuse it itself
+    arrays = [np.zeros((1, *model.input_tensors()[0].shape), dtype=np.int16)]
+    with connect(board.port) as device, pytest.raises(JazariError) as refused:
+        model_run.run_on_device(device, model, path.read_bytes(), path.name, arrays)
+    assert refused.value.message.startswith("The board's engine refused the model: ")
+    assert "int16" in refused.value.message and "Traceback" not in refused.value.message
+
+
+def test_board_out_of_memory_is_one_clear_line(capsys, tmp_path, virtual_board):
+    samples = tmp_path / "X.npy"
+    np.save(samples, random_samples(model_path("micro_speech_quantized"), 1, seed=1))
+    with connect(virtual_board.port) as device:
+        # Leave the board too little heap for the engine: a real board full of a student's data.
+        device.exec("import gc\ngc.collect()\n_hog = []\nwhile gc.mem_free() > 24000:\n    _hog.append(bytearray(2048))")
+    code, _out, err = jazari(
+        capsys, "model", "run", model_path("micro_speech_quantized"), "--input", samples,
+        "--output", tmp_path / "Y.npy", "--port", virtual_board.port, lang="fr",
+    )
+    assert code == 1
+    assert one_line(err).startswith("La carte manque de mémoire pour le modèle")

@@ -17,7 +17,7 @@ import numpy as np
 from jazari.errors import JazariError
 from jazari.i18n import _
 from jazari.nn import checks
-from jazari.nn.inspect import BOARD_PROFILES, arena_bytes, fit
+from jazari.nn.inspect import BOARD_PROFILES, arena_bytes
 from jazari.nn.tflite import load_model
 
 REMOTE_DIR = "/models"
@@ -25,6 +25,7 @@ EXEC_BYTES = 4096  # sample bytes per exec (a multiple of 3: whole base64 groups
 OUTPUT_SLICE = 3072  # output bytes per base64 piece printed by the board
 LOAD_TIMEOUT = 120  # seconds to read and prepare a model (streamed from flash on a slow board)
 EXEC_TIMEOUT = 120  # seconds for one exec of samples
+ORACLE_ARENA_MARGIN = 256 * 1024  # bytes beyond our own arena plan for tflite-micro's bookkeeping
 _OUTPUT_LINE = re.compile(r"^@(\d+) (\S*)$")
 
 # Defined once on the board: the model, one input buffer per model input,
@@ -131,9 +132,14 @@ def check_output_paths(model, model_name, paths):
 
 def engine_refused(failure):
     """A board-side engine error (English, from the board) in a translated frame."""
-    line = failure.traceback.splitlines()[-1] if getattr(failure, "traceback", "") else failure.message
-    message = line.split(": ", 1)[1] if line.startswith(("ValueError: ", "MemoryError: ", "OSError: ")) else line
-    return JazariError(_("The board's engine refused the model: {message}").format(message=message))
+    lines = failure.traceback.splitlines()
+    name, _colon, message = (lines[-1] if lines else "").partition(": ")
+    if name == "MemoryError":
+        return JazariError(
+            _("The board ran out of memory for the model ({message}). Reset the board to free its memory, "
+              "or use a smaller model.").format(message=message)
+        )
+    return JazariError(_("The board's engine refused the model: {message}").format(message=message or name))
 
 
 def copy_model(device, data, remote_path, sha256):
@@ -183,18 +189,26 @@ def run_on_device(device, model, data, model_name, arrays):
     """Every sample of `arrays` through the model on `device`: one array per output."""
     from jazari.link.device import BoardError
 
+    try:
+        return _run_on_device(device, model, data, model_name, arrays)
+    except BoardError as failure:
+        if failure.exception_name != "MemoryError":
+            raise
+        raise engine_refused(failure) from None
+
+
+def _run_on_device(device, model, data, model_name, arrays):
+    from jazari.link.device import BoardError
+
     free = device.info().get("free_heap", 0)
     # The smaller of the two plans: whichever way the engine reaches the weights, it needs this much.
     checks.check_memory(model_name, min(arena_bytes(model, True), arena_bytes(model, False)), free)
     remote_path = f"{REMOTE_DIR}/{model_name}"
     copy_model(device, data, remote_path, model.sha256)
-    try:
-        device.exec(_SETUP.format(path=remote_path, slice=OUTPUT_SLICE), timeout=LOAD_TIMEOUT)
-    except BoardError as failure:
-        raise engine_refused(failure) from None
     outputs = model.output_tensors()
     raw = [[] for _unused in outputs]
     try:
+        device.exec(_SETUP.format(path=remote_path, slice=OUTPUT_SLICE), timeout=LOAD_TIMEOUT)
         for batch in _batches(_statements(model, arrays)):
             printed = device.exec("\n".join(batch), timeout=EXEC_TIMEOUT)
             for index, pieces in enumerate(_parse_outputs(printed, outputs)):
@@ -214,17 +228,17 @@ def _to_array(pieces, tensor):
     return np.stack([np.frombuffer(piece, dtype=dtype).reshape(tensor.shape) for piece in pieces])
 
 
-def virtual_profile(model):
-    """The smallest virtual board profile whose memory the model fits."""
-    arenas = {True: arena_bytes(model, in_place=True), False: arena_bytes(model, in_place=False)}
-    for profile in BOARD_PROFILES:
-        if fit(model, profile, arenas, 0, 0).fits_ram:
-            return profile
+def virtual_profile():
+    """The virtual board for runs without --port: the one with the most memory.
+
+    Outputs are the same bytes on every board; which boards a model fits is
+    `model info`'s question, so a run never fails for want of memory here.
+    """
     return BOARD_PROFILES[-1]
 
 
 @contextlib.contextmanager
-def board(model, port=None, on_start=None):
+def board(port=None, on_start=None):
     """A connected Device: the board on `port`, or a virtual board started (and stopped) for the run."""
     from jazari.link.device import connect
 
@@ -234,7 +248,7 @@ def board(model, port=None, on_start=None):
         return
     from jazari.sim.board import VirtualBoard
 
-    profile = virtual_profile(model)
+    profile = virtual_profile()
     if on_start:
         on_start(profile)
     with VirtualBoard(profile=profile.name) as virtual, connect(virtual.port) as device:
@@ -252,7 +266,7 @@ def open_model(path):
 def run_model(opened, arrays, port=None, on_start=None):
     """Outputs of every sample of `arrays` through an `open_model` result, on a board."""
     model, data, name = opened
-    with board(model, port, on_start) as device:
+    with board(port, on_start) as device:
         return run_on_device(device, model, data, name, arrays)
 
 
@@ -282,7 +296,13 @@ def oracle_outputs(data, model, arrays):
         raise JazariError(
             _("model verify needs tflite-micro, the reference interpreter: pip install 'jazari-kit[test]'")
         ) from None
-    interpreter = runtime.Interpreter.from_bytes(bytes(data))
+    # tflite-micro's default arena (10 x the file) is too small for models
+    # with few weights and big activations (simple_add: 976 bytes, 48 KB).
+    arena = 10 * len(data) + 4 * arena_bytes(model) + ORACLE_ARENA_MARGIN
+    try:
+        interpreter = runtime.Interpreter.from_bytes(bytes(data), arena_size=arena)
+    except RuntimeError as failure:
+        raise JazariError(_("tflite-micro could not load the model: {reason}").format(reason=failure)) from None
     outputs = [[] for _unused in model.outputs]
     for sample in range(len(arrays[0]) if arrays else 0):
         for index, array in enumerate(arrays):
