@@ -52,6 +52,7 @@ class ConvData:
         self.clamp = None  # quant.clamp_words(): output zero point, activation range
         self.group = 0  # filters per weights slice (all of them when addressable)
         self.acc_bytes = 0  # int32 accumulators for one output row of one group
+        self.views = None  # set by the first eval: see _views()
 
 
 def padding(kind, size, stride, dilation, k):
@@ -244,27 +245,44 @@ def conv_row(px: ptr8, pw: ptr8, a: int, x: ptr8, w: ptr8, acc: ptr32, patch: pt
         ox += 1
 
 
+def _views(ctx, op, d):
+    # (accumulators, patch, weights) as memoryviews, made on the first invoke
+    # and kept: the op's scratch is fixed once the arena is planned, and so are
+    # in-place weights. Streamed weights are read slice by slice instead.
+    scratch = memoryview(ctx.scratch_buf)
+    filt = op.inputs[1]
+    weights = ctx.weights(filt, 0, filt.size) if d.group == d.out_c else None
+    d.views = (scratch[:d.acc_bytes], scratch[d.acc_bytes:], weights)
+    return d.views
+
+
 def run(ctx, op, d):
     """Shared eval of CONV_2D and FULLY_CONNECTED."""
     x = ctx.buffer(op.inputs[0])
     y = ctx.buffer(op.outputs[0])
-    filt = op.inputs[1]
-    scratch = memoryview(ctx.scratch_buf)
-    acc = scratch[:d.acc_bytes]
-    patch = scratch[d.acc_bytes:]
-    geom, bias, params, clamp = d.geom, d.bias, d.params, d.clamp
-    out_c, n, out_w = d.out_c, d.row_len, geom[_OUT_W]
+    acc, patch, w = d.views or _views(ctx, op, d)
+    geom = d.geom
+    bias = d.bias
+    params = d.params
+    clamp = d.clamp
+    out_c = d.out_c
+    n = d.row_len
+    out_w = geom[_OUT_W]
+    group = d.group
     row_bytes = out_w * out_c
     requantize = quant.requantize_rows
     for b in range(d.batches):
         xb = x[b * d.in_batch:(b + 1) * d.in_batch] if d.batches > 1 else x
         at = b * d.out_batch
-        for k0 in range(0, out_c, d.group):
-            kn = min(d.group, out_c - k0)
-            w = ctx.weights(filt, k0 * n, kn * n)
+        k0 = 0
+        while k0 < out_c:
+            kn = min(group, out_c - k0)
+            if group < out_c:
+                w = ctx.weights(op.inputs[1], k0 * n, kn * n)
             for oy in range(d.out_h):
                 conv_row(xb, w, 0, xb, w, acc, patch, bias, geom, oy, k0, kn)
                 requantize(0, 0, acc, acc, y, at + oy * row_bytes + k0, out_w, kn, out_c, params, k0, clamp)
+            k0 += kn
 
 
 eval = run

@@ -44,6 +44,7 @@ class DepthwiseData:
         self.params = None  # quant.channel_params()
         self.clamp = None  # quant.clamp_words()
         self.acc_bytes = 0  # int32 accumulators of one output row; the strip follows
+        self.views = None  # (accumulators, strip, weights, weights in place?) from the first eval
 
 
 def prepare(ctx, op):
@@ -225,11 +226,21 @@ def eval(ctx, op, d):
     x = ctx.buffer(op.inputs[0])
     y = ctx.buffer(op.outputs[0])
     filt = op.inputs[1]
-    scratch = memoryview(ctx.scratch_buf)
-    acc = scratch[:d.acc_bytes]
-    strip = scratch[d.acc_bytes:]
-    w = ctx.weights(filt, 0, filt.size)
-    geom, taps, bias, params, clamp = d.geom, d.taps, d.bias, d.params, d.clamp
+    views = d.views
+    if views is None or not views[3]:
+        # Kept from the first invoke: the op's scratch is fixed once the arena
+        # is planned, and so are in-place weights (streamed ones are read again).
+        scratch = memoryview(ctx.scratch_buf)
+        addressable = getattr(ctx.weights_src, "addressable", True)
+        views = d.views = (scratch[:d.acc_bytes], scratch[d.acc_bytes:], ctx.weights(filt, 0, filt.size), addressable)
+    acc = views[0]
+    strip = views[1]
+    w = views[2]
+    geom = d.geom
+    taps = d.taps
+    bias = d.bias
+    params = d.params
+    clamp = d.clamp
     out_w, out_c = geom[_OUT_W], geom[_OUT_C]
     row_bytes = out_w * out_c
     requantize = quant.requantize_rows
