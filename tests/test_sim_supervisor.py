@@ -176,6 +176,11 @@ class Terminal:
         before, self.seen = self.seen.split(marker, 1)
         return before
 
+    def run(self, line):
+        """Type `line` at the friendly prompt; what it printed up to the next prompt."""
+        self.send(line)
+        return self.expect(FRIENDLY_PROMPT)
+
     def prompt(self):
         self.send(b"\r")
         self.expect(FRIENDLY_PROMPT)
@@ -198,25 +203,21 @@ def boots(board):
 
 def test_ctrl_d_at_the_friendly_prompt_is_a_soft_reboot(virtual_board, terminal):
     terminal.prompt()
-    terminal.send(b"kept = 1\r")
-    terminal.expect(FRIENDLY_PROMPT)
+    terminal.run(b"kept = 1\r")
     terminal.send(b"\x04")
     terminal.expect(SOFT_REBOOT)
     terminal.expect(FRIENDLY_PROMPT)
-    terminal.send(b"print('kept' in globals())\r")
-    assert b"False" in terminal.expect(FRIENDLY_PROMPT)
+    assert b"False" in terminal.run(b"print('kept' in globals())\r")
     assert boots(virtual_board)[-1] == SOFT_RESET
 
 
 def test_host_reset_keeps_the_flash_and_shows_the_rom_banner(virtual_board, terminal):
     terminal.prompt()
-    terminal.send(b"with open('note.txt', 'w') as note: note.write('kept')\r\r")
-    terminal.expect(FRIENDLY_PROMPT)
+    terminal.run(b"with open('note.txt', 'w') as note: note.write('kept')\r\r")
     virtual_board.reset()
     terminal.expect(virtual_board.profile.reset_text("poweron").encode())
     terminal.expect(FRIENDLY_PROMPT)
-    terminal.send(b"print(open('note.txt').read())\r")
-    assert b"kept" in terminal.expect(FRIENDLY_PROMPT)
+    assert b"kept" in terminal.run(b"print(open('note.txt').read())\r")
     assert boots(virtual_board)[-1] == PWRON_RESET
 
 
@@ -225,8 +226,7 @@ def test_machine_reset_is_a_hard_reset(virtual_board, terminal):
     terminal.send(b"import machine; machine.reset()\r")
     terminal.expect(virtual_board.profile.reset_text("software").encode())
     terminal.expect(FRIENDLY_PROMPT)
-    terminal.send(b"import machine; print(machine.reset_cause())\r")
-    assert str(HARD_RESET).encode() in terminal.expect(FRIENDLY_PROMPT)
+    assert str(HARD_RESET).encode() in terminal.run(b"import machine; print(machine.reset_cause())\r")
 
 
 def test_a_crashed_interpreter_is_restarted(virtual_board, terminal):
@@ -235,8 +235,7 @@ def test_a_crashed_interpreter_is_restarted(virtual_board, terminal):
     terminal.send(b"import os; os.system('kill -SEGV $PPID')\r")
     terminal.expect(b"Guru Meditation Error")
     terminal.expect(FRIENDLY_PROMPT)
-    terminal.send(b"print(6 * 7)\r")
-    assert b"42" in terminal.expect(FRIENDLY_PROMPT)
+    assert b"42" in terminal.run(b"print(6 * 7)\r")
 
 
 def test_with_nobody_listening_the_board_keeps_running(virtual_board, terminal):
@@ -255,8 +254,7 @@ def test_a_paced_line_still_carries_every_byte(virtual_boards):
     tool = Terminal(board.port)
     try:
         tool.prompt()
-        tool.send(b"print('-'.join(str(i) for i in range(300)))\r")
-        printed = tool.expect(FRIENDLY_PROMPT)
+        printed = tool.run(b"print('-'.join(str(i) for i in range(300)))\r")
         assert "-".join(str(i) for i in range(300)).encode() in printed
     finally:
         tool.close()
@@ -278,7 +276,6 @@ def test_the_registry_lists_running_boards_and_ignores_dead_ones(virtual_boards,
 
 def test_free_heap_after_boot_is_the_profiles(virtual_board, terminal):
     terminal.prompt()
-    terminal.send(b"import gc; gc.collect(); print(gc.mem_free())\r")
-    free = int(terminal.expect(FRIENDLY_PROMPT).split()[-1])
+    free = int(terminal.run(b"import gc; gc.collect(); print(gc.mem_free())\r").split()[-1])
     expected = get_profile("esp32").heap
     assert abs(free - expected) < expected * 0.1

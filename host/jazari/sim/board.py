@@ -88,7 +88,7 @@ class VirtualBoard:
         self.baud = baud
         self.name = name
         self._own_workdir = workdir is None
-        self.workdir = Path(tempfile.mkdtemp(prefix="board-", dir=workdir))
+        self.workdir = Path(tempfile.mkdtemp(prefix="jazari-sim-", dir=workdir))
         self.flash = Path(flash).resolve() if flash else self.workdir / "flash.bin"
         self.events_file = self.workdir / "events.log"
         self.log_file = self.workdir / "supervisor.log"
@@ -119,6 +119,7 @@ class VirtualBoard:
             "firmware": str(firmware_dir()),
             # JAZARI_SIM_START: another boot script, for work on firmware/sim itself.
             "start": os.environ.get("JAZARI_SIM_START") or str(firmware_dir() / "sim" / "start.py"),
+            "scratch": str(self.workdir) if self._own_workdir else None,
         }
         with open(self.log_file, "ab") as log:
             self._process = subprocess.Popen(

@@ -28,6 +28,7 @@ import fcntl
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -187,6 +188,14 @@ def _raw_terminal(fd, signals):
     termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
+def _write(fd, data):
+    """Bytes written to a non-blocking terminal: 0 when it is full or gone."""
+    try:
+        return os.write(fd, data)
+    except OSError:
+        return 0
+
+
 class Child:
     """One MicroPython process on its own inner pseudo-terminal."""
 
@@ -212,10 +221,7 @@ class Child:
             raise
 
     def write(self, data):
-        try:
-            return os.write(self.fd, data)
-        except (BlockingIOError, OSError):
-            return 0
+        return _write(self.fd, data)
 
     def finish(self):
         """Close the terminal, wait for the process; its exit code (negative: signal)."""
@@ -277,10 +283,7 @@ class OuterPort:
             return b""
 
     def write(self, data):
-        try:
-            return os.write(self.fd, data)
-        except (BlockingIOError, OSError):
-            return 0
+        return _write(self.fd, data)
 
 
 class Stopped(Exception):
@@ -524,6 +527,8 @@ def main(argv):
         if os.path.islink(config["link"]) and supervisor and os.readlink(config["link"]) == supervisor.port.device:
             os.unlink(config["link"])
         registry.release(name)
+        if config.get("scratch"):  # the board's temporary folder, if its owner died first
+            shutil.rmtree(config["scratch"], ignore_errors=True)
     return 0
 
 
