@@ -200,12 +200,23 @@ def test_info_warns_about_a_model_the_engine_cannot_run(capsys):
 # -- the arena: host plan == engine plan --------------------------------------------
 
 
-def engine_arenas(path):
-    """The engine's arena_bytes for `path` under the real MicroPython: (weights in place, weights streamed)."""
+ENGINE_HEAP = 8 * 1024 * 1024  # as the virtual ESP32-S3 + PSRAM
+
+
+def engine_figures(path):
+    """Under the real MicroPython: heap that `kit.Model(path)` takes (engine code included),
+    and the engine's arena_bytes with weights in place and streamed."""
     code = f"""
 import sys
 sys.path.insert(0, {str(FIRMWARE)!r})
+import gc
+gc.collect()
+free = gc.mem_free()
 import kit
+m = kit.Model({str(path)!r})
+gc.collect()
+print(free - gc.mem_free())
+m = None
 from kit.nn.interpreter import Interpreter
 from kit.nn.flatbuffer import FileSource
 from kit.nn.weights import Streamed
@@ -215,11 +226,11 @@ f = open({str(path)!r}, 'rb')
 print(Interpreter(FileSource(f, f.seek(0, 2)), Streamed(f)).arena_bytes)
 """
     done = subprocess.run(
-        [MICROPYTHON, "-X", "heapsize=4M", "-c", code], capture_output=True, text=True, timeout=120,
+        [MICROPYTHON, "-X", f"heapsize={ENGINE_HEAP}", "-c", code], capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stderr + done.stdout
-    in_place, streamed = done.stdout.split()[-2:]
-    return int(in_place), int(streamed)
+    used, in_place, streamed = map(int, done.stdout.split()[-3:])
+    return used, in_place, streamed
 
 
 def corpus_models():
@@ -229,9 +240,15 @@ def corpus_models():
 @pytest.mark.parametrize(
     "path", [model_path(name) for name in FIRST_RELEASE] + corpus_models(), ids=lambda path: path.stem
 )
-def test_host_arena_equals_the_engine_arena_bytes(path):
+def test_host_arena_and_memory_estimate_match_the_engine(path):
     summary = summarize(load_model(path), path.name)
-    assert (summary.arena, summary.arena_streamed) == engine_arenas(path)
+    used, in_place, streamed = engine_figures(path)
+    assert (summary.arena, summary.arena_streamed) == (in_place, streamed)
+    # The RAM `model info` shows for the board with the same heap: never below
+    # what the engine took, and not so far above that it turns good boards away.
+    psram = summary.fits[-1]
+    assert psram.profile.free_heap == ENGINE_HEAP
+    assert used <= psram.ram_needed <= 1.6 * used
 
 
 # -- bad input, refused on the computer before any board ------------------------------
@@ -447,3 +464,19 @@ def test_board_out_of_memory_is_one_clear_line(capsys, tmp_path, virtual_board):
     )
     assert code == 1
     assert one_line(err).startswith("La carte manque de mémoire pour le modèle")
+
+
+@pytest.mark.parametrize("profile", ["esp32", "esp32s3"])
+def test_a_model_info_says_fits_runs_on_that_board(virtual_boards, profile):
+    board = virtual_boards(1, profile=profile)[0]
+    promised = []
+    with connect(board.port) as device:
+        for name in FIRST_RELEASE:
+            model = load_model(model_path(name))
+            fit = next(f for f in summarize(model, name).fits if f.profile.name == profile)
+            if fit.fits_ram:
+                promised.append(name)
+                samples = [random_samples(model_path(name), 1, seed=2)] * len(model.inputs)
+                model_run.run_on_device(device, model, model_path(name).read_bytes(), f"{name}.tflite", samples)
+                device.soft_reset()  # the next model starts from a clean heap, as a student's would
+    assert "hello_world_int8" in promised

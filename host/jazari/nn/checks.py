@@ -19,21 +19,38 @@ _ENGINE_TYPES = frozenset({"int8", "int32"})
 _HOW_TO_CONVERT = "docs/models.md"
 
 
-def _registry_names(tree, variable):
-    """Op names of `variable` (a dict or tuple of `S.NAME` items) in the registry's syntax tree."""
+def _assigned(tree, variable):
+    """The value assigned to `variable` at the top of a module's syntax tree."""
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == variable for t in node.targets):
-            items = node.value.keys if isinstance(node.value, ast.Dict) else node.value.elts
-            return tuple(item.attr for item in items if isinstance(item, ast.Attribute))
+            return node.value
     raise LookupError(variable)
 
 
 @lru_cache(maxsize=1)
+def _registry():
+    """({op name: engine module}, aliasing op names) from
+    `OPS = {S.NAME: ("module", "prepare", "eval"), ...}` and `ALIASING = (S.NAME, ...)`."""
+    tree = ast.parse(registry_path().read_text(encoding="utf-8"))
+    table = _assigned(tree, "OPS")
+    modules = {key.attr: value.elts[0].value for key, value in zip(table.keys, table.values)}
+    aliasing = tuple(item.attr for item in _assigned(tree, "ALIASING").elts)
+    return modules, aliasing
+
+
+def registry_path():
+    return firmware_dir() / "kit" / "nn" / "ops" / "__init__.py"
+
+
 def engine_registry():
     """(names of the ops the engine runs, names of the ops whose output shares its input's bytes)."""
-    source = (firmware_dir() / "kit" / "nn" / "ops" / "__init__.py").read_text(encoding="utf-8")
-    tree = ast.parse(source)
-    return _registry_names(tree, "OPS"), _registry_names(tree, "ALIASING")
+    modules, aliasing = _registry()
+    return tuple(modules), aliasing
+
+
+def op_modules():
+    """{op name: the module under kit/nn/ops/ that runs it}."""
+    return dict(_registry()[0])
 
 
 def supported_ops():

@@ -12,10 +12,13 @@
   and filesystem size, and from per-board speeds stated in BOARD_PROFILES.
 """
 
+import ast
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
-from jazari.nn.checks import engine_registry, problems
+from jazari.nn.checks import engine_registry, op_modules, problems
+from jazari.paths import firmware_dir
 
 KB = 1024
 MB = 1024 * KB
@@ -23,12 +26,16 @@ ALIGN = 4  # the engine aligns arena buffers for ptr32 reads of int32 tensors
 # The engine reads a model file into RAM when it is at most this big and four
 # times its size is free (firmware/kit/nn/model.py); larger ones are streamed.
 READ_WHOLE_LIMIT = 64 * KB
-# RAM the engine takes besides the arena and the weights: its compiled code
-# and the objects describing each tensor and operator (measured on the virtual
-# board: see tests/test_model_commands.py, rounded up).
-ENGINE_CODE_BYTES = 40 * KB
-BYTES_PER_TENSOR = 200
-BYTES_PER_OPERATOR = 300
+# RAM the engine takes besides the arena and the model bytes: its code, compiled
+# on import (about one byte of heap per byte of source), the objects describing
+# each tensor and operator, and each layer's per-channel constants. Fitted on
+# the conformance and corpus models under the Unix port, whose 64-bit objects
+# are bigger than an ESP32's, then rounded up: tests/test_model_commands.py
+# checks the estimate stays above the measured heap and within 1.6 times it.
+CODE_BYTES_PER_SOURCE_BYTE = 1.1
+BYTES_PER_TENSOR = 100
+BYTES_PER_OPERATOR = 1500
+BYTES_PER_CHANNEL = 45
 
 
 @dataclass(frozen=True)
@@ -220,8 +227,52 @@ class Fit:
     latency_ms: float  # estimated
 
 
+def _engine_imports(path):
+    """The engine's own files that `path` imports (relative imports: `from . import x`, `from ..y import z`)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.ImportFrom) or not node.level:
+            continue
+        base = path.parent
+        for _level in range(node.level - 1):
+            base = base.parent
+        names = [node.module] if node.module else [alias.name for alias in node.names]
+        for name in names:
+            target = base.joinpath(*name.split("."))
+            found += [file for file in (target.with_suffix(".py"), target / "__init__.py") if file.is_file()]
+    return found
+
+
+@lru_cache(maxsize=64)
+def engine_source_bytes(modules):
+    """Bytes of engine source a model imports: the core (kit.Model) and the op modules it uses, with their imports."""
+    nn = firmware_dir() / "kit" / "nn"
+    pending = [nn.parent / "__init__.py", nn / "__init__.py", nn / "model.py", nn / "interpreter.py"]
+    pending += [nn / "ops" / f"{module}.py" for module in modules]
+    seen = set()
+    while pending:
+        path = pending.pop()
+        if path not in seen and path.is_file():
+            seen.add(path)
+            pending += _engine_imports(path)
+    return sum(path.stat().st_size for path in seen)
+
+
 def engine_overhead(model):
-    return ENGINE_CODE_BYTES + BYTES_PER_TENSOR * len(model.tensors) + BYTES_PER_OPERATOR * len(model.operators)
+    modules = op_modules()
+    used = frozenset(modules[op.name] for op in model.operators if op.name in modules)
+    channels = sum(_output_channels(model, op) for op in model.operators)
+    return int(
+        CODE_BYTES_PER_SOURCE_BYTE * engine_source_bytes(used) + BYTES_PER_TENSOR * len(model.tensors)
+        + BYTES_PER_OPERATOR * len(model.operators) + BYTES_PER_CHANNEL * channels
+    )
+
+
+def _output_channels(model, op):
+    """Output channels of a layer with per-channel constants (folded bias, multiplier, shift), else 0."""
+    if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+        return model.op_outputs(op)[0].shape[-1]
+    return 0
 
 
 def _streamed_constants(model):
@@ -235,7 +286,8 @@ def _streamed_constants(model):
 
 def weights_in_ram(model, profile):
     """The engine's own rule (model.py): a small file is read whole when four times its size is free."""
-    return model.size <= READ_WHOLE_LIMIT and model.size * 4 < profile.free_heap - ENGINE_CODE_BYTES
+    core = CODE_BYTES_PER_SOURCE_BYTE * engine_source_bytes(frozenset())
+    return model.size <= READ_WHOLE_LIMIT and model.size * 4 < profile.free_heap - core
 
 
 def fit(model, profile, arenas, macs, elements):
