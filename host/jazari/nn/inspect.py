@@ -168,8 +168,8 @@ def plan_arena(live):
 
 
 # Kernel scratch, as each kernel's prepare asks for it (firmware/kit/nn/ops/
-# conv.py, fully_connected.py, depthwise.py): accumulators for one output row
-# and an input patch or strip. When weights are streamed, convolutions and
+# conv.py, fully_connected.py, depthwise.py): accumulators for one output row,
+# and for convolutions an input patch or strip. When weights are streamed, convolutions and
 # fully connected layers work on groups of filters that fit WEIGHT_SLICE bytes.
 WEIGHT_SLICE = 4096
 
@@ -188,7 +188,7 @@ def scratch_bytes(model, op, in_place):
     if op.name == "FULLY_CONNECTED":
         out_c, depth = inputs[1].shape
         batches = output.elements // out_c
-        return 4 * batches * _filter_group(out_c, depth, in_place) + depth
+        return 4 * batches * _filter_group(out_c, depth, in_place)  # reads the input in place: no patch
     if op.name == "DEPTHWISE_CONV_2D":
         _one, k_h, k_w, out_c = inputs[1].shape
         in_c, out_w = inputs[0].shape[3], output.shape[2]

@@ -53,14 +53,15 @@ def _r():
 gc.collect()
 """
 
-# Prints the SHA-256 of a file on the board, or nothing if it is absent.
+# Prints the SHA-256 of a file on the board, or nothing if it is absent; a
+# function, so its buffer is freed when it returns.
 _HASH = """
-import hashlib, binascii
-try:
-    f = open({path!r}, 'rb')
-except OSError:
-    f = None
-if f:
+def _sha(path):
+    import hashlib, binascii
+    try:
+        f = open(path, 'rb')
+    except OSError:
+        return
     h = hashlib.sha256()
     b = bytearray(1024)
     while True:
@@ -70,6 +71,8 @@ if f:
         h.update(memoryview(b)[:n])
     f.close()
     print(binascii.hexlify(h.digest()).decode())
+_sha({path!r})
+del _sha
 """
 
 
@@ -90,7 +93,7 @@ def load_samples(model, model_name, paths):
         )
     arrays = [_load_npy(path) for path in paths]
     for index, (tensor, array, path) in enumerate(zip(inputs, arrays, paths)):
-        if array.dtype != np.dtype(tensor.dtype) or tuple(array.shape[1:]) != tensor.shape:
+        if array.dtype != np.dtype(tensor.dtype) or array.ndim == 0 or tuple(array.shape[1:]) != tensor.shape:
             raise JazariError(
                 _("Input {index} of {model} needs {need} per sample; {file} holds {got}.").format(
                     index=index, model=model_name, need=_describe(tensor.dtype, tensor.shape),
@@ -105,11 +108,15 @@ def load_samples(model, model_name, paths):
 
 def _load_npy(path):
     try:
-        return np.load(path, allow_pickle=False)
+        array = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise JazariError(_("There is no file {path}.").format(path=path)) from None
     except (OSError, ValueError) as failure:
         raise JazariError(_("{path} is not a NumPy .npy file: {reason}").format(path=path, reason=failure)) from None
+    if not isinstance(array, np.ndarray):  # an .npz archive holds several arrays
+        array.close()
+        raise JazariError(_("{path} is not a NumPy .npy file: {reason}").format(path=path, reason="npz"))
+    return array
 
 
 def save_outputs(arrays, paths):
@@ -218,6 +225,10 @@ def _run_on_device(device, model, data, model_name, arrays):
     finally:
         with contextlib.suppress(JazariError):
             device.exec("_m = _in = None\nimport gc\ngc.collect()")
+    samples = len(arrays[0]) if arrays else 0
+    if any(len(pieces) != samples for pieces in raw):
+        raise JazariError(_("The board answered {got} outputs for {samples} samples. Reset the board and try again.").format(
+            got=min(len(pieces) for pieces in raw), samples=samples))
     return [_to_array(pieces, tensor) for pieces, tensor in zip(raw, outputs)]
 
 
