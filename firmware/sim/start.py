@@ -115,6 +115,7 @@ def _start():
     flash = os.getenv("JAZARI_FLASH")
     if not flash:
         print("virtual board: JAZARI_FLASH is not set")
+        os.unsetenv("MICROPYINSPECT")
         raise SystemExit(1)
     os.putenv("MICROPYINSPECT", "1")
 
