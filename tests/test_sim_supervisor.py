@@ -20,6 +20,7 @@ from jazari.sim.supervisor import (
     RAW_BANNER,
     SOFT_REBOOT,
     SOFT_RESET,
+    WDT_RESET,
     LineRate,
     RawRestart,
     ReplMode,
@@ -96,6 +97,7 @@ def test_exit_codes_become_the_resets_of_a_board():
     assert reset_kind(HARD_RESET, False)[0] == HARD_RESET  # machine.reset()
     assert reset_kind(-11, False) == (HARD_RESET, "panic")  # the interpreter crashed
     assert reset_kind(0, True) == (PWRON_RESET, "poweron")  # the host pressed EN
+    assert reset_kind(-15, False, "wdt")[0] == WDT_RESET  # logged from an interrupt handler, then SIGTERM
 
 
 def test_every_profile_prints_its_chips_rom_banner():
@@ -227,6 +229,14 @@ def test_machine_reset_is_a_hard_reset(virtual_board, terminal):
     terminal.expect(virtual_board.profile.reset_text("software").encode())
     terminal.expect(FRIENDLY_PROMPT)
     assert str(HARD_RESET).encode() in terminal.run(b"import machine; print(machine.reset_cause())\r")
+
+
+def test_machine_reset_from_a_timer_callback_is_a_hard_reset_too(virtual_board, terminal):
+    terminal.prompt()
+    terminal.send(b"import machine; machine.Timer(0).init(period=20, mode=machine.Timer.ONE_SHOT, callback=lambda t: machine.reset()); import time; time.sleep(2)\r")
+    assert b"Guru Meditation" not in terminal.expect(virtual_board.profile.reset_text("software").encode())
+    terminal.expect(FRIENDLY_PROMPT)
+    assert boots(virtual_board)[-1] == HARD_RESET
 
 
 def test_a_crashed_interpreter_is_restarted(virtual_board, terminal):

@@ -67,17 +67,37 @@ CTRL_A = b"\x01"
 CTRL_C = b"\x03"
 
 
-def reset_kind(code, asked):
+# From an interrupt handler firmware/sim cannot raise SystemExit: it logs
+# "reset <kind>" to the event log and ends the process with SIGTERM.
+_LOGGED_RESETS = {"soft": 0, "hard": HARD_RESET, "wdt": WDT_RESET, "deepsleep": DEEPSLEEP_RESET, "bootloader": EXIT_BOOTLOADER}
+
+
+def reset_kind(code, asked, logged=None):
     """(reset cause for the next boot, what the ROM prints or None for a soft reset)
     after MicroPython exited with `code` (negative: killed by that signal);
-    `asked`: the host pressed EN (VirtualBoard.reset)."""
+    `asked`: the host pressed EN (VirtualBoard.reset); `logged`: the kind of
+    the last "reset" line this process wrote to the event log, if any."""
     if asked:
         return PWRON_RESET, "poweron"
+    if code == -signal.SIGTERM and logged in _LOGGED_RESETS:
+        code = _LOGGED_RESETS[logged]
     if code in _HARD_EXITS:
         return _HARD_EXITS[code]
     if code < 0:
         return HARD_RESET, "panic"
     return SOFT_RESET, None
+
+
+def logged_reset(events_path, since):
+    """The kind in the last "reset <kind> <t_us>" line written after offset `since`."""
+    try:
+        with open(events_path, "rb") as log:
+            log.seek(since)
+            lines = log.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    resets = [line.split() for line in lines if line.startswith("reset ")]
+    return resets[-1][1] if resets and len(resets[-1]) > 2 else None
 
 
 class LineRate:
@@ -308,6 +328,7 @@ class Supervisor:
         self.reset_asked = False
         self.ready = False
         self.boot_log = bytearray()  # the first boot's output, to explain a failure
+        self.events_mark = 0  # size of the event log when the current child started
 
     # -- the MicroPython process
 
@@ -329,6 +350,7 @@ class Supervisor:
 
     def _spawn(self, cause=PWRON_RESET, raw=False):
         argv = [sys.executable, "-m", "jazari.sim.launcher", str(self.profile.heapsize), self.config["start"]]
+        self.events_mark = os.path.getsize(self.config["events"])
         self.child = Child(argv, self._child_env(cause, raw), os.path.dirname(self.config["events"]))
         self.mode = ReplMode()
         self.restart = RawRestart() if raw else None
@@ -358,8 +380,9 @@ class Supervisor:
         if not self.ready:
             self._announce(error=f"MicroPython exited with code {code} while booting")
             raise Stopped
-        cause, rom = reset_kind(code, self.reset_asked)
-        if code < 0 and not self.reset_asked:
+        logged = logged_reset(self.config["events"], self.events_mark) if code < 0 else None
+        cause, rom = reset_kind(code, self.reset_asked, logged)
+        if rom == "panic":
             why = signal.Signals(-code).name
             self.to_tool += f"\r\nGuru Meditation Error: MicroPython died ({why}). Rebooting...\r\n".encode()
         self.to_tool += b"\r\n" + self.profile.reset_text(rom).encode() if rom else SOFT_REBOOT
