@@ -53,6 +53,7 @@ class ConvData:
         self.group = 0  # filters per weights slice (all of them when addressable)
         self.acc_bytes = 0  # int32 accumulators for one output row of one group
         self.views = None  # set by the first eval: see _views()
+        self.row = None  # the row kernel: conv_row, or fully_connected.fc_row
 
 
 def padding(kind, size, stride, dilation, k):
@@ -117,16 +118,19 @@ def addressable(ctx):
     return getattr(ctx.weights_src, "addressable", True)
 
 
-def finish(ctx, op, d, filt, bias, out, multipliers, shifts, activation, in_zp):
-    """Shared end of prepare for CONV_2D and FULLY_CONNECTED."""
+def finish(ctx, op, d, filt, bias, out, multipliers, shifts, activation, in_zp, row, patch_bytes):
+    """Shared end of prepare for CONV_2D and FULLY_CONNECTED: `row` is the
+    viper kernel that fills one output row's accumulators (conv_row's
+    arguments), `patch_bytes` the scratch it needs besides them."""
     n = d.row_len
+    d.row = row
     d.bias = folded_bias(ctx, bias, filter_sums(ctx, filt, d.out_c, n), in_zp + 128)
     d.params = quant.channel_params(multipliers, shifts)
     lo, hi = quant.activation_range(activation, out.scale, out.zero_point)
     d.clamp = quant.clamp_words(out.zero_point, lo, hi)
     d.group = d.out_c if addressable(ctx) else max(1, min(d.out_c, _SLICE // n))
     d.acc_bytes = 4 * d.geom[_OUT_W] * d.group
-    ctx.scratch(d.acc_bytes + n)
+    ctx.scratch(d.acc_bytes + patch_bytes)
     return d
 
 
@@ -164,7 +168,7 @@ def prepare(ctx, op):
     if len(scales) != out_c:
         raise errors.bad_shape(op, "%d filter scales for %d output channels" % (len(scales), out_c))
     multipliers, shifts = quant.conv_multipliers(x.scale, scales, y.scale)
-    return finish(ctx, op, d, filt, bias, y, multipliers, shifts, activation, x.zero_point)
+    return finish(ctx, op, d, filt, bias, y, multipliers, shifts, activation, x.zero_point, conv_row, d.row_len)
 
 
 @micropython.viper
@@ -271,6 +275,7 @@ def run(ctx, op, d):
     group = d.group
     row_bytes = out_w * out_c
     requantize = quant.requantize_rows
+    row = d.row
     for b in range(d.batches):
         xb = x[b * d.in_batch:(b + 1) * d.in_batch] if d.batches > 1 else x
         at = b * d.out_batch
@@ -280,7 +285,7 @@ def run(ctx, op, d):
             if group < out_c:
                 w = ctx.weights(op.inputs[1], k0 * n, kn * n)
             for oy in range(d.out_h):
-                conv_row(xb, w, 0, xb, w, acc, patch, bias, geom, oy, k0, kn)
+                row(xb, w, 0, xb, w, acc, patch, bias, geom, oy, k0, kn)
                 requantize(0, 0, acc, acc, y, at + oy * row_bytes + k0, out_w, kn, out_c, params, k0, clamp)
             k0 += kn
 

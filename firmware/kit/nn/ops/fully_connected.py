@@ -2,15 +2,24 @@
 # FullyConnectedPerChannel (int8, optional int32 bias).
 #
 # A fully connected layer over `batches` rows of `depth` values is a 1x1
-# convolution of a 1 x batches image with `depth` channels, so it runs on
-# conv.py's kernel. Only the multiplier differs: per-tensor weights take
-# TFLM's float32 product of the input and filter scales
-# (GetQuantizedConvolutionMultipler), per-channel ones the conv formula.
+# convolution of a 1 x batches image with `depth` channels, so it shares
+# conv.py's prepare and eval (the same folded bias: see there). Its row kernel
+# reads the input in place, as x' = x ^ 128 on the fly, instead of copying
+# it: an input row can be large, and here it is read in order. The
+# multiplier differs too: per-tensor weights take TFLM's float32 product of
+# the input and filter scales (GetQuantizedConvolutionMultipler),
+# per-channel ones the conv formula.
 from array import array
+import micropython
+from micropython import const
 from .. import schema as S
 from .. import errors
 from .. import quant
 from . import conv
+
+# conv.py's geometry words that fc_row reads.
+_DEPTH = const(2)
+_BATCHES = const(3)
 
 
 def _elements(shape):
@@ -51,7 +60,43 @@ def prepare(ctx, op):
     d.geom = array("i", (1, batches, depth, batches, 1, 1, 1, 1, 1, 1, 0, 0, depth, out_c, x.zero_point + 128))
     d.out_h, d.out_c, d.batches = 1, out_c, 1
     d.row_len = depth
-    return conv.finish(ctx, op, d, filt, bias, y, multipliers, shifts, activation, x.zero_point)
+    return conv.finish(ctx, op, d, filt, bias, y, multipliers, shifts, activation, x.zero_point, fc_row, 0)
+
+
+@micropython.viper
+def fc_row(px: ptr8, pw: ptr8, a: int, x: ptr8, w: ptr8, acc: ptr32, patch: ptr8,
+           bias: ptr32, g: ptr32, oy: int, k0: int, kn: int):
+    # acc[b * kn + j] for every batch row b and outputs k0..k0+kn (w holds just
+    # their rows); conv_row's arguments, without the patch and output row.
+    depth = g[_DEPTH]
+    batches = g[_BATCHES]
+    n8 = depth - (depth & 7)
+    i = 0
+    b = 0
+    while b < batches:
+        row = uint(x) + b * depth
+        k = k0
+        while k < k0 + kn:
+            px = ptr8(row)
+            pw = ptr8(uint(w) + (k - k0) * depth)
+            a = bias[k]
+            end = row + n8
+            while uint(px) < end:
+                a += ((px[0] ^ 128) * ((pw[0] ^ 128) - 128) + (px[1] ^ 128) * ((pw[1] ^ 128) - 128)
+                      + (px[2] ^ 128) * ((pw[2] ^ 128) - 128) + (px[3] ^ 128) * ((pw[3] ^ 128) - 128)
+                      + (px[4] ^ 128) * ((pw[4] ^ 128) - 128) + (px[5] ^ 128) * ((pw[5] ^ 128) - 128)
+                      + (px[6] ^ 128) * ((pw[6] ^ 128) - 128) + (px[7] ^ 128) * ((pw[7] ^ 128) - 128))
+                px = ptr8(uint(px) + 8)
+                pw = ptr8(uint(pw) + 8)
+            end = row + depth
+            while uint(px) < end:
+                a += (px[0] ^ 128) * ((pw[0] ^ 128) - 128)
+                px = ptr8(uint(px) + 1)
+                pw = ptr8(uint(pw) + 1)
+            acc[i] = a
+            i += 1
+            k += 1
+        b += 1
 
 
 eval = conv.run
