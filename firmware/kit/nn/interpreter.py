@@ -9,6 +9,9 @@ from .planner import lifetimes, plan
 from . import ops as registry
 
 _ACT_TYPES = (S.INT8, S.INT32)
+# What a corrupt model's numbers can make an op's Python code raise; turned
+# into one ValueError naming the operator.
+_BROKEN = (ZeroDivisionError, IndexError, KeyError, OverflowError, TypeError, AttributeError)
 
 
 class Interpreter:
@@ -32,7 +35,10 @@ class Interpreter:
         try:
             for op, prep, ev in steps:
                 self._op = op.index
-                prepared.append((ev, op, prep(self, op)))
+                try:
+                    prepared.append((ev, op, prep(self, op)))
+                except _BROKEN as e:  # a corrupt file trips an op's arithmetic
+                    raise errors.bad_shape(op, "%s: %s" % (type(e).__name__, e))
             live = lifetimes(info, self.alias)
             self.tensor_bytes = plan(live)[1]  # activations alone, for comparison with TFLM
             for i, n in self._scratch.items():
@@ -144,6 +150,9 @@ class Interpreter:
             if len(b) != t.size:
                 raise errors.wrong_input(i, t, len(b))
             views[t.index][:] = b
-        for ev, op, data, scratch in self.steps:
-            self.scratch_buf = scratch
-            ev(self, op, data)
+        try:
+            for ev, op, data, scratch in self.steps:
+                self.scratch_buf = scratch
+                ev(self, op, data)
+        except _BROKEN as e:
+            raise errors.bad_shape(op, "%s: %s" % (type(e).__name__, e))
