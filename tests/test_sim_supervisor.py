@@ -203,6 +203,17 @@ def boots(board):
     return [event.args[0] for event in board.events() if event.kind == "boot"]
 
 
+def test_bytes_pass_unchanged_both_ways(terminal):
+    every_byte_but_ctrl_c = bytes(b for b in range(256) if b != 3)
+    terminal.prompt()
+    terminal.send(b"import sys; sys.stdout.buffer.write(bytes(range(256))); print(sys.stdin.buffer.read(255))\r")
+    terminal.expect(b"\r\n")  # the echo of the line
+    assert terminal.expect(bytes(range(256))) == b""
+    time.sleep(0.2)
+    terminal.send(every_byte_but_ctrl_c)
+    assert repr(every_byte_but_ctrl_c).encode() in terminal.expect(FRIENDLY_PROMPT)
+
+
 def test_ctrl_d_at_the_friendly_prompt_is_a_soft_reboot(virtual_board, terminal):
     terminal.prompt()
     terminal.run(b"kept = 1\r")

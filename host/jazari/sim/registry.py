@@ -1,8 +1,8 @@
 """Which virtual boards are running: one small JSON file per board.
 
 Each supervisor claims a name (`sim-esp32-0`, `sim-esp32-1`, ...) by
-creating `<runtime dir>/boards/<name>.json` exclusively, so boards started at
-the same time never share a name. The file is removed when the board stops;
+creating `<runtime dir>/boards/<name>.json` under a lock, so boards started
+at the same time never share a name. The file is removed when the board stops;
 a file whose process has died (killed, power cut) is stale and ignored, and
 its name is free again. The stable symlink to the board's serial port
 lives next to it: `<runtime dir>/<name>`.
@@ -11,6 +11,7 @@ The runtime dir is $JAZARI_RUNTIME_DIR, else $XDG_RUNTIME_DIR/jazari, else
 <tmp>/jazari-<uid>; tests set JAZARI_RUNTIME_DIR to keep their boards apart.
 """
 
+import fcntl
 import json
 import os
 import tempfile
@@ -50,30 +51,26 @@ def _read(entry_file):
 
 
 def _try_claim(entry_file):
-    """Create the entry file exclusively; a stale one (dead pid) is replaced."""
-    for _attempt in range(2):
-        try:
-            fd = os.open(entry_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:
-            if _read(entry_file) is not None:
-                return False
-            entry_file.unlink(missing_ok=True)
-            continue
-        os.write(fd, json.dumps({"pid": os.getpid()}).encode())
-        os.close(fd)
-        return True
-    return False
+    """Create the entry file, unless a live board has it (a stale one is replaced)."""
+    if entry_file.exists() and _read(entry_file) is not None:
+        return False
+    scratch = entry_file.with_suffix(f".{os.getpid()}")
+    scratch.write_text(json.dumps({"pid": os.getpid()}))
+    os.replace(scratch, entry_file)
+    return True
 
 
 def claim(profile, name=None):
     """Reserve a board name for this process: `name`, or the first free `sim-<profile>-<n>`."""
     boards = runtime_dir() / "boards"
-    if name:
-        return name if _try_claim(boards / f"{name}.json") else None
-    for index in range(_MAX_BOARDS):
-        candidate = f"sim-{profile}-{index}"
-        if _try_claim(boards / f"{candidate}.json"):
-            return candidate
+    with open(boards / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one claim at a time: parallel starts get distinct names
+        if name:
+            return name if _try_claim(boards / f"{name}.json") else None
+        for index in range(_MAX_BOARDS):
+            candidate = f"sim-{profile}-{index}"
+            if _try_claim(boards / f"{candidate}.json"):
+                return candidate
     return None
 
 

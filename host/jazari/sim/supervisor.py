@@ -41,7 +41,7 @@ from jazari.sim.profiles import get_profile
 
 HIGH_WATER = 4096  # bytes held for a slow tool (or a busy board) before the other side waits
 NO_TOOL_RECHECK = 0.05  # seconds between checks whether a tool opened the port
-BOOT_PATIENCE = 20.0  # seconds of boot (a main.py that loops) after which the board counts as up
+BOOT_PATIENCE = 10.0  # seconds of boot (a main.py that loops) after which the board counts as up
 QUICK_DEATH = 1.0  # a child dying younger than this is restarted after a growing pause
 MAX_PAUSE = 2.0
 
@@ -200,11 +200,16 @@ class RawRestart:
 
 def _raw_terminal(fd, signals):
     """Raw mode, output untouched; with `signals`, Ctrl-C still raises SIGINT and
-    (NOFLSH) flushes nothing, so no output is lost when code is interrupted."""
+    (NOFLSH) flushes nothing, so no output is lost when code is interrupted.
+    Ctrl-C only: Ctrl-\\ and Ctrl-Z are bytes like any other, as on a board."""
     tty.setraw(fd)
     attrs = termios.tcgetattr(fd)
     if signals:
         attrs[3] |= termios.ISIG | termios.NOFLSH
+        disabled = bytes([os.fpathconf(fd, "PC_VDISABLE")])  # no key makes this signal
+        for other in ("VQUIT", "VSUSP", "VDSUSP"):
+            if hasattr(termios, other):
+                attrs[6][getattr(termios, other)] = disabled
     termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
