@@ -359,3 +359,20 @@ def test_romfs_image_is_mounted_at_rom_and_imported_in_place(make_board, tmp_pat
         capture_output=True, text=True, env=environ, timeout=60,
     )
     assert answers(done.stdout) == ["['', '.frozen', '/rom', '/rom/lib', '/lib'] rom", "200"], done.stdout + done.stderr
+
+
+def test_stand_ins_heap_is_held_outside_what_programs_see(make_board):
+    # With JAZARI_HEAP the board's programs see the heap a real board leaves
+    # them, and using I2C (whose code, the MPU6050 simulator and the scenario
+    # load only then) takes from it no more than the I2C object itself.
+    board = make_board()
+    target = 90 * 1024
+    code, out = board.boot(
+        "import gc; gc.collect(); print('=%d' % gc.mem_free())",
+        "from machine import I2C; bus = I2C(0); bus.readfrom_mem(0x68, 0x75, 1)",
+        "gc.collect(); print('=%d' % gc.mem_free())",
+        JAZARI_HEAP=str(target),
+    )
+    at_repl, after_i2c = (int(n) for n in answers(out))
+    assert target - 4096 < at_repl <= target, out  # the REPL's own line and history take a little
+    assert at_repl - after_i2c < 1024, out

@@ -18,11 +18,14 @@ def _device(addr):
         raise OSError(_ENODEV)
     dev = _devices.get(addr)
     if dev is None:
-        scenario = hostfs.load("scenario")
-        spec = os.getenv("JAZARI_SCENARIO") or "still"
-        source = hostfs.with_host_path(scenario.open_source, spec)
-        dev = _devices[addr] = hostfs.load("mpu6050").Mpu6050Sim(source)
+        dev = _devices[addr] = hostfs.off_heap(_new_mpu6050)
     return dev
+
+
+def _new_mpu6050():
+    scenario = hostfs.load("scenario")
+    source = hostfs.with_host_path(scenario.open_source, os.getenv("JAZARI_SCENARIO") or "still")
+    return hostfs.load("mpu6050").Mpu6050Sim(source)
 
 
 class I2C:

@@ -18,6 +18,10 @@ Environment:
                       size, decimal or 0x hex) mounted read-in-place at /rom
   JAZARI_FIRMWARE     the host's firmware/ folder (sim/ is found there)
   JAZARI_REPL         "raw" after a soft reset in the raw REPL: main.py is not run
+  JAZARI_HEAP         optional: the bytes gc.mem_free() reports at a real board's REPL
+                      after boot. Give -X heapsize generously (this + 64 KB): the
+                      stand-ins' own heap, even what loads later (I2C, the MPU6050
+                      simulator), is then held outside what programs see.
 
 Exit codes (the next boot's JAZARI_RESET_CAUSE in brackets):
   0  soft reboot: Ctrl-D at the REPL, sys.exit(), machine.soft_reset()  [5 SOFT_RESET]
@@ -146,9 +150,10 @@ def _start():
     sys.argv[:] = []
 
 
-def _close_files():
-    # A board's soft reset sweeps the heap, which closes (so flushes) every
-    # file left open; the Unix port just exits. Do the sweep at exit.
+def _sweep():
+    # Leave the REPL's namespace (this script's globals) as a board's. Also
+    # run at exit: a board's soft reset sweeps the heap, which closes (so
+    # flushes) every file left open, where the Unix port would just exit.
     import gc
 
     namespace = globals()
@@ -156,6 +161,7 @@ def _close_files():
         if name != "__name__":
             del namespace[name]
     gc.collect()
+    return namespace
 
 
 def _boot():
@@ -163,17 +169,14 @@ def _boot():
     import sys
 
     run = _run
-    sys.atexit(_close_files)
+    sweep = _sweep
+    sys.atexit(sweep)
     _start()
-    # The REPL shares this script's globals: leave them as a board's, so that
-    # boot.py, main.py and the REPL see the same, clean namespace.
-    namespace = globals()
-    for name in list(namespace):
-        if name != "__name__":
-            del namespace[name]
-    import gc
+    namespace = sweep()  # boot.py, main.py and the REPL share it, as on a board
+    if os.getenv("JAZARI_HEAP"):
+        import hostfs
 
-    gc.collect()
+        hostfs.reserve(int(os.getenv("JAZARI_HEAP")))
     # ports/esp32/main.c runs main.py only from the friendly REPL: a soft
     # reset in the raw REPL (mpremote's) runs boot.py alone.
     if run("boot.py", namespace) and os.getenv("JAZARI_REPL") != "raw":
