@@ -376,3 +376,21 @@ def test_stand_ins_heap_is_held_outside_what_programs_see(make_board):
     at_repl, after_i2c = (int(n) for n in answers(out))
     assert target - 4096 < at_repl <= target, out  # the REPL's own line and history take a little
     assert at_repl - after_i2c < 1024, out
+
+
+@pytest.mark.parametrize(
+    "profile, temperature, valid_pin, missing_pin, regions",
+    [("esp32", "raw_temperature", 39, 40, 2), ("esp32s3", "mcu_temperature", 48, 22, 1),
+     ("esp32s3-psram", "mcu_temperature", 48, 22, 2)],
+)
+def test_profiles_have_their_chips_pins_and_functions(make_board, profile, temperature, valid_pin, missing_pin, regions):
+    board = make_board()
+    code, out = board.boot(
+        "import esp32, machine",
+        "print('=%r' % sorted(n for n in ('raw_temperature', 'mcu_temperature') if hasattr(esp32, n)))",
+        f"print('=%r' % machine.Pin({valid_pin}))",
+        f"try:\n machine.Pin({missing_pin})\nexcept ValueError as e:\n print('=' + str(e))\n",
+        "print('=%d' % len(esp32.idf_heap_info(esp32.HEAP_DATA)))",
+        JAZARI_PROFILE=profile,
+    )
+    assert answers(out) == [repr([temperature]), f"Pin({valid_pin})", "invalid pin", str(regions)]
