@@ -182,18 +182,21 @@ def mbqm(x, multiplier, shift):
 
 
 def channel_params(multipliers, shifts):
-    """The per-channel words the viper requantizers read: multiplier, left
-    shift, right shift and 2**(right - 1) (0 when right is 0); all >= 0, so
-    a ptr32 read needs no sign extension."""
+    """The words the viper requantizers read: a flag (1 when channels differ),
+    then per channel the multiplier and (left shift << 8 | right shift), all
+    >= 0 so that a ptr32 read needs no sign extension. Per-tensor
+    quantization (every channel alike) keeps a single channel: 12 bytes."""
     from array import array
-    words = array("i", bytes(16 * len(multipliers)))
-    for c in range(len(multipliers)):
+    n = len(multipliers)
+    per_channel = any(multipliers[c] != multipliers[0] or shifts[c] != shifts[0] for c in range(n))
+    if not per_channel:
+        n = min(n, 1)
+    words = array("i", bytes(4 + 8 * n))
+    words[0] = 1 if per_channel else 0
+    for c in range(n):
         shift = shifts[c]
-        right = -shift if shift < 0 else 0
-        words[4 * c] = multipliers[c]
-        words[4 * c + 1] = shift if shift > 0 else 0
-        words[4 * c + 2] = right
-        words[4 * c + 3] = (1 << right) >> 1
+        words[1 + 2 * c] = multipliers[c]
+        words[2 + 2 * c] = (shift << 8) if shift > 0 else -shift
     return words
 
 
@@ -229,11 +232,13 @@ def requantize_wide(x: int, h: int, pa: ptr32, acc: ptr32, out: ptr8, at: int, r
     row_bytes = cols * 4
     j = 0
     while j < cols:
-        k = (k0 + j) * 4
+        k = 1
+        if params[0]:
+            k += (k0 + j) * 2
         m = params[k]
-        left = params[k + 1]
-        right = params[k + 2]
-        half = params[k + 3]
+        left = params[k + 1] >> 8
+        right = params[k + 1] & 255
+        half = (1 << right) >> 1
         half_neg = half - 1
         if half_neg < 0:
             half_neg = 0
@@ -278,11 +283,13 @@ def requantize_split(x: int, h: int, pa: ptr32, acc: ptr32, out: ptr8, at: int, 
     row_bytes = cols * 4
     j = 0
     while j < cols:
-        k = (k0 + j) * 4
+        k = 1
+        if params[0]:
+            k += (k0 + j) * 2
         m = params[k]
-        left = params[k + 1]
-        right = params[k + 2]
-        half = params[k + 3]
+        left = params[k + 1] >> 8
+        right = params[k + 1] & 255
+        half = (1 << right) >> 1
         mask = (half << 1) - 1
         half_neg = half - 1
         if half_neg < 0:
