@@ -117,6 +117,22 @@ def test_truncated_model_is_one_clear_line(capsys, tmp_path):
     assert code == 1 and err.count("\n") == 1 and "cut.tflite is not a valid .tflite model" in err
 
 
+def test_corrupted_models_never_crash_the_command(capsys, tmp_path):
+    """Random byte changes and cuts: `model info` shows the model or prints one line, never a traceback."""
+    original = model_path("micro_speech_quantized").read_bytes()
+    rng = np.random.default_rng(11)
+    damaged = tmp_path / "damaged.tflite"
+    for _trial in range(150):
+        data = bytearray(original)
+        for at in rng.integers(0, 2000, size=rng.integers(1, 8)):
+            data[at] = rng.integers(0, 256)
+        if rng.random() < 0.2:
+            data = data[: rng.integers(0, len(data))]
+        damaged.write_bytes(bytes(data))
+        code, _out, err = jazari(capsys, "model", "info", damaged)
+        assert code == 0 or (code == 1 and err.count("\n") == 1 and "damaged.tflite" in err), err
+
+
 # -- model info --------------------------------------------------------------------
 
 
@@ -203,9 +219,9 @@ def test_info_warns_about_a_model_the_engine_cannot_run(capsys):
 ENGINE_HEAP = 8 * 1024 * 1024  # as the virtual ESP32-S3 + PSRAM
 
 
-def engine_figures(path):
-    """Under the real MicroPython: heap that `kit.Model(path)` takes (engine code included),
-    and the engine's arena_bytes with weights in place and streamed."""
+def engine_figures(path, heap=ENGINE_HEAP):
+    """Under the real MicroPython with `heap` bytes: heap that `kit.Model(path)` keeps (engine code
+    included), and the engine's arena_bytes with weights in place and streamed."""
     code = f"""
 import sys
 sys.path.insert(0, {str(FIRMWARE)!r})
@@ -226,7 +242,7 @@ f = open({str(path)!r}, 'rb')
 print(Interpreter(FileSource(f, f.seek(0, 2)), Streamed(f)).arena_bytes)
 """
     done = subprocess.run(
-        [MICROPYTHON, "-X", f"heapsize={ENGINE_HEAP}", "-c", code], capture_output=True, text=True, timeout=120,
+        [MICROPYTHON, "-X", f"heapsize={heap}", "-c", code], capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 0, done.stderr + done.stdout
     used, in_place, streamed = map(int, done.stdout.split()[-3:])
@@ -244,11 +260,27 @@ def test_host_arena_and_memory_estimate_match_the_engine(path):
     summary = summarize(load_model(path), path.name)
     used, in_place, streamed = engine_figures(path)
     assert (summary.arena, summary.arena_streamed) == (in_place, streamed)
-    # The RAM `model info` shows for the board with the same heap: never below
-    # what the engine took, and not so far above that it turns good boards away.
+    # What `model info` says the model keeps, for the board with the same heap:
+    # never below what the engine kept, and not so far above that it turns good boards away.
     psram = summary.fits[-1]
     assert psram.profile.free_heap == ENGINE_HEAP
-    assert used <= psram.ram_needed <= 1.6 * used
+    assert used <= psram.ram_kept <= 1.6 * used
+
+
+@pytest.mark.parametrize("path", [model_path(name) for name in FIRST_RELEASE[:3]] + corpus_models()[::4],
+                         ids=lambda path: path.stem)
+def test_model_loads_in_the_free_heap_model_info_asks_for(path):
+    """The RAM `model info` says loading needs is enough: a heap that size, and no more, loads the model."""
+    summary = summarize(load_model(path), path.name)
+    psram = summary.fits[-1]
+    # The Unix port keeps a few KB of its heap before the first line runs; give it those too.
+    startup = ENGINE_HEAP - int(subprocess.run(
+        [MICROPYTHON, "-X", f"heapsize={ENGINE_HEAP}", "-c", "import gc; gc.collect(); print(gc.mem_free())"],
+        capture_output=True, text=True, timeout=30).stdout)
+    code = "import sys\nsys.path.insert(0, %r)\nimport kit\nkit.Model(%r)\n" % (str(FIRMWARE), str(path))
+    done = subprocess.run([MICROPYTHON, "-X", f"heapsize={psram.ram_needed + startup}", "-c", code],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 # -- bad input, refused on the computer before any board ------------------------------
@@ -466,17 +498,19 @@ def test_board_out_of_memory_is_one_clear_line(capsys, tmp_path, virtual_board):
     assert one_line(err).startswith("La carte manque de mémoire pour le modèle")
 
 
-@pytest.mark.parametrize("profile", ["esp32", "esp32s3"])
-def test_a_model_info_says_fits_runs_on_that_board(virtual_boards, profile):
-    board = virtual_boards(1, profile=profile)[0]
+def test_a_model_info_says_fits_runs_on_that_board(virtual_boards):
     promised = []
-    with connect(board.port) as device:
-        for name in FIRST_RELEASE:
-            model = load_model(model_path(name))
-            fit = next(f for f in summarize(model, name).fits if f.profile.name == profile)
-            if fit.fits_ram:
-                promised.append(name)
+    for profile in ("esp32", "esp32s3"):
+        board = virtual_boards(1, profile=profile)[0]
+        with connect(board.port) as device:
+            for name in FIRST_RELEASE:
+                model = load_model(model_path(name))
+                fit = next(f for f in summarize(model, name).fits if f.profile.name == profile)
+                if not fit.fits_ram:
+                    continue
+                promised.append((profile, name))
                 samples = [random_samples(model_path(name), 1, seed=2)] * len(model.inputs)
                 model_run.run_on_device(device, model, model_path(name).read_bytes(), f"{name}.tflite", samples)
                 device.soft_reset()  # the next model starts from a clean heap, as a student's would
-    assert "hello_world_int8" in promised
+        board.stop()
+    assert promised  # the check above is not empty: at least one model fits a board without PSRAM

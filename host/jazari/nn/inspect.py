@@ -17,7 +17,9 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
+from jazari.i18n import _
 from jazari.nn.checks import engine_registry, op_modules, problems
+from jazari.nn.tflite import invalid_model
 from jazari.paths import firmware_dir
 
 KB = 1024
@@ -36,6 +38,11 @@ CODE_BYTES_PER_SOURCE_BYTE = 1.1
 BYTES_PER_TENSOR = 100
 BYTES_PER_OPERATOR = 1500
 BYTES_PER_CHANNEL = 45
+# Loading needs more free heap than the model keeps: the compiler's temporary
+# memory while it imports the engine's modules, and room lost to fragmentation
+# of a small heap (measured: the smallest heap each model loads in, minus
+# what it keeps, is 17 to 52 KB; rounded up).
+LOAD_PEAK_BYTES = 56 * KB
 
 
 @dataclass(frozen=True)
@@ -221,7 +228,8 @@ class Fit:
     profile: BoardProfile
     weights_in_ram: bool  # else streamed from the LittleFS file, layer by layer
     arena: int  # the engine's arena_bytes on this board
-    ram_needed: int
+    ram_kept: int  # heap the loaded model keeps (engine code included)
+    ram_needed: int  # free heap loading it needs: what it keeps plus the peak while loading
     fits_flash: bool
     fits_ram: bool
     latency_ms: float  # estimated
@@ -293,9 +301,10 @@ def weights_in_ram(model, profile):
 def fit(model, profile, arenas, macs, elements):
     """How `model` fits `profile`; `arenas`: {in_place: arena bytes} for both ways to reach weights."""
     in_ram = weights_in_ram(model, profile)
-    needed = arenas[in_ram] + engine_overhead(model) + (model.size if in_ram else _streamed_constants(model))
+    kept = arenas[in_ram] + engine_overhead(model) + (model.size if in_ram else _streamed_constants(model))
+    needed = kept + LOAD_PEAK_BYTES
     latency = macs / (profile.mmacs * 1e3) + elements / (profile.melems * 1e3)
-    return Fit(profile, in_ram, arenas[in_ram], needed, model.size <= profile.file_space,
+    return Fit(profile, in_ram, arenas[in_ram], kept, needed, model.size <= profile.file_space,
                needed <= profile.free_heap, latency)
 
 
@@ -318,10 +327,14 @@ class Summary:
 
 
 def summarize(model, name):
-    costs = [(op.index, op.name, *op_cost(model, op)) for op in model.operators]
+    """Everything `model info` shows; a model whose layers' shapes do not add up is one clear error."""
+    try:
+        costs = [(op.index, op.name, *op_cost(model, op)) for op in model.operators]
+        arenas = {True: arena_bytes(model, in_place=True), False: arena_bytes(model, in_place=False)}
+    except (IndexError, KeyError, ValueError, TypeError, AttributeError):
+        raise invalid_model(name, _("its layers' tensor shapes do not match")) from None
     macs = sum(cost[2] for cost in costs)
     elements = sum(cost[3] for cost in costs)
-    arenas = {True: arena_bytes(model, in_place=True), False: arena_bytes(model, in_place=False)}
     return Summary(
         name=name,
         model=model,

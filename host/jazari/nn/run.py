@@ -17,7 +17,7 @@ import numpy as np
 from jazari.errors import JazariError
 from jazari.i18n import _
 from jazari.nn import checks
-from jazari.nn.inspect import BOARD_PROFILES, arena_bytes
+from jazari.nn.inspect import BOARD_PROFILES, arena_bytes, summarize
 from jazari.nn.tflite import load_model
 
 REMOTE_DIR = "/models"
@@ -270,6 +270,7 @@ def open_model(path):
     """(Model, file bytes, name) of a model the engine can run, checked on the computer."""
     path = Path(path)
     model = load_model(path)
+    summarize(model, path.name)  # shapes that do not add up fail here, before any board
     checks.check_model(model, path.name)
     return model, path.read_bytes(), path.name
 

@@ -372,8 +372,13 @@ def load_model(path):
         raise JazariError(_("Cannot read {path}: {reason}").format(path=path, reason=failure.strerror)) from None
     try:
         return parse_model(data)
-    except (TFLiteFormatError, struct.error, RecursionError) as failure:
-        raise JazariError(
-            _("{path} is not a valid .tflite model ({reason}). Export it again from TensorFlow Lite.").format(
-                path=path.name, reason=failure)
-        ) from None
+    except (TFLiteFormatError, struct.error) as failure:
+        raise invalid_model(path.name, failure) from None
+
+
+def invalid_model(name, reason):
+    """The one error for a file that is not a model the kit can read."""
+    return JazariError(
+        _("{path} is not a valid .tflite model ({reason}). Export it again from TensorFlow Lite.").format(
+            path=name, reason=reason)
+    )
