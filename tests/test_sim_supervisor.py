@@ -214,6 +214,19 @@ def test_bytes_pass_unchanged_both_ways(terminal):
     assert repr(every_byte_but_ctrl_c).encode() in terminal.expect(FRIENDLY_PROMPT)
 
 
+def test_ctrl_c_interrupts_running_code_but_is_data_after_kbd_intr_off(terminal):
+    terminal.prompt()
+    terminal.send(b"while True: pass\r\r")
+    time.sleep(0.3)
+    terminal.send(b"\x03")
+    assert b"KeyboardInterrupt" in terminal.expect(FRIENDLY_PROMPT)
+    terminal.send(b"import micropython, sys; micropython.kbd_intr(-1); print(sys.stdin.buffer.read(3))\r")
+    terminal.expect(b"\r\n")
+    time.sleep(0.3)
+    terminal.send(b"a\x03b")
+    assert repr(b"a\x03b").encode() in terminal.expect(FRIENDLY_PROMPT)
+
+
 def test_ctrl_d_at_the_friendly_prompt_is_a_soft_reboot(virtual_board, terminal):
     terminal.prompt()
     terminal.run(b"kept = 1\r")

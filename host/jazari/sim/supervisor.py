@@ -226,7 +226,7 @@ class Child:
 
     def __init__(self, argv, env, cwd):
         self.fd, slave = os.openpty()
-        _raw_terminal(slave, signals=True)
+        _raw_terminal(slave, signals=not _SEES_HANDLERS)
         self.process = subprocess.Popen(
             argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, start_new_session=True, close_fds=True
         )
@@ -262,16 +262,23 @@ class Child:
             self.process.kill()
 
     def send_ctrl_c(self):
-        """Ctrl-C as a board's UART handles it: it interrupts running code.
+        """Ctrl-C as a board's UART handles it: it interrupts running code, and is
+        a plain byte at a prompt or after micropython.kbd_intr(-1).
 
-        The terminal turns it into SIGINT while ISIG is on, but the Unix port
-        leaves ISIG off while it runs code sent in raw-paste mode (mpremote's
-        way): then, if MicroPython is running code (its SIGINT handler is set),
-        the signal is sent here. At a prompt the byte goes in as a byte."""
+        MicroPython sets its SIGINT handler only while it runs code with
+        kbd_intr on; it leaves SIG_DFL otherwise, so a SIGINT from the terminal
+        then would kill it. Where that handler can be seen (Linux) the terminal
+        has no ISIG and the signal is sent here, only when the handler is set.
+        Elsewhere ISIG is on, which misses raw-paste code (the Unix port runs it
+        with ISIG off) and kbd_intr(-1)."""
         if not termios.tcgetattr(self.fd)[3] & termios.ISIG and _catches_sigint(self.process.pid):
             os.kill(self.process.pid, signal.SIGINT)
             return 1
         return self.write(CTRL_C)
+
+
+# Linux shows each process's signal handlers in /proc/<pid>/status.
+_SEES_HANDLERS = os.path.exists("/proc/self/status")
 
 
 def _catches_sigint(pid):
