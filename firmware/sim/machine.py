@@ -29,8 +29,8 @@ TOUCHPAD_WAKE = const(5)
 ULP_WAKE = const(6)
 
 # Process exit codes the supervisor turns into resets (documented in start.py).
-EXIT_SOFT = const(0)
-EXIT_BOOTLOADER = const(7)
+_EXIT_SOFT = const(0)
+_EXIT_BOOTLOADER = const(7)
 
 _MODE_IN = const(1)
 _MODE_OUT = const(3)
@@ -257,11 +257,11 @@ def reset():
 
 
 def soft_reset():
-    _exit(EXIT_SOFT, "soft")
+    _exit(_EXIT_SOFT, "soft")
 
 
 def bootloader():
-    _exit(EXIT_BOOTLOADER, "bootloader")
+    _exit(_EXIT_BOOTLOADER, "bootloader")
 
 
 def idle():
