@@ -191,12 +191,13 @@ def root(src):
 class Numbers:
     # A numeric vector left in the model file (per-channel scales and zero
     # points): indexed and iterated like a list, read on demand.
-    def __init__(self, src, start, n, fmt):
+    fmt = "<f"
+    size = 4
+
+    def __init__(self, src, start, n):
         self.src = src
         self.start = start
         self.n = n
-        self.fmt = fmt
-        self.size = 8 if fmt == "<q" else 4
 
     def __len__(self):
         return self.n
@@ -211,3 +212,8 @@ class Numbers:
     def __iter__(self):
         for i in range(self.n):
             yield self.src.unpack(self.fmt, self.start + self.size * i)[0]
+
+
+class Int64s(Numbers):
+    fmt = "<q"
+    size = 8

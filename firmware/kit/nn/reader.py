@@ -69,14 +69,14 @@ def _check_elements(shape, index):
 
 
 def _read_quant(t, q):
-    from .flatbuffer import Numbers
+    from .flatbuffer import Numbers, Int64s
     scales = q.vector(S.QUANT_SCALE, 4, _MAX_CHANNELS)
     if not scales or not scales[1]:
         return
     src = q.src
     start, n = scales
     zv = q.vector(S.QUANT_ZERO_POINT, 8, _MAX_CHANNELS)
-    zps = Numbers(src, zv[0], zv[1], "<q") if zv and zv[1] == n else None
+    zps = Int64s(src, zv[0], zv[1]) if zv and zv[1] == n else None
     t.scale = src.unpack("<f", start)[0]
     if zps:
         z = zps[0]
@@ -85,8 +85,8 @@ def _read_quant(t, q):
         t.zero_point = z
     t.quantized_dimension = q.int32(S.QUANT_DIMENSION)
     if n > 1:
-        t.scales = Numbers(src, start, n, "<f")
-        t.zero_points = zps or Numbers(src, start, 0, "<q")
+        t.scales = Numbers(src, start, n)
+        t.zero_points = zps if zps is not None else (t.zero_point,) * n
 
 
 def _read_tensor(tt, index, buffers, src):
