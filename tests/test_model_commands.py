@@ -198,7 +198,22 @@ def test_info_shows_fit_and_estimated_latency_per_board(capsys):
     assert all("streamed from flash" in row for row in rows)  # 294 KB: never read whole into RAM
     assert "latency (estimated)" in out
     small = jazari(capsys, "model", "info", model_path("hello_world_int8"))[1]
-    assert all("in RAM" in line and "yes" in line for line in small.splitlines() if line.startswith("│ ESP32"))
+    rows = [line for line in small.splitlines() if line.startswith("│ ESP32")]
+    assert all("in RAM" in row for row in rows)  # 2.7 KB: read whole
+    assert "yes" in rows[-1]  # 8 MB of PSRAM
+
+
+def test_fit_per_board_follows_its_figures():
+    for name in FIRST_RELEASE:
+        summary = summarize(load_model(model_path(name)), name)
+        for fit in summary.fits:
+            assert fit.fits_ram == (fit.ram_needed <= fit.profile.free_heap)
+            assert fit.fits_flash == (summary.model.size <= fit.profile.file_space)
+            assert fit.ram_needed > fit.ram_kept > fit.arena
+        # More memory never makes a model fit worse; a faster board is never estimated slower.
+        esp32, esp32s3, _psram = summary.fits
+        assert esp32s3.fits_ram >= esp32.fits_ram
+        assert esp32s3.latency_ms <= esp32.latency_ms
 
 
 def test_info_in_french(capsys):
