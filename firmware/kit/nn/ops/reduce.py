@@ -98,7 +98,7 @@ def eval_mean(ctx, op, data):
             acc = (acc + half) // count if acc > 0 else -((-acc + half) // count)
             y = acc + zo
         elif path == _SAME:
-            y = _round(_f32(_f32(acc) / count))
+            y = acc // count if acc >= 0 else -((-acc) // count)  # C's truncation
         else:
             scale, bias, zo = p
             mean = _f32(_f32(acc) / count)
