@@ -136,8 +136,9 @@ def _print_boards(summary):
         )
     _print_table(table)
     if not all(fit.weights_in_ram for fit in summary.fits):
-        console.say(_("Weights of models over 64 KB are read from the file layer by layer; on firmware with ROMFS "
-                      "(/rom) they are read in place from memory-mapped flash, with no RAM cost."))
+        console.say(_("Streamed weights are read from the file layer by layer (files over 64 KB, or four times "
+                      "larger than the free RAM); on firmware with ROMFS (/rom) they are read in place from "
+                      "memory-mapped flash, with no RAM cost."))
     console.say(_("Latencies are estimates from the MAC count and each board's estimated speed; "
                   "measure yours with m.last_us on the board."))
 
