@@ -23,7 +23,7 @@ class Interpreter:
             steps = self._check(info)  # imports the ops' modules
         except MemoryError:
             gc.collect()
-            raise errors.no_room(0, gc.mem_free())
+            raise errors.no_room(None, gc.mem_free())
         self.alias = self._aliases(info)
         # Prepare first: ops ask for scratch, which is planned into the arena
         # with the lifetime of that one op (as TFLM's RequestScratchBufferInArena).

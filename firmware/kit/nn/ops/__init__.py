@@ -58,6 +58,8 @@ def lookup(code):
     name, prep, ev = entry
     mod = _modules.get(name)
     if mod is None:
+        import gc
+        gc.collect()  # compiling a module wants contiguous heap
         mod = __import__(__name__ + "." + name, None, None, (name,))
         _modules[name] = mod
     return getattr(mod, prep), getattr(mod, ev)
