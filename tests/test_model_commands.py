@@ -529,3 +529,10 @@ def test_a_model_info_says_fits_runs_on_that_board(virtual_boards):
                 device.soft_reset()  # the next model starts from a clean heap, as a student's would
         board.stop()
     assert promised  # the check above is not empty: at least one model fits a board without PSRAM
+
+
+def test_info_never_says_a_refused_model_fits(capsys):
+    code, out, err = jazari(capsys, "model", "info", model_path("trained_lstm_int8"))
+    assert code == 0 and "UNIDIRECTIONAL_SEQUENCE_LSTM" in err
+    rows = [line for line in out.splitlines() if line.startswith("│ ESP32")]
+    assert len(rows) == 3 and all("no: see below" in row for row in rows)

@@ -114,7 +114,9 @@ def _print_layers(summary):
     _print_table(table)
 
 
-def _fit_text(fit):
+def _fit_text(fit, refused):
+    if refused:  # the engine cannot run the model at all: the reason follows the table
+        return _("no: see below")
     if fit.fits_flash and fit.fits_ram:
         return _("yes")
     return _("no: RAM") if fit.fits_flash else _("no: flash")
@@ -131,7 +133,7 @@ def _print_boards(summary):
             f"{_kb(summary.model.size)} / {_kb(profile.file_space)}",
             weights,
             f"{_kb(fit.ram_needed)} / {_kb(profile.free_heap)}",
-            _fit_text(fit),
+            _fit_text(fit, bool(summary.problems)),
             _("{ms:,.0f} ms").format(ms=fit.latency_ms) if fit.latency_ms >= 1 else _("under 1 ms"),
         )
     _print_table(table)

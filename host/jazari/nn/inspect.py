@@ -21,6 +21,7 @@ from jazari.i18n import _
 from jazari.nn.checks import engine_registry, op_modules, problems
 from jazari.nn.tflite import invalid_model
 from jazari.paths import firmware_dir
+from jazari.sim.profiles import PROFILES as SIM_PROFILES
 
 KB = 1024
 MB = 1024 * KB
@@ -43,6 +44,8 @@ BYTES_PER_CHANNEL = 45
 # of a small heap (measured: the smallest heap each model loads in, minus
 # what it keeps, is 17 to 52 KB; rounded up).
 LOAD_PEAK_BYTES = 56 * KB
+# Layers whose second input is a weight tensor the engine may stream.
+WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
 
 @dataclass(frozen=True)
@@ -59,10 +62,12 @@ class BoardProfile:
 # MACs) in 4,084 ms on an ESP32 and 2,300 ms on an ESP32-S3 (esp-tflite-micro
 # README), i.e. 1.75 and 3.1 MMAC/s; the engine's viper kernels aim at 2 to 3
 # times that time, and PSRAM is slower than internal RAM for the arena.
+# Free heap per board comes from the virtual board's profiles (jazari.sim.profiles),
+# which take it from what real boards report after boot.
 BOARD_PROFILES = (
-    BoardProfile("esp32", "ESP32", 110 * KB, 2 * MB, 0.7, 2.0),
-    BoardProfile("esp32s3", "ESP32-S3", 260 * KB, 6 * MB, 1.2, 3.5),
-    BoardProfile("esp32s3-psram", "ESP32-S3 + PSRAM", 8 * MB, 6 * MB, 0.9, 2.5),
+    BoardProfile("esp32", "ESP32", SIM_PROFILES["esp32"].heap, 2 * MB, 0.7, 2.0),
+    BoardProfile("esp32s3", "ESP32-S3", SIM_PROFILES["esp32s3"].heap, 6 * MB, 1.2, 3.5),
+    BoardProfile("esp32s3-psram", "ESP32-S3 + PSRAM", SIM_PROFILES["esp32s3-psram"].heap, 6 * MB, 0.9, 2.5),
 )
 
 
@@ -176,8 +181,9 @@ def plan_arena(live):
 
 # Kernel scratch, as each kernel's prepare asks for it (firmware/kit/nn/ops/
 # conv.py, fully_connected.py, depthwise.py): accumulators for one output row,
-# and for convolutions an input patch or strip. When weights are streamed, convolutions and
-# fully connected layers work on groups of filters that fit WEIGHT_SLICE bytes.
+# and for convolutions an input patch or strip. When weights are streamed,
+# convolutions and fully connected layers work on groups of filters that fit
+# WEIGHT_SLICE bytes.
 WEIGHT_SLICE = 4096
 
 
@@ -278,7 +284,7 @@ def engine_overhead(model):
 
 def _output_channels(model, op):
     """Output channels of a layer with per-channel constants (folded bias, multiplier, shift), else 0."""
-    if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+    if op.name in WEIGHTED_OPS:
         return model.op_outputs(op)[0].shape[-1]
     return 0
 
@@ -287,7 +293,7 @@ def _streamed_constants(model):
     """Bytes of the small constants (biases, shapes) a streamed model keeps in RAM."""
     weights = set()
     for op in model.operators:
-        if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") and len(op.inputs) > 1:
+        if op.name in WEIGHTED_OPS and len(op.inputs) > 1:
             weights.add(op.inputs[1])
     return sum(t.size for t in model.tensors if t.is_const and t.index not in weights)
 
@@ -331,7 +337,7 @@ def summarize(model, name):
     try:
         costs = [(op.index, op.name, *op_cost(model, op)) for op in model.operators]
         arenas = {True: arena_bytes(model, in_place=True), False: arena_bytes(model, in_place=False)}
-    except (IndexError, KeyError, ValueError, TypeError, AttributeError):
+    except (IndexError, KeyError, ValueError, TypeError, AttributeError, ArithmeticError):
         raise invalid_model(name, _("its layers' tensor shapes do not match")) from None
     macs = sum(cost[2] for cost in costs)
     elements = sum(cost[3] for cost in costs)
