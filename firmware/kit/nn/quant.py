@@ -182,21 +182,21 @@ def mbqm(x, multiplier, shift):
 
 
 def channel_params(multipliers, shifts):
-    """The words the viper requantizers read: a flag (1 when channels differ),
-    then per channel the multiplier and (left shift << 8 | right shift), all
-    >= 0 so that a ptr32 read needs no sign extension. Per-tensor
-    quantization (every channel alike) keeps a single channel: 12 bytes."""
-    from array import array
+    """The bytes the viper requantizers read: a flag (1 when channels differ),
+    then 5 bytes per channel: the multiplier (int32, little-endian, >= 0) and
+    shift + 32. Per-tensor quantization (every channel alike) keeps a single
+    channel. TFLM keeps 8 bytes per channel."""
     n = len(multipliers)
     per_channel = any(multipliers[c] != multipliers[0] or shifts[c] != shifts[0] for c in range(n))
     if not per_channel:
         n = min(n, 1)
-    words = array("i", bytes(4 + 8 * n))
+    words = bytearray(1 + 5 * n)
     words[0] = 1 if per_channel else 0
     for c in range(n):
-        shift = shifts[c]
-        words[1 + 2 * c] = multipliers[c]
-        words[2 + 2 * c] = (shift << 8) if shift > 0 else -shift
+        m = multipliers[c]
+        at = 1 + 5 * c
+        words[at:at + 4] = m.to_bytes(4, "little")
+        words[at + 4] = shifts[c] + 32
     return words
 
 
@@ -220,7 +220,7 @@ def clamp_words(zero_point, lo, hi):
 
 @micropython.viper
 def requantize_wide(x: int, h: int, pa: ptr32, acc: ptr32, out: ptr8, at: int, rows: int,
-                    cols: int, stride: int, params: ptr32, k0: int, clamp: ptr32):
+                    cols: int, stride: int, params: ptr8, k0: int, clamp: ptr32):
     # 64-bit words: the int32 x int32 product fits a machine word.
     zp = clamp[0] - 128
     lo = clamp[1] - 128
@@ -234,10 +234,13 @@ def requantize_wide(x: int, h: int, pa: ptr32, acc: ptr32, out: ptr8, at: int, r
     while j < cols:
         k = 1
         if params[0]:
-            k += (k0 + j) * 2
-        m = params[k]
-        left = params[k + 1] >> 8
-        right = params[k + 1] & 255
+            k += (k0 + j) * 5
+        m = params[k] | (params[k + 1] << 8) | (params[k + 2] << 16) | (params[k + 3] << 24)
+        right = 32 - params[k + 4]
+        left = 0
+        if right < 0:
+            left = 0 - right
+            right = 0
         half = (1 << right) >> 1
         half_neg = half - 1
         if half_neg < 0:
@@ -268,7 +271,7 @@ def requantize_wide(x: int, h: int, pa: ptr32, acc: ptr32, out: ptr8, at: int, r
 
 @micropython.viper
 def requantize_split(x: int, h: int, pa: ptr32, acc: ptr32, out: ptr8, at: int, rows: int,
-                     cols: int, stride: int, params: ptr32, k0: int, clamp: ptr32):
+                     cols: int, stride: int, params: ptr8, k0: int, clamp: ptr32):
     # 32-bit words: |x| * m < 2**62 is built from 15-bit limbs (three each)
     # so that no partial sum reaches 2**31:
     #   floor((x*m + 2**30) / 2**31) is q for x >= 0, and
@@ -285,10 +288,13 @@ def requantize_split(x: int, h: int, pa: ptr32, acc: ptr32, out: ptr8, at: int, 
     while j < cols:
         k = 1
         if params[0]:
-            k += (k0 + j) * 2
-        m = params[k]
-        left = params[k + 1] >> 8
-        right = params[k + 1] & 255
+            k += (k0 + j) * 5
+        m = params[k] | (params[k + 1] << 8) | (params[k + 2] << 16) | (params[k + 3] << 24)
+        right = 32 - params[k + 4]
+        left = 0
+        if right < 0:
+            left = 0 - right
+            right = 0
         half = (1 << right) >> 1
         mask = (half << 1) - 1
         half_neg = half - 1
