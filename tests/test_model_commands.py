@@ -536,3 +536,14 @@ def test_info_never_says_a_refused_model_fits(capsys):
     assert code == 0 and "UNIDIRECTIONAL_SEQUENCE_LSTM" in err
     rows = [line for line in out.splitlines() if line.startswith("│ ESP32")]
     assert len(rows) == 3 and all("no: see below" in row for row in rows)
+
+
+def test_output_folder_must_exist_before_the_board_runs(capsys, tmp_path):
+    samples = tmp_path / "X.npy"
+    np.save(samples, np.zeros((1, 1, 1), dtype=np.int8))
+    target = tmp_path / "missing" / "Y.npy"
+    code, _out, err = jazari(
+        capsys, "model", "run", model_path("hello_world_int8"), "--input", samples, "--output", target,
+        "--port", NO_BOARD,
+    )
+    assert code == 1 and one_line(err) == f"Cannot write {target}: its folder does not exist"

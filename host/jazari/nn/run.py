@@ -122,16 +122,24 @@ def _load_npy(path):
 def save_outputs(arrays, paths):
     """Write each output array to its .npy path (as many --output files as outputs)."""
     for array, path in zip(arrays, paths):
-        np.save(path, array)
+        try:
+            np.save(path, array)
+        except OSError as failure:
+            raise JazariError(_("Cannot write {path}: {reason}").format(path=path, reason=failure.strerror)) from None
 
 
 def check_output_paths(model, model_name, paths):
+    """One --output per model output, each in a folder that exists (checked before the board runs)."""
     outputs = model.output_tensors()
     if len(paths) != len(outputs):
         raise JazariError(
             _("{model} has {need} outputs; give one --output file for each (got {got}).").format(
                 model=model_name, need=len(outputs), got=len(paths))
         )
+    for path in paths:
+        if not Path(path).resolve().parent.is_dir():
+            raise JazariError(_("Cannot write {path}: {reason}").format(
+                path=path, reason=_("its folder does not exist")))
 
 
 # -- the board -------------------------------------------------------------------
