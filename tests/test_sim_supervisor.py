@@ -97,6 +97,7 @@ def test_exit_codes_become_the_resets_of_a_board():
     assert reset_kind(HARD_RESET, False)[0] == HARD_RESET  # machine.reset()
     assert reset_kind(-11, False) == (HARD_RESET, "panic")  # the interpreter crashed
     assert reset_kind(0, True) == (PWRON_RESET, "poweron")  # the host pressed EN
+    assert reset_kind(-2, False) == (SOFT_RESET, None)  # Ctrl-C just as code ended
     assert reset_kind(-15, False, "wdt")[0] == WDT_RESET  # logged from an interrupt handler, then SIGTERM
 
 

@@ -81,6 +81,10 @@ def reset_kind(code, asked, logged=None):
         return PWRON_RESET, "poweron"
     if code == -signal.SIGTERM and logged in _LOGGED_RESETS:
         code = _LOGGED_RESETS[logged]
+    if code == -signal.SIGINT:
+        # A Ctrl-C that met code just finishing (its handler already reset):
+        # the board loses its state, as in a soft reset, and says no more.
+        return SOFT_RESET, None
     if code in _HARD_EXITS:
         return _HARD_EXITS[code]
     if code < 0:
@@ -271,14 +275,46 @@ class Child:
         has no ISIG and the signal is sent here, only when the handler is set.
         Elsewhere ISIG is on, which misses raw-paste code (the Unix port runs it
         with ISIG off) and kbd_intr(-1)."""
-        if not termios.tcgetattr(self.fd)[3] & termios.ISIG and _catches_sigint(self.process.pid):
-            os.kill(self.process.pid, signal.SIGINT)
+        if not termios.tcgetattr(self.fd)[3] & termios.ISIG and self._interrupt():
             return 1
         return self.write(CTRL_C)
+
+    def _interrupt(self):
+        """SIGINT, if MicroPython runs code with kbd_intr on. It is stopped while
+        its handler is read, so that code cannot end in between and leave the
+        signal to SIG_DFL (which would kill it); on SIGCONT the signal arrives
+        before it runs again."""
+        pid = self.process.pid
+        try:
+            os.kill(pid, signal.SIGSTOP)
+        except ProcessLookupError:
+            return False
+        try:
+            if not (_stopped(pid) and _catches_sigint(pid)):
+                return False
+            os.kill(pid, signal.SIGINT)
+            return True
+        finally:
+            os.kill(pid, signal.SIGCONT)
 
 
 # Linux shows each process's signal handlers in /proc/<pid>/status.
 _SEES_HANDLERS = os.path.exists("/proc/self/status")
+
+
+def _stopped(pid, patience=0.5):
+    """Wait until process `pid` is stopped (SIGSTOP takes effect asynchronously)."""
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                state = stat.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        if state in ("T", "t"):
+            return True
+        time.sleep(0.0005)
+    return False
 
 
 def _catches_sigint(pid):
