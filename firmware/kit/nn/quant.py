@@ -200,85 +200,37 @@ def channel_params(multipliers, shifts):
     return words
 
 
-def clamp_words(zero_point, lo, hi):
-    """The words the requantizers read: output zero point and clamp range,
-    offset by 128 so that they are never negative."""
+def clamp_words(zero_point, lo, hi, wide=WIDE):
+    """The words the requantizer reads: output zero point and clamp range,
+    offset by 128 so that they are never negative, and whether to multiply
+    in one 64-bit machine word (wide) or in 15-bit limbs (any word size;
+    tests force it on x64)."""
     from array import array
-    return array("i", [zero_point + 128, lo + 128, hi + 128])
+    return array("i", [zero_point + 128, lo + 128, hi + 128, 1 if wide else 0])
 
-
-# requantize_rows(0, 0, acc, acc, out, at, rows, cols, stride, params, k0, clamp)
-# turns rows x cols int32 accumulators (output channels k0..k0+cols, channel
-# fastest) into clamped int8: row r goes to out[at + r * stride ...].
-# params: channel_params() of all channels; clamp: clamp_words(). The first
-# three arguments are the inner loop's variables (pass 0, 0, acc): viper keeps
-# a function's first three locals in registers. Channel by channel, so the
-# channel's constants stay in locals while the loop walks down the rows.
-# RoundingDivideByPOT(h, e) is floor((h + 2**(e-1) - (h < 0)) / 2**e) for
-# e >= 1, which the wide version uses; the split one keeps gemmlowp's mask
-# and threshold so that no sum can leave 32 bits.
 
 @micropython.viper
-def requantize_wide(x: int, h: int, pa: ptr32, acc: ptr32, out: ptr8, at: int, rows: int,
+def requantize_rows(x: int, h: int, pa: ptr32, acc: ptr32, out: ptr8, at: int, rows: int,
                     cols: int, stride: int, params: ptr8, k0: int, clamp: ptr32):
-    # 64-bit words: the int32 x int32 product fits a machine word.
+    # rows x cols int32 accumulators (output channels k0..k0+cols, channel
+    # fastest) -> clamped int8, row r at out[at + r * stride ...]. params:
+    # channel_params() of all channels; clamp: clamp_words(). The first three
+    # arguments are the inner loop's variables (pass 0, 0, acc): viper keeps a
+    # function's first three locals in registers. Channel by channel, so that
+    # a channel's constants stay in locals while the loop walks down the rows.
+    #
+    # SaturatingRoundingDoublingHighMul(x, m), m >= 0, is floor((x*m + 2**30)
+    # / 2**31). Wide: x*m fits a 64-bit word. Otherwise |x|*m < 2**62 is built
+    # from 15-bit limbs (three each) so that no partial sum reaches 2**31:
+    # q = floor((|x|*m + 2**30) / 2**31) for x >= 0, and
+    # -floor((|x|*m + 2**30 - 1) / 2**31) for x < 0.
+    # RoundingDivideByPOT(h, e): gemmlowp's remainder against a threshold;
+    # wide, the equal floor((h + 2**(e-1) - (h < 0)) / 2**e) for e >= 1.
     zp = clamp[0] - 128
     lo = clamp[1] - 128
     hi = clamp[2] - 128
+    wide = clamp[3]
     # Built at run time: as literals they would not be 32-bit small ints.
-    nudge = 0x3FFFFFFF
-    nudge += 1
-    sign = nudge << 1
-    row_bytes = cols * 4
-    j = 0
-    while j < cols:
-        k = 1
-        if params[0]:
-            k += (k0 + j) * 5
-        m = params[k] | (params[k + 1] << 8) | (params[k + 2] << 16) | (params[k + 3] << 24)
-        right = 32 - params[k + 4]
-        left = 0
-        if right < 0:
-            left = 0 - right
-            right = 0
-        half = (1 << right) >> 1
-        half_neg = half - 1
-        if half_neg < 0:
-            half_neg = 0
-        pa = ptr32(uint(acc) + j * 4)
-        po = ptr8(uint(out) + at + j)
-        r = 0
-        while r < rows:
-            x = (pa[0] ^ sign) - sign
-            if left:
-                x = ((x << left) << 32) >> 32  # C's int32 x * (1 << left) wraps
-            h = (x * m + nudge) >> 31
-            if h < 0:
-                h += half_neg
-            else:
-                h += half
-            h = (h >> right) + zp
-            if h < lo:
-                h = lo
-            elif h > hi:
-                h = hi
-            po[0] = h
-            pa = ptr32(uint(pa) + row_bytes)
-            po = ptr8(uint(po) + stride)
-            r += 1
-        j += 1
-
-
-@micropython.viper
-def requantize_split(x: int, h: int, pa: ptr32, acc: ptr32, out: ptr8, at: int, rows: int,
-                     cols: int, stride: int, params: ptr8, k0: int, clamp: ptr32):
-    # 32-bit words: |x| * m < 2**62 is built from 15-bit limbs (three each)
-    # so that no partial sum reaches 2**31:
-    #   floor((x*m + 2**30) / 2**31) is q for x >= 0, and
-    #   -floor((|x|*m + 2**30 - 1) / 2**31) for x < 0.
-    zp = clamp[0] - 128
-    lo = clamp[1] - 128
-    hi = clamp[2] - 128
     half30 = 0x3FFFFFFF
     half30 += 1
     sign = half30 << 1
@@ -311,29 +263,38 @@ def requantize_split(x: int, h: int, pa: ptr32, acc: ptr32, out: ptr8, at: int, 
             x = (pa[0] ^ sign) - sign
             if left:
                 x = x << left
-            nudge = half30
-            p = x
-            if x < 0:
-                p = 0 - x
-                nudge = half30 - 1
-            p0 = p & limb
-            p1 = (p >> 15) & limb
-            p2 = (p >> 30) & 3  # 2 only for |INT32_MIN|
-            col = p0 * m0 + nudge
-            col = p0 * m1 + p1 * m0 + (col >> 15)
-            col = p0 * m2 + p1 * m1 + p2 * m0 + (col >> 15)
-            top = p1 * m2 + p2 * m1 + ((p2 * m2) << 15) + (col >> 15)
-            h = ((col & limb) >> 1) + (top << 14)
-            # RoundingDivideByPOT, gemmlowp's way.
-            threshold = half_neg
-            if x < 0:
-                h = 0 - h
-            if h < 0:
-                threshold = half
-            rem = h & mask
-            h = (h >> right) + zp
-            if rem > threshold:
-                h += 1
+                if wide:
+                    x = (x << 32) >> 32  # C's int32 x * (1 << left) wraps
+            if wide:
+                h = (x * m + half30) >> 31
+                if h < 0:
+                    h += half_neg
+                else:
+                    h += half
+                h = (h >> right) + zp
+            else:
+                nudge = half30
+                p = x
+                if x < 0:
+                    p = 0 - x
+                    nudge = half30 - 1
+                p0 = p & limb
+                p1 = (p >> 15) & limb
+                p2 = (p >> 30) & 3  # 2 only for |INT32_MIN|
+                col = p0 * m0 + nudge
+                col = p0 * m1 + p1 * m0 + (col >> 15)
+                col = p0 * m2 + p1 * m1 + p2 * m0 + (col >> 15)
+                top = p1 * m2 + p2 * m1 + ((p2 * m2) << 15) + (col >> 15)
+                h = ((col & limb) >> 1) + (top << 14)
+                threshold = half_neg
+                if x < 0:
+                    h = 0 - h
+                if h < 0:
+                    threshold = half
+                rem = h & mask
+                h = (h >> right) + zp
+                if rem > threshold:
+                    h += 1
             if h < lo:
                 h = lo
             elif h > hi:
@@ -343,9 +304,6 @@ def requantize_split(x: int, h: int, pa: ptr32, acc: ptr32, out: ptr8, at: int, 
             po = ptr8(uint(po) + stride)
             r += 1
         j += 1
-
-
-requantize_rows = requantize_wide if WIDE else requantize_split
 
 
 def requantize(acc, out, at, rows, cols, stride, params, k0, clamp):
