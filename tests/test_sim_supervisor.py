@@ -13,19 +13,8 @@ from jazari.i18n import catalog
 from jazari.sim import board as board_module
 from jazari.sim import registry
 from jazari.sim.profiles import PROFILES, get_profile
-from jazari.sim.supervisor import (
-    FRIENDLY_PROMPT,
-    HARD_RESET,
-    PWRON_RESET,
-    RAW_BANNER,
-    SOFT_REBOOT,
-    SOFT_RESET,
-    WDT_RESET,
-    LineRate,
-    RawRestart,
-    ReplMode,
-    reset_kind,
-)
+from jazari.sim.stream import FRIENDLY_PROMPT, RAW_BANNER, LineRate, RawRestart, ReplMode
+from jazari.sim.supervisor import HARD_RESET, PWRON_RESET, SOFT_REBOOT, SOFT_RESET, WDT_RESET, reset_kind
 
 # What the Unix port prints when it starts: boot output, its banner, a prompt.
 UNIX_BOOT = b'boot.py says hi\r\nMicroPython 9458e3a23f on 2026-07-05; linux [GCC 14.2.1] version\r\nType "help()" for more information.\r\n>>> '

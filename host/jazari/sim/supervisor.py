@@ -4,10 +4,9 @@ ESP32 on a serial port.
     tool (mpremote, Thonny...) <-> outer pty <-> supervisor <-> inner pty <-> MicroPython
 
 - The outer pseudo-terminal is the board's serial port (with a stable
-  symlink, `<runtime dir>/<name>`). Both terminals are raw: bytes pass
-  unchanged both ways.
-- The inner one is the controlling terminal of the MicroPython process,
-  raw but with ISIG, so Ctrl-C interrupts running code as on a board.
+  symlink, `<runtime dir>/<name>`); the inner one is the controlling
+  terminal of the MicroPython process. Both are raw: bytes pass unchanged
+  both ways; Ctrl-C interrupts running code as on a board (terminals.py).
 - The Unix port exits on Ctrl-D at the REPL; a board reboots. So each exit
   is a reset: "MPY: soft reboot" and a new process, in the raw REPL again if
   the old one was in it (mpremote relies on that); `machine.reset()` and a
@@ -15,7 +14,7 @@ ESP32 on a serial port.
 - Backpressure, not loss: when the tool does not read, the supervisor stops
   reading MicroPython, whose writes then wait. When no tool has the port
   open, output goes nowhere, as from a board's UART with nothing attached.
-- `baud` paces both directions at a UART's rate (10 bits a byte).
+- `baud` paces both directions at a UART's rate (stream.py).
 
 Run as `python -m jazari.sim.supervisor CONFIG_JSON` by `jazari.sim.board`:
 it prints one JSON line on stdout when the REPL is ready (or fails), then
@@ -23,21 +22,19 @@ serves until its stdin closes, "stop" arrives or SIGTERM; "reset" on stdin
 is a hard reset.
 """
 
-import errno
 import fcntl
 import json
 import os
 import select
 import shutil
 import signal
-import subprocess
 import sys
-import termios
 import time
-import tty
 
 from jazari.sim import registry
 from jazari.sim.profiles import get_profile
+from jazari.sim.stream import LineRate, RawRestart, ReplMode
+from jazari.sim.terminals import CTRL_C, Child, OuterPort
 
 HIGH_WATER = 4096  # bytes held for a slow tool (or a busy board) before the other side waits
 NO_TOOL_RECHECK = 0.05  # seconds between checks whether a tool opened the port
@@ -59,13 +56,7 @@ _HARD_EXITS = {
     DEEPSLEEP_RESET: (DEEPSLEEP_RESET, "deepsleep"),
 }
 
-RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
-FRIENDLY_BANNER = b"\nMicroPython "
-FRIENDLY_PROMPT = b">>> "
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
-CTRL_A = b"\x01"
-CTRL_C = b"\x03"
-
 
 # From an interrupt handler firmware/sim cannot raise SystemExit: it logs
 # "reset <kind>" to the event log and ends the process with SIGTERM.
@@ -102,256 +93,6 @@ def logged_reset(events_path, since):
         return None
     resets = [line.split() for line in lines if line.startswith("reset ")]
     return resets[-1][1] if resets and len(resets[-1]) > 2 else None
-
-
-class LineRate:
-    """A UART's pace: `baud` bits a second, 10 bits a byte, with a FIFO of
-    `window` seconds that may be filled ahead. No baud: no limit."""
-
-    def __init__(self, baud=None, window=0.01):
-        self.rate = baud / 10 if baud else None
-        self.window = max(window, 1 / self.rate) if self.rate else 0
-        self.free_at = 0.0  # when the line has sent everything queued on it
-
-    def allowance(self, now):
-        """How many bytes may be sent at `now`."""
-        if self.rate is None:
-            return 1 << 16
-        # The small margin keeps float rounding from refusing the byte wait() promised.
-        return int((now + self.window - max(self.free_at, now)) * self.rate + 1e-6)
-
-    def spend(self, count, now):
-        if self.rate is not None:
-            self.free_at = max(self.free_at, now) + count / self.rate
-
-    def wait(self, now):
-        """Seconds until at least one byte may be sent."""
-        if self.rate is None:
-            return 0.0
-        return max(0.0, max(self.free_at, now) + 1 / self.rate - self.window - now)
-
-
-class ReplMode:
-    """Which REPL MicroPython is in and whether it waits at a prompt, read from
-    what it prints (the last banner seen wins)."""
-
-    _TAIL = len(RAW_BANNER) + 1
-
-    def __init__(self):
-        self.raw = False
-        self.prompted = False
-        self._tail = b"\n"
-
-    def feed(self, data):
-        seen = self._tail + data
-        raw_at, friendly_at = seen.rfind(RAW_BANNER), seen.rfind(FRIENDLY_BANNER)
-        if raw_at != friendly_at:
-            self.raw = raw_at > friendly_at
-        if seen.endswith(FRIENDLY_PROMPT) or seen.endswith(RAW_BANNER + b">"):
-            self.prompted = True
-        self._tail = seen[-self._TAIL :]
-
-
-class RawRestart:
-    """After a soft reset in the raw REPL a board comes back in the raw REPL.
-    The Unix port comes back friendly, so: show boot output, hide its banner,
-    ask for the raw REPL (Ctrl-A), and show only "raw REPL; CTRL-B to exit\\r\\n>"."""
-
-    def __init__(self):
-        self._pending = b""
-        self._step = self._boot
-        self.done = False
-
-    def feed(self, data):
-        """(bytes to show the tool, bytes to send MicroPython)."""
-        self._pending += data
-        shown, sent = b"", b""
-        while not self.done:
-            result = self._step()
-            if result is None:
-                break
-            shown, sent = shown + result[0], sent + result[1]
-        if self.done:
-            shown, self._pending = shown + self._pending, b""
-        return shown, sent
-
-    def _boot(self):
-        at = self._pending.find(FRIENDLY_BANNER[1:])
-        if at < 0:
-            keep = len(FRIENDLY_BANNER)
-            shown, self._pending = self._pending[:-keep], self._pending[-keep:]
-            return (shown, b"") if shown else None
-        shown, self._pending = self._pending[:at], self._pending[at:]
-        self._step = self._banner
-        return shown, b""
-
-    def _banner(self):
-        at = self._pending.find(FRIENDLY_PROMPT)
-        if at < 0:
-            return None
-        self._pending = self._pending[at + len(FRIENDLY_PROMPT) :]
-        self._step = self._entering
-        return b"", CTRL_A
-
-    def _entering(self):
-        at = self._pending.find(RAW_BANNER)
-        if at < 0:
-            return None
-        self._pending = self._pending[at + len(RAW_BANNER) :]
-        self.done = True
-        return RAW_BANNER, b""
-
-
-def _raw_terminal(fd, signals):
-    """Raw mode, output untouched; with `signals`, Ctrl-C still raises SIGINT and
-    (NOFLSH) flushes nothing, so no output is lost when code is interrupted.
-    Ctrl-C only: Ctrl-\\ and Ctrl-Z are bytes like any other, as on a board."""
-    tty.setraw(fd)
-    attrs = termios.tcgetattr(fd)
-    if signals:
-        attrs[3] |= termios.ISIG | termios.NOFLSH
-        disabled = bytes([os.fpathconf(fd, "PC_VDISABLE")])  # no key makes this signal
-        for other in ("VQUIT", "VSUSP", "VDSUSP"):
-            if hasattr(termios, other):
-                attrs[6][getattr(termios, other)] = disabled
-    termios.tcsetattr(fd, termios.TCSANOW, attrs)
-
-
-def _write(fd, data):
-    """Bytes written to a non-blocking terminal: 0 when it is full or gone."""
-    try:
-        return os.write(fd, data)
-    except OSError:
-        return 0
-
-
-class Child:
-    """One MicroPython process on its own inner pseudo-terminal."""
-
-    def __init__(self, argv, env, cwd):
-        self.fd, slave = os.openpty()
-        _raw_terminal(slave, signals=not _SEES_HANDLERS)
-        self.process = subprocess.Popen(
-            argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, start_new_session=True, close_fds=True
-        )
-        os.close(slave)
-        os.set_blocking(self.fd, False)
-        self.born = time.monotonic()
-
-    def read(self):
-        """Bytes MicroPython printed, b"" if none yet, None once it has exited."""
-        try:
-            return os.read(self.fd, 4096) or None
-        except BlockingIOError:
-            return b""
-        except OSError as error:
-            if error.errno == errno.EIO:
-                return None
-            raise
-
-    def write(self, data):
-        return _write(self.fd, data)
-
-    def finish(self):
-        """Close the terminal, wait for the process; its exit code (negative: signal)."""
-        os.close(self.fd)
-        try:
-            return self.process.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
-
-    def kill(self):
-        if self.process.poll() is None:
-            self.process.kill()
-
-    def send_ctrl_c(self):
-        """Ctrl-C as a board's UART handles it: it interrupts running code, and is
-        a plain byte at a prompt or after micropython.kbd_intr(-1).
-
-        MicroPython sets its SIGINT handler only while it runs code with
-        kbd_intr on; it leaves SIG_DFL otherwise, so a SIGINT from the terminal
-        then would kill it. Where that handler can be seen (Linux) the terminal
-        has no ISIG and the signal is sent here, only when the handler is set.
-        Elsewhere ISIG is on, which misses raw-paste code (the Unix port runs it
-        with ISIG off) and kbd_intr(-1)."""
-        if not termios.tcgetattr(self.fd)[3] & termios.ISIG and self._interrupt():
-            return 1
-        return self.write(CTRL_C)
-
-    def _interrupt(self):
-        """SIGINT, if MicroPython runs code with kbd_intr on. It is stopped while
-        its handler is read, so that code cannot end in between and leave the
-        signal to SIG_DFL (which would kill it); on SIGCONT the signal arrives
-        before it runs again."""
-        pid = self.process.pid
-        try:
-            os.kill(pid, signal.SIGSTOP)
-        except ProcessLookupError:
-            return False
-        try:
-            if not (_stopped(pid) and _catches_sigint(pid)):
-                return False
-            os.kill(pid, signal.SIGINT)
-            return True
-        finally:
-            os.kill(pid, signal.SIGCONT)
-
-
-# Linux shows each process's signal handlers in /proc/<pid>/status.
-_SEES_HANDLERS = os.path.exists("/proc/self/status")
-
-
-def _stopped(pid, patience=0.5):
-    """Wait until process `pid` is stopped (SIGSTOP takes effect asynchronously)."""
-    deadline = time.monotonic() + patience
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                state = stat.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            return False
-        if state in ("T", "t"):
-            return True
-        time.sleep(0.0005)
-    return False
-
-
-def _catches_sigint(pid):
-    """Whether process `pid` has a SIGINT handler set (Linux; elsewhere: False)."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            caught = next((line.split()[1] for line in status if line.startswith("SigCgt:")), "0")
-    except OSError:
-        return False
-    return bool(int(caught, 16) & (1 << (signal.SIGINT - 1)))
-
-
-class OuterPort:
-    """The pseudo-terminal tools open as the board's serial port."""
-
-    def __init__(self):
-        self.fd, slave = os.openpty()
-        _raw_terminal(slave, signals=False)
-        self.device = os.ttyname(slave)
-        os.close(slave)
-        os.set_blocking(self.fd, False)
-        self._poll = select.poll()
-        self._poll.register(self.fd, select.POLLOUT)
-
-    def tool_connected(self):
-        """Whether some program has the port open (else the master reports a hang-up)."""
-        events = self._poll.poll(0)
-        return not (events and events[0][1] & select.POLLHUP)
-
-    def read(self):
-        try:
-            return os.read(self.fd, 4096)
-        except (BlockingIOError, OSError):
-            return b""
-
-    def write(self, data):
-        return _write(self.fd, data)
 
 
 class Stopped(Exception):
@@ -425,11 +166,13 @@ class Supervisor:
         code = self.child.finish()
         lived = time.monotonic() - self.child.born
         self.child = None
-        if not self.ready:
-            self._announce(error=f"MicroPython exited with code {code} while booting")
-            raise Stopped
         logged = logged_reset(self.config["events"], self.events_mark) if code < 0 else None
         cause, rom = reset_kind(code, self.reset_asked, logged)
+        if not self.ready and cause in (SOFT_RESET, HARD_RESET) and rom in (None, "panic"):
+            # Ended before its first prompt, and not by a reset it asked for
+            # (machine.reset() or deepsleep() in main.py just boot it again).
+            self._announce(error=f"MicroPython exited with code {code} while booting")
+            raise Stopped
         if rom == "panic":
             why = signal.Signals(-code).name
             self.to_tool += f"\r\nGuru Meditation Error: MicroPython died ({why}). Rebooting...\r\n".encode()
