@@ -479,10 +479,15 @@ def test_model_is_copied_once(virtual_boards):
         assert device.get("/models/hw.tflite") == other
 
 
-@pytest.mark.parametrize("name", ["hello_world_int8", "micro_speech_quantized"])
+@pytest.mark.parametrize("name", [
+    "hello_world_int8",
+    "micro_speech_quantized",
+    "simple_add_model",  # two inputs of 16 KB: each sample goes in several slices
+    "person_detect",  # 294 KB: weights streamed from the board's file, several invokes in a row
+])
 def test_verify_passes_on_the_conformance_models(capsys, virtual_boards, name):
-    board = virtual_boards(1, profile="esp32s3")[0]
-    code, out, err = jazari(capsys, "model", "verify", model_path(name), "--port", board.port, "--samples", "4")
+    board = virtual_boards(1, profile="esp32s3-psram")[0]
+    code, out, err = jazari(capsys, "model", "verify", model_path(name), "--port", board.port, "--samples", "3")
     assert code == 0, err
     assert re.search(r"seed \d+", out)
     assert f"exactly tflite-micro's outputs on {name}.tflite" in out
