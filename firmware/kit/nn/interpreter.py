@@ -5,7 +5,7 @@ import gc
 from . import schema as S
 from . import errors
 from .reader import read_model
-from .planner import lifetimes, plan
+from .planner import lifetimes, plan, place_scratch
 from . import ops as registry
 
 _ACT_TYPES = (S.INT8, S.INT32)
@@ -17,21 +17,42 @@ _BROKEN = (ZeroDivisionError, IndexError, KeyError, OverflowError, TypeError, At
 class Interpreter:
     def __init__(self, src, weights):
         self.weights_src = weights
-        info = read_model(src)
-        self.info = info
+        self._scratch = {}
+        self._op = 0
+        self.scratch_buf = None
+        # Pass 1: check the model and plan its activations, then let go of
+        # everything and take the arena as one block in a clean heap, before
+        # the ops' code and the model's objects split the heap into holes.
         try:
-            steps = self._check(info)  # imports the ops' modules
+            info = read_model(src)
+            codes = self._check(info)
+            offsets, size = plan(lifetimes(info, self._aliases(info)))
         except MemoryError:
+            info = None
             gc.collect()
             raise errors.no_room(None, gc.mem_free())
+        info = None
+        gc.collect()
+        if size > gc.mem_free():
+            raise errors.too_big(size, gc.mem_free())
+        try:
+            self.arena = bytearray(size)
+        except MemoryError:
+            gc.collect()
+            raise errors.too_big(size, gc.mem_free())
+        self.tensor_bytes = size
+        # Pass 2: the objects the ops keep, then each op's prepare.
+        try:
+            for code in codes:
+                registry.lookup(code)  # the ops' code, imported now
+        except MemoryError:
+            self.arena = None
+            gc.collect()
+            raise errors.no_room(None, gc.mem_free())
+        self.info = info = read_model(src)
         self.alias = self._aliases(info)
-        # Prepare first: ops ask for scratch, which is planned into the arena
-        # with the lifetime of that one op (as TFLM's RequestScratchBufferInArena).
-        self._scratch = {}
-        self.scratch_buf = None
+        steps = [(op,) + registry.lookup(op.code) for op in info.operators]
         prepared = []
-        need = 0
-        self._prepared = prepared
         try:
             for op, prep, ev in steps:
                 self._op = op.index
@@ -39,38 +60,38 @@ class Interpreter:
                     prepared.append((ev, op, prep(self, op)))
                 except _BROKEN as e:  # a corrupt file trips an op's arithmetic
                     raise errors.bad_shape(op, "%s: %s" % (type(e).__name__, e))
-            live = lifetimes(info, self.alias)
-            self.tensor_bytes = plan(live)[1]  # activations alone, for comparison with TFLM
-            for i, n in self._scratch.items():
-                live[-1 - i] = [i, i, n]
-            offsets, need = plan(live)
-            gc.collect()
-            free = gc.mem_free()
-            if need > free:
-                raise errors.too_big(need, free)
-            self.arena = bytearray(need)
         except MemoryError:
             prepared = self.arena = None
             gc.collect()
-            if not need:  # ran out while preparing, before the plan
-                raise errors.no_room(len(self._prepared), gc.mem_free())
-            raise errors.too_big(need, gc.mem_free())
+            raise errors.no_room(self._op, gc.mem_free())
+        # Scratch goes into the arena's holes at its op; what does not fit
+        # shares one extra buffer (each scratch lives for one op only).
+        where, extra = place_scratch(lifetimes(info, self.alias), offsets, size, self._scratch)
+        try:
+            gc.collect()
+            extra_buf = memoryview(bytearray(extra))
+        except MemoryError:
+            gc.collect()
+            raise errors.too_big(size + extra, gc.mem_free() + size)
         arena = memoryview(self.arena)
         self.views = self._views(info, offsets, arena)
         self.steps = []
         for ev, op, data in prepared:
-            at = offsets.get(-1 - op.index)
-            scratch = arena[at:at + self._scratch[op.index]] if at is not None else None
+            n = self._scratch.get(op.index, 0)
+            at = where.get(op.index)
+            scratch = arena[at:at + n] if at is not None else (extra_buf[:n] if n else None)
             self.steps.append((ev, op, data, scratch))
-        self.arena_bytes = need
+        self.arena_bytes = size + extra
 
     def _check(self, info):
-        steps = []
+        # Every op supported, every tensor of a type it takes; returns the
+        # builtin codes the model uses (their code is not imported here).
+        codes = []
         for op in info.operators:
-            fns = registry.lookup(op.code)
-            if fns is None:
+            if op.code not in registry.OPS:
                 raise errors.unsupported_op(op)
-            steps.append((op, fns[0], fns[1]))
+            if op.code not in codes:
+                codes.append(op.code)
         for op in info.operators:
             for t in op.inputs:
                 if t is not None:
@@ -82,7 +103,7 @@ class Interpreter:
         for t in info.inputs:
             if t.is_const:
                 raise ValueError("model file is corrupt: input tensor %d is a constant" % t.index)
-        return steps
+        return codes
 
     def _check_type(self, op, t, float_ok_for):
         # float32 may only enter through QUANTIZE or leave through DEQUANTIZE.

@@ -74,3 +74,27 @@ def plan(live):
         if end > top:
             top = end
     return offsets, (top + _ALIGN - 1) & ~(_ALIGN - 1)
+
+
+def place_scratch(live, offsets, size, requests):
+    # requests {op index: bytes}. Each scratch lives during its op only, so
+    # it may take any bytes of the arena no tensor alive at that op holds.
+    # Returns ({op index: offset, or None when it does not fit}, bytes of the
+    # one extra buffer that the scratch which did not fit share).
+    where = {}
+    extra = 0
+    for i, n in requests.items():
+        spans = sorted((offsets[k], offsets[k] + s[2]) for k, s in live.items() if s[0] <= i <= s[1])
+        at = 0
+        for lo, hi in spans:
+            if at + n <= lo:
+                break
+            if hi > at:
+                at = (hi + _ALIGN - 1) & ~(_ALIGN - 1)
+        if at + n <= size:
+            where[i] = at
+        else:
+            where[i] = None
+            if n > extra:
+                extra = n
+    return where, extra

@@ -3,6 +3,7 @@
 # `data_len` in the file) and weights.py decides how to reach them.
 from micropython import const
 from . import schema as S
+import gc
 from .flatbuffer import Table, root
 
 # Caps on counts that only a hostile file would exceed (they keep a corrupt
@@ -164,6 +165,8 @@ def _read(src):
     tensors = []
     for i, tt in enumerate(g.tables(S.SUBGRAPH_TENSORS, _MAX_TENSORS)):
         tensors.append(_read_tensor(tt, i, buffers, src))
+        if i & 15 == 15:
+            gc.collect()  # keeps what stays packed low in the heap
     ops = []
     for i, ot in enumerate(g.tables(S.SUBGRAPH_OPERATORS, _MAX_OPS)):
         k = ot.uint32(S.OP_OPCODE_INDEX)
