@@ -134,29 +134,42 @@ def finish(ctx, op, d, filt, bias, out, multipliers, shifts, activation, in_zp, 
     return d
 
 
-def prepare(ctx, op):
-    x, filt = op.inputs[0], op.inputs[1]
+def window(op, slots, out_axis):
+    """The checked tensors, options and output geometry of a CONV_2D or
+    DEPTHWISE_CONV_2D: (bias or None, activation, stride_h, stride_w, dil_h,
+    dil_w, out_h, out_w, pad_h, pad_w). `slots`: the options table's slots of
+    padding, stride w, stride h, activation, dilation w, dilation h;
+    `out_axis`: the filter's output-channel axis (0, or 3 for depthwise)."""
+    x, filt, y = op.inputs[0], op.inputs[1], op.outputs[0]
     bias = op.inputs[2] if len(op.inputs) > 2 else None
-    y = op.outputs[0]
     if len(x.shape) != 4 or len(filt.shape) != 4 or len(y.shape) != 4:
-        raise errors.bad_shape(op, "CONV_2D needs 4-D input, filter and output")
+        raise errors.bad_shape(op, "it needs 4-D input, filter and output")
     if filt.type != S.INT8 or (bias is not None and bias.type != S.INT32):
         raise errors.unsupported(op, "weights type (int8 filter and int32 bias only)")
     o = op.options
-    kind = o.uint8(S.CONV_PADDING) if o else S.PADDING_SAME
-    stride_w = o.int32(S.CONV_STRIDE_W) if o else 1
-    stride_h = o.int32(S.CONV_STRIDE_H) if o else 1
-    activation = o.uint8(S.CONV_ACTIVATION) if o else 0
-    dil_w = o.int32(S.CONV_DILATION_W, 1) if o else 1
-    dil_h = o.int32(S.CONV_DILATION_H, 1) if o else 1
-    batches, in_h, in_w, in_c = x.shape
-    out_c, k_h, k_w, group_c = filt.shape
-    if group_c <= 0 or in_c % group_c or out_c % (in_c // group_c):
-        raise errors.bad_shape(op, "filter depth %d does not divide input depth %d" % (group_c, in_c))
+    kind = o.uint8(slots[0]) if o else S.PADDING_SAME
+    stride_w, stride_h = (o.int32(slots[1]), o.int32(slots[2])) if o else (1, 1)
+    activation = o.uint8(slots[3]) if o else 0
+    dil_w, dil_h = (o.int32(slots[4], 1), o.int32(slots[5], 1)) if o else (1, 1)
+    batches, in_h, in_w, _ = x.shape
+    k_h, k_w, out_c = filt.shape[1], filt.shape[2], filt.shape[out_axis]
     out_h, pad_h = padding(kind, in_h, stride_h, dil_h, k_h)
     out_w, pad_w = padding(kind, in_w, stride_w, dil_w, k_w)
     if y.shape != (batches, out_h, out_w, out_c):
         raise errors.bad_shape(op, "output shape %s, expected %s" % (list(y.shape), [batches, out_h, out_w, out_c]))
+    return bias, activation, stride_h, stride_w, dil_h, dil_w, out_h, out_w, pad_h, pad_w
+
+
+_SLOTS = (S.CONV_PADDING, S.CONV_STRIDE_W, S.CONV_STRIDE_H, S.CONV_ACTIVATION, S.CONV_DILATION_W, S.CONV_DILATION_H)
+
+
+def prepare(ctx, op):
+    x, filt, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    bias, activation, stride_h, stride_w, dil_h, dil_w, out_h, out_w, pad_h, pad_w = window(op, _SLOTS, 0)
+    batches, in_h, in_w, in_c = x.shape
+    out_c, k_h, k_w, group_c = filt.shape
+    if group_c <= 0 or in_c % group_c or out_c % (in_c // group_c):
+        raise errors.bad_shape(op, "filter depth %d does not divide input depth %d" % (group_c, in_c))
     from array import array
     d = ConvData()
     d.geom = array("i", (in_h, in_w, in_c, out_w, k_h, k_w, stride_h, stride_w, dil_h, dil_w,

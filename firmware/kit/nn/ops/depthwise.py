@@ -14,7 +14,7 @@ from micropython import const
 from .. import schema as S
 from .. import errors
 from .. import quant
-from .conv import padding, folded_bias
+from .conv import window, folded_bias
 
 _IN_H = const(0)
 _IN_W = const(1)
@@ -47,29 +47,16 @@ class DepthwiseData:
         self.views = None  # (accumulators, strip, weights, weights in place?) from the first eval
 
 
+_SLOTS = (S.DW_PADDING, S.DW_STRIDE_W, S.DW_STRIDE_H, S.DW_ACTIVATION, S.DW_DILATION_W, S.DW_DILATION_H)
+
+
 def prepare(ctx, op):
-    x, filt = op.inputs[0], op.inputs[1]
-    bias = op.inputs[2] if len(op.inputs) > 2 else None
-    y = op.outputs[0]
-    if len(x.shape) != 4 or len(filt.shape) != 4 or len(y.shape) != 4:
-        raise errors.bad_shape(op, "DEPTHWISE_CONV_2D needs 4-D input, filter and output")
-    if filt.type != S.INT8 or (bias is not None and bias.type != S.INT32):
-        raise errors.unsupported(op, "weights type (int8 filter and int32 bias only)")
-    o = op.options
-    kind = o.uint8(S.DW_PADDING) if o else S.PADDING_SAME
-    stride_w = o.int32(S.DW_STRIDE_W) if o else 1
-    stride_h = o.int32(S.DW_STRIDE_H) if o else 1
-    activation = o.uint8(S.DW_ACTIVATION) if o else 0
-    dil_w = o.int32(S.DW_DILATION_W, 1) if o else 1
-    dil_h = o.int32(S.DW_DILATION_H, 1) if o else 1
+    x, filt, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    bias, activation, stride_h, stride_w, dil_h, dil_w, out_h, out_w, pad_h, pad_w = window(op, _SLOTS, 3)
     batches, in_h, in_w, in_c = x.shape
     _, k_h, k_w, out_c = filt.shape
     if in_c <= 0 or out_c % in_c:
         raise errors.bad_shape(op, "%d output channels from %d input channels" % (out_c, in_c))
-    out_h, pad_h = padding(kind, in_h, stride_h, dil_h, k_h)
-    out_w, pad_w = padding(kind, in_w, stride_w, dil_w, k_w)
-    if y.shape != (batches, out_h, out_w, out_c):
-        raise errors.bad_shape(op, "output shape %s, expected %s" % (list(y.shape), [batches, out_h, out_w, out_c]))
     from array import array
     strip_h = (k_h - 1) * dil_h + 1
     strip_w = (out_w - 1) * stride_w + (k_w - 1) * dil_w + 1
