@@ -23,10 +23,12 @@ class Interpreter:
         # Pass 1: check the model and plan its activations, then let go of
         # everything and take the arena as one block in a clean heap, before
         # the ops' code and the model's objects split the heap into holes.
+        # Only a small int survives this pass: any object kept from it would
+        # sit above its garbage and split the free space.
         try:
             info = read_model(src)
-            codes = self._check(info)
-            offsets, size = plan(lifetimes(info, self._aliases(info)))
+            self._check(info)
+            size = plan(lifetimes(info, self._aliases(info)))[1]
         except MemoryError:
             info = None
             gc.collect()
@@ -42,15 +44,16 @@ class Interpreter:
             raise errors.too_big(size, gc.mem_free())
         self.tensor_bytes = size
         # Pass 2: the objects the ops keep, then each op's prepare.
+        self.info = info = read_model(src)
         try:
-            for code in codes:
+            for code in self._check(info):
                 registry.lookup(code)  # the ops' code, imported now
         except MemoryError:
-            self.arena = None
+            self.arena = self.info = info = None
             gc.collect()
             raise errors.no_room(None, gc.mem_free())
-        self.info = info = read_model(src)
         self.alias = self._aliases(info)
+        offsets = plan(lifetimes(info, self.alias))[0]
         steps = [(op,) + registry.lookup(op.code) for op in info.operators]
         prepared = []
         try:
