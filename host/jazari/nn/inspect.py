@@ -6,7 +6,7 @@
 - The planned arena: the same rule as the engine's planner
   (firmware/kit/nn/planner.py, greedy by size over tensor lifetimes, outputs
   of RESHAPE/SQUEEZE/EXPAND_DIMS sharing their input's bytes, each kernel's
-  scratch alive during its op), so the figure shown here is the engine's
+  scratch in the gaps at its op), so the figure shown here is the engine's
   `arena_bytes`; tests/test_model_commands.py checks it under MicroPython.
 - Fit per board profile and latency: estimates from the profile's free heap
   and filesystem size, and from per-board speeds stated in BOARD_PROFILES.
@@ -212,18 +212,33 @@ def scratch_bytes(model, op, in_place):
 
 
 def arena_bytes(model, in_place=True):
-    """The engine's `arena_bytes` for `model`: tensors and kernel scratch, planned together.
+    """The engine's `arena_bytes` for `model`: its tensors, planned, plus kernel scratch.
 
+    Each op's scratch lives during that op only, so it takes the lowest gap of
+    the arena that no tensor alive at the op holds; the scratch that finds no
+    gap shares one extra buffer, as big as the largest of them.
     `in_place`: weights addressable (model in RAM or on ROMFS), else streamed
     from the file, which makes convolutions work on smaller filter groups.
     """
-    aliasing = engine_registry()[1]
-    live = lifetimes(model, aliases(model, aliasing))
+    live = lifetimes(model, aliases(model, engine_registry()[1]))
+    offsets, size = plan_arena(live)
+    extra = 0
     for op in model.operators:
         need = scratch_bytes(model, op, in_place)
-        if need:
-            live[-1 - op.index] = [op.index, op.index, need]
-    return plan_arena(live)[1]
+        if need and _gap(live, offsets, op.index, need) + need > size:
+            extra = max(extra, need)
+    return size + extra
+
+
+def _gap(live, offsets, index, need):
+    """The lowest offset with `need` bytes that no tensor alive at operator `index` holds."""
+    spans = sorted((offsets[key], offsets[key] + span[2]) for key, span in live.items() if span[0] <= index <= span[1])
+    at = 0
+    for start, end in spans:
+        if at + need <= start:
+            break
+        at = max(at, _aligned(end))
+    return at
 
 
 # -- fit per board -------------------------------------------------------------------
