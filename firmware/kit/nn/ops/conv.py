@@ -103,11 +103,11 @@ def folded_bias(ctx, bias, sums, offset):
     out = array("i", bytes(4 * n))
     b = None
     if bias is not None:
-        b = ctx.buffer(bias)
-        if b is None or len(b) < 4 * n:
-            raise ValueError("bias tensor %d has %d bytes, wanted %d" % (bias.index, len(b or ()), 4 * n))
+        if bias.size < 4 * n:
+            raise ValueError("bias tensor %d has %d bytes, wanted %d" % (bias.index, bias.size, 4 * n))
         import struct
-        b = struct.unpack("<%di" % n, b)
+        # Through ctx.weights: a streamed model keeps no copy of the bias.
+        b = struct.unpack("<%di" % n, ctx.weights(bias, 0, 4 * n))
     for k in range(n):
         v = (b[k] if b else 0) - offset * sums[k]
         out[k] = (v + 0x80000000) % 0x100000000 - 0x80000000
