@@ -552,3 +552,19 @@ def test_output_folder_must_exist_before_the_board_runs(capsys, tmp_path):
         "--port", NO_BOARD,
     )
     assert code == 1 and one_line(err) == f"Cannot write {target}: its folder does not exist"
+
+
+def test_board_without_the_kit_is_told_to_flash(capsys, tmp_path, virtual_board):
+    samples = tmp_path / "X.npy"
+    np.save(samples, np.zeros((1, 1, 1), dtype=np.int8))
+    with connect(virtual_board.port) as device:
+        # A board with plain MicroPython: no kit package on its filesystem.
+        device.exec("import os\nos.rename('/kit', '/kit-away')")
+        device.soft_reset()
+    code, _out, err = jazari(
+        capsys, "model", "run", model_path("hello_world_int8"), "--input", samples, "--output", tmp_path / "Y.npy",
+        "--port", virtual_board.port,
+    )
+    assert code == 1
+    assert one_line(err) == (f"The board on {virtual_board.port} has no Jazari kit, so no engine: "
+                             "flash it with 'jazari flash' first.")

@@ -215,7 +215,13 @@ def run_on_device(device, model, data, model_name, arrays):
 def _run_on_device(device, model, data, model_name, arrays):
     from jazari.link.device import BoardError
 
-    free = device.info().get("free_heap", 0)
+    info = device.info()
+    if not info.get("kit"):
+        raise JazariError(
+            _("The board on {port} has no Jazari kit, so no engine: flash it with 'jazari flash' first.").format(
+                port=device.port)
+        )
+    free = info.get("free_heap", 0)
     # The smaller of the two plans: whichever way the engine reaches the weights, it needs this much.
     checks.check_memory(model_name, min(arena_bytes(model, True), arena_bytes(model, False)), free)
     remote_path = f"{REMOTE_DIR}/{model_name}"
