@@ -1,5 +1,6 @@
 """`jazari sim`: start virtual boards and keep them running until Ctrl-C."""
 
+import signal
 import time
 
 from jazari.console import console
@@ -34,10 +35,15 @@ def _check(args):
         raise BadOption(_("One flash file is one board: use --flash with --count 1."))
 
 
+def _stop_on_sigterm(_signum, _frame):
+    raise KeyboardInterrupt  # `kill` or a closed terminal stops the boards as Ctrl-C does
+
+
 def do_sim(args):
     from jazari.sim.board import start_boards
 
     _check(args)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     boards = start_boards(args.count, profile=args.board, scenario=args.scenario, baud=args.baud, flash=args.flash)
     try:
         for board in boards:
