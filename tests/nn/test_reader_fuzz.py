@@ -23,8 +23,7 @@ FINDINGS = HERE / "fuzz_findings"
 REPO = HERE.parents[1]
 TFLM = REPO.parent / "shared" / "conformance" / "tflm"
 SEEDS = [p for p in [TFLM / "hello_world_int8.tflite", TFLM / "simple_add_model.tflite",
-                     TFLM / "micro_speech_quantized.tflite", HERE / "corpus" / "activations.tflite",
-                     HERE / "corpus" / "concatenation.tflite", HERE / "corpus" / "broadcast.tflite"] if p.exists()]
+                     TFLM / "micro_speech_quantized.tflite"] if p.exists()] + sorted((HERE / "corpus").glob("*.tflite"))
 
 # Loads every file named on stdin; one line of outcome per file.
 _CHECK = r"""
