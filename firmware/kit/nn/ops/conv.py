@@ -7,8 +7,11 @@
 # which is the same integer. Taps outside the image, which TFLM skips, read
 # x' = in_zp + 128, whose term (x - in_zp) * w is 0, so every output is one
 # plain dot product between an im2col patch and a filter row (contiguous in
-# both: the filter is [out_c][k_h][k_w][in_c]). FULLY_CONNECTED is the same
-# computation on a 1 x batches "image" and reuses this module.
+# both: the filter is [out_c][k_h][k_w][in_c]). The weights are read as
+# w' = w ^ 128 = w + 128 (one xor, no sign extension), which the patch's sum
+# corrects once per output: sum(x' * w) = sum(x' * w') - 128 * sum(x').
+# FULLY_CONNECTED is the same computation on a 1 x batches "image" and
+# shares this module's prepare and eval.
 import micropython
 from micropython import const
 from .. import schema as S
@@ -214,6 +217,7 @@ def conv_row(px: ptr8, pw: ptr8, a: int, x: ptr8, w: ptr8, acc: ptr32, patch: pt
         while first < k1:
             # im2col: this group's patch as x' = x + 128, in filter order.
             q = 0
+            sum_x = 0
             ky = 0
             while ky < k_h:
                 iy = y0 + ky * dil_h
@@ -224,9 +228,12 @@ def conv_row(px: ptr8, pw: ptr8, a: int, x: ptr8, w: ptr8, acc: ptr32, patch: pt
                     if uint(iy) < uint(in_h) and uint(ix) < uint(in_w):
                         src = (iy * in_w + ix) * in_c + grp * group_c - q
                         while q < c:
-                            patch[q] = x[src + q] ^ 128
+                            v = x[src + q] ^ 128
+                            patch[q] = v
+                            sum_x += v
                             q += 1
                     else:
+                        sum_x += pad_x * (c - q)
                         while q < c:
                             patch[q] = pad_x
                             q += 1
@@ -241,18 +248,17 @@ def conv_row(px: ptr8, pw: ptr8, a: int, x: ptr8, w: ptr8, acc: ptr32, patch: pt
             while k < kend:
                 pw = ptr8(uint(w) + (k - k0) * n)
                 px = patch
-                a = bias[k]
+                a = bias[k] - (sum_x << 7)
                 end = uint(patch) + n8
                 while uint(px) < end:
-                    a += (px[0] * ((pw[0] ^ 128) - 128) + px[1] * ((pw[1] ^ 128) - 128)
-                          + px[2] * ((pw[2] ^ 128) - 128) + px[3] * ((pw[3] ^ 128) - 128)
-                          + px[4] * ((pw[4] ^ 128) - 128) + px[5] * ((pw[5] ^ 128) - 128)
-                          + px[6] * ((pw[6] ^ 128) - 128) + px[7] * ((pw[7] ^ 128) - 128))
+                    a += (px[0] * (pw[0] ^ 128) + px[1] * (pw[1] ^ 128) + px[2] * (pw[2] ^ 128)
+                          + px[3] * (pw[3] ^ 128) + px[4] * (pw[4] ^ 128) + px[5] * (pw[5] ^ 128)
+                          + px[6] * (pw[6] ^ 128) + px[7] * (pw[7] ^ 128))
                     px = ptr8(uint(px) + 8)
                     pw = ptr8(uint(pw) + 8)
                 end = uint(patch) + n
                 while uint(px) < end:
-                    a += px[0] * ((pw[0] ^ 128) - 128)
+                    a += px[0] * (pw[0] ^ 128)
                     px = ptr8(uint(px) + 1)
                     pw = ptr8(uint(pw) + 1)
                 acc[ox * kn + k - k0] = a
