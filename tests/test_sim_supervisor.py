@@ -1,5 +1,6 @@
 """The supervisor: what makes MicroPython's Unix port behave like a board on a serial port."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -303,3 +304,34 @@ def test_free_heap_after_boot_is_the_profiles(virtual_board, terminal):
     free = int(terminal.run(b"import gc; gc.collect(); print(gc.mem_free())\r").split()[-1])
     expected = get_profile("esp32").heap
     assert abs(free - expected) < expected * 0.1
+
+
+def test_a_romfs_partition_is_read_in_place_from_the_flash_file(virtual_boards, tmp_path):
+    from mpremote.romfs import make_romfs
+
+    from jazari.flash import layout
+    from jazari.flash.vfs import new_flash_file
+
+    rom_source = tmp_path / "rom"
+    rom_source.mkdir()
+    weights = os.urandom(60 * 1024)  # more than the board could copy into its heap twice
+    (rom_source / "weights.bin").write_bytes(weights)
+    image = make_romfs(str(rom_source), mpy_cross=False)
+    flash = tmp_path / "romfs-flash.bin"
+    new_flash_file(flash, table=layout.ROMFS_TABLE)
+    with open(flash, "r+b") as raw:
+        raw.seek(layout.ROMFS.offset)
+        raw.write(image)
+    (board,) = virtual_boards(1, flash=flash)
+    tool = Terminal(board.port)
+    try:
+        tool.prompt()
+        # Hashing a memoryview of the mapped file: 60 KB are read without being copied to the heap.
+        printed = tool.run(
+            b"import hashlib, binascii, vfs, gc; gc.collect(); free = gc.mem_free(); "
+            b"f = open('/rom/weights.bin', 'rb'); view = memoryview(f); "
+            b"print(binascii.hexlify(hashlib.sha256(view).digest()).decode(), free - gc.mem_free() < 8192)\r"
+        )
+    finally:
+        tool.close()
+    assert hashlib.sha256(weights).hexdigest().encode() + b" True" in printed
