@@ -3,9 +3,9 @@
 #
 # A fully connected layer over `batches` rows of `depth` values is a 1x1
 # convolution of a 1 x batches image with `depth` channels, so it shares
-# conv.py's prepare and eval (the same folded bias: see there). Its row kernel
-# reads the input in place, as x' = x ^ 128 on the fly, instead of copying
-# it: an input row can be large, and here it is read in order. The
+# conv.py's prepare and eval (the same folded bias and w ^ 128: see there).
+# Its row kernel reads the input in place, as x' = x ^ 128 on the fly,
+# instead of copying it: an input row can be large, and is read in order. The
 # multiplier differs too: per-tensor weights take TFLM's float32 product of
 # the input and filter scales (GetQuantizedConvolutionMultipler),
 # per-channel ones the conv formula.
@@ -75,22 +75,30 @@ def fc_row(px: ptr8, pw: ptr8, a: int, x: ptr8, w: ptr8, acc: ptr32, patch: ptr8
     b = 0
     while b < batches:
         row = uint(x) + b * depth
+        # The weights read as w ^ 128 = w + 128: 128 * sum(x') corrects it.
+        px = ptr8(row)
+        a = 0
+        end = row + depth
+        while uint(px) < end:
+            a += px[0] ^ 128
+            px = ptr8(uint(px) + 1)
+        correction = a << 7
         k = k0
         while k < k0 + kn:
             px = ptr8(row)
             pw = ptr8(uint(w) + (k - k0) * depth)
-            a = bias[k]
+            a = bias[k] - correction
             end = row + n8
             while uint(px) < end:
-                a += ((px[0] ^ 128) * ((pw[0] ^ 128) - 128) + (px[1] ^ 128) * ((pw[1] ^ 128) - 128)
-                      + (px[2] ^ 128) * ((pw[2] ^ 128) - 128) + (px[3] ^ 128) * ((pw[3] ^ 128) - 128)
-                      + (px[4] ^ 128) * ((pw[4] ^ 128) - 128) + (px[5] ^ 128) * ((pw[5] ^ 128) - 128)
-                      + (px[6] ^ 128) * ((pw[6] ^ 128) - 128) + (px[7] ^ 128) * ((pw[7] ^ 128) - 128))
+                a += ((px[0] ^ 128) * (pw[0] ^ 128) + (px[1] ^ 128) * (pw[1] ^ 128)
+                      + (px[2] ^ 128) * (pw[2] ^ 128) + (px[3] ^ 128) * (pw[3] ^ 128)
+                      + (px[4] ^ 128) * (pw[4] ^ 128) + (px[5] ^ 128) * (pw[5] ^ 128)
+                      + (px[6] ^ 128) * (pw[6] ^ 128) + (px[7] ^ 128) * (pw[7] ^ 128))
                 px = ptr8(uint(px) + 8)
                 pw = ptr8(uint(pw) + 8)
             end = row + depth
             while uint(px) < end:
-                a += (px[0] ^ 128) * ((pw[0] ^ 128) - 128)
+                a += (px[0] ^ 128) * (pw[0] ^ 128)
                 px = ptr8(uint(px) + 1)
                 pw = ptr8(uint(pw) + 1)
             acc[i] = a
