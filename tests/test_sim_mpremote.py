@@ -1,6 +1,7 @@
 """The virtual board as a tool sees it: the real mpremote command on its port."""
 
 import ast
+import hashlib
 import os
 import pty
 import select
@@ -121,3 +122,12 @@ def test_a_tool_that_pauses_reading_still_gets_every_byte(virtual_board):
     assert tool.returncode == 0
     numbers = [int(line.split()[0]) for line in out.decode().splitlines()]
     assert numbers == list(range(lines))
+
+
+def test_mpremote_mount_serves_binary_files_to_the_board(virtual_board, tmp_path):
+    # mpremote's mount protocol sends raw bytes both ways over the serial line.
+    data = bytes(range(256)) * 64
+    (tmp_path / "all_bytes.bin").write_bytes(data)
+    code = "import hashlib, binascii; print(binascii.hexlify(hashlib.sha256(open('all_bytes.bin', 'rb').read()).digest()).decode())"
+    printed = mpremote(virtual_board.port, "mount", str(tmp_path), "exec", code).stdout.decode()
+    assert printed.strip().splitlines()[-1] == hashlib.sha256(data).hexdigest()
