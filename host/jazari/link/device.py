@@ -8,7 +8,6 @@ Every failure becomes one translated `JazariError` that says what to do.
 import ast
 import contextlib
 import errno
-import io
 import os
 import time
 
@@ -22,6 +21,10 @@ from jazari.i18n import _
 ANSWER_TIMEOUT = 5  # seconds a live board needs at most to show the raw REPL
 RESET_TIMEOUT = 15  # seconds a board needs to reboot and run boot.py
 FILE_CHUNK = 2048  # bytes per exec when copying files over the REPL
+# mpremote reads pseudo-terminals with a blocking read(1); a read timeout lets
+# its own timeouts work when nothing answers on the line.
+READ_TIMEOUT = 0.5
+RAW_REPL_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 
 # Runs on the board: kit's own report when the kit is installed, else what
 # plain MicroPython can tell, with the same keys.
@@ -105,21 +108,36 @@ class Device:
     def open(cls, port, timeout=ANSWER_TIMEOUT):
         _check_port(port)
         try:
-            transport = SerialTransport(port, baudrate=115200)
+            transport = SerialTransport(port, baudrate=115200, timeout=READ_TIMEOUT)
         except TransportError:
             raise _port_error(port, serial.SerialException("busy")) from None
         device = cls(transport, port)
-        device._enter_raw_repl(timeout)
+        try:
+            device._enter_raw_repl(timeout)
+        except JazariError:
+            device.close()
+            raise
         return device
 
     def _enter_raw_repl(self, timeout):
-        # mpremote prints what it received before raising; keep the user's screen clean.
+        """Interrupt what runs and enter the raw REPL, keeping the board's state.
+
+        mpremote's enter_raw_repl does the same but prints what it received on
+        failure, through a global sys.stdout that boards queried in parallel
+        cannot share; so the three steps are done here.
+        """
+        line = self.transport.serial
         try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                self.transport.enter_raw_repl(soft_reset=False, timeout_overall=timeout)
-        except (TransportError, OSError, serial.SerialException):
-            self.close()
-            raise _not_answering(self.port) from None
+            line.write(b"\r\x03")  # Ctrl-C: stop any running program
+            while line.in_waiting:
+                line.read(line.in_waiting)
+            line.write(b"\r\x01")  # Ctrl-A: raw REPL
+            banner = self.transport.read_until(1, RAW_REPL_BANNER, timeout_overall=timeout)
+        except (OSError, serial.SerialException):
+            banner = b""
+        if not banner.endswith(RAW_REPL_BANNER):
+            raise _not_answering(self.port)
+        self.transport.in_raw_repl = True
 
     def close(self):
         try:
@@ -212,9 +230,8 @@ class Device:
         deadline = time.monotonic() + RESET_TIMEOUT
         while time.monotonic() < deadline:
             time.sleep(0.2)
-            with contextlib.suppress(TransportError, OSError, serial.SerialException):
-                with contextlib.redirect_stdout(io.StringIO()):
-                    self.transport.enter_raw_repl(soft_reset=False, timeout_overall=2)
+            with contextlib.suppress(JazariError):
+                self._enter_raw_repl(timeout=2)
                 return
         raise _not_answering(self.port)
 
