@@ -251,6 +251,8 @@ class Supervisor:
             self._plan_write(self.down, self.port.fd, now, writers, timeouts)
         if self.to_child and self._accepting_input():
             self._plan_write(self.up, self.child.fd, now, writers, timeouts)
+        elif self.to_child[:1] == CTRL_C and self.child is not None:
+            writers.append(self.child.fd)  # held input waits, but Ctrl-C still stops a boot.py that loops
         if self.respawn_at:
             timeouts.append(max(0.0, self.respawn_at[0] - now))
         return readers, writers, min(timeouts)
