@@ -18,45 +18,48 @@ from .. import schema as S
 from .. import errors
 from .. import quant
 
-# Geometry words read by the row kernel.
-_IN_H = const(0)
-_IN_W = const(1)
-_IN_C = const(2)
-_OUT_W = const(3)
-_K_H = const(4)
-_K_W = const(5)
-_STRIDE_H = const(6)
-_STRIDE_W = const(7)
-_DIL_H = const(8)
-_DIL_W = const(9)
-_PAD_H = const(10)
-_PAD_W = const(11)
-_GROUP_C = const(12)  # filter input depth: in_c / groups
-_PER_GROUP = const(13)  # filters per group
-_PAD_X = const(14)  # x' of padding: in_zp + 128
-_WORDS = const(15)
+# The words of an op's data (one array('i')): first the clamp words that
+# quant.requantize_rows reads, then the geometry the row kernel reads, then
+# what eval alone needs.
+_IN_H = const(4)
+_IN_W = const(5)
+_IN_C = const(6)  # fully_connected.fc_row reads depth here
+_OUT_W = const(7)  # ... and batches here
+_K_H = const(8)
+_K_W = const(9)
+_STRIDE_H = const(10)
+_STRIDE_W = const(11)
+_DIL_H = const(12)
+_DIL_W = const(13)
+_PAD_H = const(14)
+_PAD_W = const(15)
+_GROUP_C = const(16)  # filter input depth: in_c / groups
+_PER_GROUP = const(17)  # filters per group
+_PAD_X = const(18)  # x' of padding: in_zp + 128
+_OUT_H = const(19)
+_OUT_C = const(20)
+_BATCHES = const(21)
+_IN_BATCH = const(22)  # bytes of one input image
+_OUT_BATCH = const(23)  # bytes of one output image
+_ROW_LEN = const(24)  # bytes of one filter: k_h * k_w * group_c
+_GROUP = const(25)  # filters per weights slice (all of them when addressable)
+_ACC_BYTES = const(26)  # int32 accumulators for one output row of one group
 
 # Streaming: weights slices of at most this many bytes (a group of filters).
 _SLICE = const(4096)
 
 
 class ConvData:
-    # Everything eval needs, computed once at prepare (like TFLM's OpDataConv).
-    def __init__(self):
-        self.geom = None  # array('i') of the words above
-        self.out_h = 0
-        self.out_c = 0
-        self.batches = 1
-        self.in_batch = 0  # bytes of one input image
-        self.out_batch = 0  # bytes of one output image
-        self.row_len = 0  # bytes of one filter (k_h * k_w * group_c)
+    # Everything eval needs, computed once at prepare (like TFLM's OpDataConv),
+    # in few objects: a board has little heap and a model has many layers.
+    def __init__(self, geometry):
+        from array import array
+        # geometry: the words from _IN_H to _ROW_LEN, in order.
+        self.words = array("i", [0] * _IN_H + list(geometry) + [0, 0])
         self.bias = None  # array('i'): bias - (in_zp + 128) * sum(w), wrapped to int32
-        self.params = None  # quant.channel_params(): multiplier and shifts per channel
-        self.clamp = None  # quant.clamp_words(): output zero point, activation range
-        self.group = 0  # filters per weights slice (all of them when addressable)
-        self.acc_bytes = 0  # int32 accumulators for one output row of one group
-        self.views = None  # set by the first eval: see _views()
+        self.params = None  # quant.channel_params(): multiplier and shift per channel
         self.row = None  # the row kernel: conv_row, or fully_connected.fc_row
+        self.views = None  # set by the first eval: see _views()
 
 
 def padding(kind, size, stride, dilation, k):
@@ -125,15 +128,19 @@ def finish(ctx, op, d, filt, bias, out, multipliers, shifts, activation, in_zp, 
     """Shared end of prepare for CONV_2D and FULLY_CONNECTED: `row` is the
     viper kernel that fills one output row's accumulators (conv_row's
     arguments), `patch_bytes` the scratch it needs besides them."""
-    n = d.row_len
+    words = d.words
+    n, out_c = words[_ROW_LEN], words[_OUT_C]
     d.row = row
-    d.bias = folded_bias(ctx, bias, filter_sums(ctx, filt, d.out_c, n), in_zp + 128)
+    d.bias = folded_bias(ctx, bias, filter_sums(ctx, filt, out_c, n), in_zp + 128)
     d.params = quant.channel_params(multipliers, shifts)
     lo, hi = quant.activation_range(activation, out.scale, out.zero_point)
-    d.clamp = quant.clamp_words(out.zero_point, lo, hi)
-    d.group = d.out_c if addressable(ctx) else max(1, min(d.out_c, _SLICE // n))
-    d.acc_bytes = 4 * d.geom[_OUT_W] * d.group
-    ctx.scratch(d.acc_bytes + patch_bytes)
+    clamp = quant.clamp_words(out.zero_point, lo, hi)
+    for i in range(_IN_H):
+        words[i] = clamp[i]
+    group = out_c if addressable(ctx) else max(1, min(out_c, _SLICE // n))
+    words[_GROUP] = group
+    words[_ACC_BYTES] = 4 * words[_OUT_W] * group
+    ctx.scratch(words[_ACC_BYTES] + patch_bytes)
     return d
 
 
@@ -173,18 +180,14 @@ def prepare(ctx, op):
     out_c, k_h, k_w, group_c = filt.shape
     if group_c <= 0 or in_c % group_c or out_c % (in_c // group_c):
         raise errors.bad_shape(op, "filter depth %d does not divide input depth %d" % (group_c, in_c))
-    from array import array
-    d = ConvData()
-    d.geom = array("i", (in_h, in_w, in_c, out_w, k_h, k_w, stride_h, stride_w, dil_h, dil_w,
-                         pad_h, pad_w, group_c, out_c // (in_c // group_c), x.zero_point + 128))
-    d.out_h, d.out_c, d.batches = out_h, out_c, batches
-    d.in_batch, d.out_batch = in_h * in_w * in_c, out_h * out_w * out_c
-    d.row_len = k_h * k_w * group_c
+    d = ConvData((in_h, in_w, in_c, out_w, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w,
+                  group_c, out_c // (in_c // group_c), x.zero_point + 128, out_h, out_c, batches,
+                  in_h * in_w * in_c, out_h * out_w * out_c, k_h * k_w * group_c))
     scales = filt.scales if filt.scales is not None else [filt.scale] * out_c
     if len(scales) != out_c:
         raise errors.bad_shape(op, "%d filter scales for %d output channels" % (len(scales), out_c))
     multipliers, shifts = quant.conv_multipliers(x.scale, scales, y.scale)
-    return finish(ctx, op, d, filt, bias, y, multipliers, shifts, activation, x.zero_point, conv_row, d.row_len)
+    return finish(ctx, op, d, filt, bias, y, multipliers, shifts, activation, x.zero_point, conv_row, d.words[_ROW_LEN])
 
 
 @micropython.viper
@@ -274,8 +277,10 @@ def _views(ctx, op, d):
     # in-place weights. Streamed weights are read slice by slice instead.
     scratch = memoryview(ctx.scratch_buf)
     filt = op.inputs[1]
-    weights = ctx.weights(filt, 0, filt.size) if d.group == d.out_c else None
-    d.views = (scratch[:d.acc_bytes], scratch[d.acc_bytes:], weights)
+    words = d.words
+    acc_bytes = words[_ACC_BYTES]
+    weights = ctx.weights(filt, 0, filt.size) if words[_GROUP] == words[_OUT_C] else None
+    d.views = (scratch[:acc_bytes], scratch[acc_bytes:], weights)
     return d.views
 
 
@@ -284,28 +289,31 @@ def run(ctx, op, d):
     x = ctx.buffer(op.inputs[0])
     y = ctx.buffer(op.outputs[0])
     acc, patch, w = d.views or _views(ctx, op, d)
-    geom = d.geom
+    words = d.words
     bias = d.bias
     params = d.params
-    clamp = d.clamp
-    out_c = d.out_c
-    n = d.row_len
-    out_w = geom[_OUT_W]
-    group = d.group
+    row = d.row
+    out_c = words[_OUT_C]
+    n = words[_ROW_LEN]
+    out_w = words[_OUT_W]
+    group = words[_GROUP]
+    batches = words[_BATCHES]
+    in_batch = words[_IN_BATCH]
+    out_batch = words[_OUT_BATCH]
+    out_h = words[_OUT_H]
     row_bytes = out_w * out_c
     requantize = quant.requantize_rows
-    row = d.row
-    for b in range(d.batches):
-        xb = x[b * d.in_batch:(b + 1) * d.in_batch] if d.batches > 1 else x
-        at = b * d.out_batch
+    for b in range(batches):
+        xb = x[b * in_batch:(b + 1) * in_batch] if batches > 1 else x
+        at = b * out_batch
         k0 = 0
         while k0 < out_c:
             kn = min(group, out_c - k0)
             if group < out_c:
                 w = ctx.weights(op.inputs[1], k0 * n, kn * n)
-            for oy in range(d.out_h):
-                row(xb, w, 0, xb, w, acc, patch, bias, geom, oy, k0, kn)
-                requantize(0, 0, acc, acc, y, at + oy * row_bytes + k0, out_w, kn, out_c, params, k0, clamp)
+            for oy in range(out_h):
+                row(xb, w, 0, xb, w, acc, patch, bias, words, oy, k0, kn)
+                requantize(0, 0, acc, acc, y, at + oy * row_bytes + k0, out_w, kn, out_c, params, k0, words)
             k0 += kn
 
 

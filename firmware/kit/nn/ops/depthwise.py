@@ -16,34 +16,37 @@ from .. import errors
 from .. import quant
 from .conv import window, folded_bias
 
-_IN_H = const(0)
-_IN_W = const(1)
-_IN_C = const(2)
-_OUT_W = const(3)
-_STRIDE_H = const(4)
-_STRIDE_W = const(5)
-_PAD_H = const(6)
-_PAD_W = const(7)
-_MULT = const(8)  # depth multiplier
-_ZQ = const(9)  # x' of padding: in_zp + 128
-_OUT_C = const(10)
-_STRIP_H = const(11)  # input rows one output row reads: (k_h - 1) * dil_h + 1
-_STRIP_W = const(12)  # input columns it reads, padding included
-_TAPS = const(13)  # k_h * k_w
+# The words of an op's data (one array('i')): the clamp words that
+# quant.requantize_rows reads, the geometry the kernels read, what eval alone
+# needs, and last each tap's byte offset in the strip.
+_IN_H = const(4)
+_IN_W = const(5)
+_IN_C = const(6)
+_OUT_W = const(7)
+_STRIDE_H = const(8)
+_STRIDE_W = const(9)
+_PAD_H = const(10)
+_PAD_W = const(11)
+_MULT = const(12)  # depth multiplier
+_ZQ = const(13)  # x' of padding: in_zp + 128
+_OUT_C = const(14)
+_STRIP_H = const(15)  # input rows one output row reads: (k_h - 1) * dil_h + 1
+_STRIP_W = const(16)  # input columns it reads, padding included
+_TAPS = const(17)  # k_h * k_w
+_OUT_H = const(18)
+_BATCHES = const(19)
+_IN_BATCH = const(20)  # bytes of one input image
+_OUT_BATCH = const(21)  # bytes of one output image
+_ACC_BYTES = const(22)  # int32 accumulators of one output row; the strip follows
+_TAP0 = const(23)
 
 
 class DepthwiseData:
-    def __init__(self):
-        self.geom = None  # array('i') of the words above
-        self.taps = None  # array('i'): each tap's byte offset in the strip
-        self.out_h = 0
-        self.batches = 1
-        self.in_batch = 0
-        self.out_batch = 0
+    # Everything eval needs, computed once at prepare, in few objects.
+    def __init__(self, words):
+        self.words = words  # array('i') of the words above
         self.bias = None  # array('i'): bias - (in_zp + 128) * sum(w), per output channel
         self.params = None  # quant.channel_params()
-        self.clamp = None  # quant.clamp_words()
-        self.acc_bytes = 0  # int32 accumulators of one output row; the strip follows
         self.views = None  # (accumulators, strip, weights, weights in place?) from the first eval
 
 
@@ -60,12 +63,11 @@ def prepare(ctx, op):
     from array import array
     strip_h = (k_h - 1) * dil_h + 1
     strip_w = (out_w - 1) * stride_w + (k_w - 1) * dil_w + 1
-    d = DepthwiseData()
-    d.geom = array("i", (in_h, in_w, in_c, out_w, stride_h, stride_w, pad_h, pad_w,
-                         out_c // in_c, x.zero_point + 128, out_c, strip_h, strip_w, k_h * k_w))
-    d.taps = array("i", [(ky * dil_h * strip_w + kx * dil_w) * in_c for ky in range(k_h) for kx in range(k_w)])
-    d.out_h, d.batches = out_h, batches
-    d.in_batch, d.out_batch = in_h * in_w * in_c, out_h * out_w * out_c
+    taps = [(ky * dil_h * strip_w + kx * dil_w) * in_c for ky in range(k_h) for kx in range(k_w)]
+    d = DepthwiseData(array("i", [0] * _IN_H + [
+        in_h, in_w, in_c, out_w, stride_h, stride_w, pad_h, pad_w, out_c // in_c, x.zero_point + 128, out_c,
+        strip_h, strip_w, k_h * k_w, out_h, batches, in_h * in_w * in_c, out_h * out_w * out_c,
+        4 * out_w * out_c] + taps))
     # The filter is [1][k_h][k_w][out_c]: per-channel sums are column sums.
     sums = array("i", bytes(4 * out_c))
     _column_sums(ctx.weights(filt, 0, filt.size), k_h * k_w, out_c, sums)
@@ -76,9 +78,10 @@ def prepare(ctx, op):
     multipliers, shifts = quant.conv_multipliers(x.scale, scales, y.scale)
     d.params = quant.channel_params(multipliers, shifts)
     lo, hi = quant.activation_range(activation, y.scale, y.zero_point)
-    d.clamp = quant.clamp_words(y.zero_point, lo, hi)
-    d.acc_bytes = 4 * out_w * out_c
-    ctx.scratch(d.acc_bytes + strip_h * strip_w * in_c)
+    clamp = quant.clamp_words(y.zero_point, lo, hi)
+    for i in range(_IN_H):
+        d.words[i] = clamp[i]
+    ctx.scratch(4 * out_w * out_c + strip_h * strip_w * in_c)
     return d
 
 
@@ -143,7 +146,7 @@ def fill_strip(sp: ptr8, x: ptr8, g: ptr32, oy: int):
 
 @micropython.viper
 def depthwise_row(xp: ptr8, wp: ptr8, a: int, sp: ptr8, w: ptr8, acc: ptr32,
-                  bias: ptr32, taps: ptr32, g: ptr32):
+                  bias: ptr32, g: ptr32):
     # acc[ox * out_c + o] for one output row from its strip. xp, wp, a: the
     # hot loop's variables, first so that viper keeps them in registers.
     out_w = g[_OUT_W]
@@ -168,7 +171,7 @@ def depthwise_row(xp: ptr8, wp: ptr8, a: int, sp: ptr8, w: ptr8, acc: ptr32,
             t = 0
             if mult == 1:
                 while t < n_taps:
-                    xp = ptr8(base + taps[t] + o)
+                    xp = ptr8(base + g[_TAP0 + t] + o)
                     a += xp[0] * ((wp[0] ^ 128) - 128)
                     a1 += xp[1] * ((wp[1] ^ 128) - 128)
                     a2 += xp[2] * ((wp[2] ^ 128) - 128)
@@ -178,7 +181,7 @@ def depthwise_row(xp: ptr8, wp: ptr8, a: int, sp: ptr8, w: ptr8, acc: ptr32,
             else:
                 c = o // mult
                 while t < n_taps:
-                    xp = ptr8(base + taps[t] + c)
+                    xp = ptr8(base + g[_TAP0 + t] + c)
                     v = xp[0]
                     a += v * ((wp[0] ^ 128) - 128)
                     a1 += v * ((wp[1] ^ 128) - 128)
@@ -198,7 +201,7 @@ def depthwise_row(xp: ptr8, wp: ptr8, a: int, sp: ptr8, w: ptr8, acc: ptr32,
             wp = ptr8(uint(w) + o)
             t = 0
             while t < n_taps:
-                xp = ptr8(base + taps[t] + c)
+                xp = ptr8(base + g[_TAP0 + t] + c)
                 a += xp[0] * ((wp[0] ^ 128) - 128)
                 wp = ptr8(uint(wp) + out_c)
                 t += 1
@@ -212,29 +215,32 @@ def depthwise_row(xp: ptr8, wp: ptr8, a: int, sp: ptr8, w: ptr8, acc: ptr32,
 def eval(ctx, op, d):
     x = ctx.buffer(op.inputs[0])
     y = ctx.buffer(op.outputs[0])
-    filt = op.inputs[1]
+    words = d.words
     views = d.views
     if views is None or not views[3]:
         # Kept from the first invoke: the op's scratch is fixed once the arena
         # is planned, and so are in-place weights (streamed ones are read again).
+        filt = op.inputs[1]
         scratch = memoryview(ctx.scratch_buf)
+        acc_bytes = words[_ACC_BYTES]
         addressable = getattr(ctx.weights_src, "addressable", True)
-        views = d.views = (scratch[:d.acc_bytes], scratch[d.acc_bytes:], ctx.weights(filt, 0, filt.size), addressable)
+        views = d.views = (scratch[:acc_bytes], scratch[acc_bytes:], ctx.weights(filt, 0, filt.size), addressable)
     acc = views[0]
     strip = views[1]
     w = views[2]
-    geom = d.geom
-    taps = d.taps
     bias = d.bias
     params = d.params
-    clamp = d.clamp
-    out_w, out_c = geom[_OUT_W], geom[_OUT_C]
+    out_w = words[_OUT_W]
+    out_c = words[_OUT_C]
+    batches = words[_BATCHES]
+    in_batch = words[_IN_BATCH]
+    out_batch = words[_OUT_BATCH]
     row_bytes = out_w * out_c
     requantize = quant.requantize_rows
-    for b in range(d.batches):
-        xb = x[b * d.in_batch:(b + 1) * d.in_batch] if d.batches > 1 else x
-        at = b * d.out_batch
-        for oy in range(d.out_h):
-            fill_strip(strip, xb, geom, oy)
-            depthwise_row(strip, w, 0, strip, w, acc, bias, taps, geom)
-            requantize(0, 0, acc, acc, y, at + oy * row_bytes, out_w, out_c, out_c, params, 0, clamp)
+    for b in range(batches):
+        xb = x[b * in_batch:(b + 1) * in_batch] if batches > 1 else x
+        at = b * out_batch
+        for oy in range(words[_OUT_H]):
+            fill_strip(strip, xb, words, oy)
+            depthwise_row(strip, w, 0, strip, w, acc, bias, words)
+            requantize(0, 0, acc, acc, y, at + oy * row_bytes, out_w, out_c, out_c, params, 0, words)

@@ -17,9 +17,9 @@ from .. import errors
 from .. import quant
 from . import conv
 
-# conv.py's geometry words that fc_row reads.
-_DEPTH = const(2)
-_BATCHES = const(3)
+# conv.py's data words that fc_row reads (conv._IN_C and conv._OUT_W).
+_DEPTH = const(6)
+_BATCHES = const(7)
 
 
 def _elements(shape):
@@ -55,11 +55,9 @@ def prepare(ctx, op):
             raise errors.unsupported(op, "weights zero point %d (int8 weights are symmetric)" % filt.zero_point)
         m, s = quant.fc_multiplier(x.scale, filt.scale, y.scale)
         multipliers, shifts = [m] * out_c, [s] * out_c
-    d = conv.ConvData()
-    # in_h in_w in_c out_w k_h k_w strides dilations pads group_c per_group pad_x
-    d.geom = array("i", (1, batches, depth, batches, 1, 1, 1, 1, 1, 1, 0, 0, depth, out_c, x.zero_point + 128))
-    d.out_h, d.out_c, d.batches = 1, out_c, 1
-    d.row_len = depth
+    # A 1 x batches image of depth channels, a 1x1 kernel, no padding.
+    d = conv.ConvData((1, batches, depth, batches, 1, 1, 1, 1, 1, 1, 0, 0, depth, out_c, x.zero_point + 128,
+                       1, out_c, 1, batches * depth, batches * out_c, depth))
     return conv.finish(ctx, op, d, filt, bias, y, multipliers, shifts, activation, x.zero_point, fc_row, 0)
 
 
