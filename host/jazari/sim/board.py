@@ -89,7 +89,7 @@ class VirtualBoard:
         self.name = name
         self._own_workdir = workdir is None
         self.workdir = Path(tempfile.mkdtemp(prefix="jazari-sim-", dir=workdir))
-        self.flash = Path(flash).resolve() if flash else self.workdir / "flash.bin"
+        self.flash = Path(flash).expanduser().resolve() if flash else self.workdir / "flash.bin"
         self.events_file = self.workdir / "events.log"
         self.log_file = self.workdir / "supervisor.log"
         self.uid = uid_for(self.flash)
@@ -133,7 +133,7 @@ class VirtualBoard:
     def wait_ready(self, timeout=START_TIMEOUT):
         answer = self._read_answer(timeout)
         if "port" not in answer:
-            self.stop()
+            self.stop(keep_files=True)  # its log says what went wrong
             raise JazariError(self._failure(answer))
         self.port, self.device, self.name = answer["port"], answer["device"], answer["name"]
         return self
@@ -154,12 +154,10 @@ class VirtualBoard:
             return _("A virtual board called '{name}' is already running.").format(name=self.name)
         if error == "flash in use":
             return _("The flash file {flash} is already used by a running virtual board.").format(flash=self.flash)
-        if error == "timeout":
-            return _("The virtual board did not start in time; see {log}.").format(log=self.log_file)
         output = answer.get("output", "").strip().splitlines()
-        return _("The virtual board stopped while booting: {last_line}").format(
-            last_line=output[-1] if output else error
-        )
+        if output:
+            return _("The virtual board stopped while booting: {last_line}").format(last_line=output[-1])
+        return _("The virtual board did not start in time; see {log}.").format(log=self.log_file)
 
     def reset(self):
         """Hard reset, like the EN button: the flash (the board's files) is kept."""
@@ -174,7 +172,7 @@ class VirtualBoard:
             self._process.stdin.write(command.encode() + b"\n")
             self._process.stdin.flush()
 
-    def stop(self):
+    def stop(self, keep_files=False):
         process, self._process = self._process, None
         if process is not None:
             try:
@@ -187,7 +185,7 @@ class VirtualBoard:
                 process.kill()
                 process.wait()
             process.stdout.close()
-        if self._own_workdir:
+        if self._own_workdir and not keep_files:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
     @property

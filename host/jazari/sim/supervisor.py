@@ -343,7 +343,9 @@ def main(argv):
         if os.path.islink(config["link"]) and supervisor and os.readlink(config["link"]) == supervisor.port.device:
             os.unlink(config["link"])
         registry.release(name)
-        if config.get("scratch"):  # the board's temporary folder, if its owner died first
+        if config.get("scratch") and supervisor and supervisor.ready:
+            # The board's temporary folder, in case its owner died first (after a
+            # failed boot it stays: its log says what went wrong).
             shutil.rmtree(config["scratch"], ignore_errors=True)
     return 0
 
