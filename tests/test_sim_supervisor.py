@@ -285,6 +285,17 @@ def test_a_paced_line_still_carries_every_byte(virtual_boards):
         tool.close()
 
 
+def test_a_boot_that_fails_is_one_clear_line_and_a_kept_log(virtual_boards, tmp_path, monkeypatch):
+    start = tmp_path / "broken_start.py"
+    start.write_text("import os\nprint('cannot mount the flash')\nos.unsetenv('MICROPYINSPECT')\nraise SystemExit(1)\n")
+    monkeypatch.setenv("JAZARI_SIM_START", str(start))
+    with pytest.raises(board_module.JazariError) as failed:
+        virtual_boards(1)
+    assert failed.value.message.endswith("cannot mount the flash")
+    (log,) = tmp_path.glob("jazari-sim-*/supervisor.log")
+    assert "cannot mount the flash" in log.read_text()
+
+
 def test_the_registry_lists_running_boards_and_ignores_dead_ones(virtual_boards, sim_runtime_dir):
     boards = virtual_boards(2, profile="esp32s3")
     listed = {entry["name"]: entry for entry in registry.running_boards()}

@@ -194,6 +194,7 @@ class Supervisor:
     def _announce(self, error=None):
         if error:
             message = {"error": error, "output": self.boot_log[-2000:].decode("utf-8", "replace")}
+            sys.stderr.write(f"{error}; its output:\n{message['output']}\n")
         else:
             self.ready = True
             message = self.entry()
