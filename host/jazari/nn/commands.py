@@ -6,13 +6,14 @@ console; failures arrive as one translated JazariError.
 
 import io
 import secrets
+import shutil
 
 from jazari.console import console
 from jazari.errors import JazariError
 from jazari.i18n import _
 
 DEFAULT_SAMPLES = 10
-TABLE_WIDTH = 120
+TABLE_WIDTH = 140  # when the output is not a terminal (a file, a pipe, a test)
 
 
 def register(subparsers):
@@ -54,8 +55,10 @@ def _print_table(table):
     """Render a rich table as plain text and print it through the console."""
     from rich.console import Console
 
+    stream = console._stream("out")
+    width = shutil.get_terminal_size((TABLE_WIDTH, 24)).columns if stream.isatty() else TABLE_WIDTH
     buffer = io.StringIO()
-    Console(file=buffer, width=TABLE_WIDTH, color_system=None).print(table)
+    Console(file=buffer, width=width, color_system=None).print(table)
     console.say(buffer.getvalue().rstrip("\n"))
 
 
@@ -124,7 +127,7 @@ def _fit_text(fit, refused):
 
 def _print_boards(summary):
     table = _table(_("board"), _("file / flash space"), _("weights"), _("RAM needed / free"), _("fits"),
-                   _("latency (estimated)"))
+                   _("RAM with ROMFS"), _("latency (estimated)"))
     for fit in summary.fits:
         profile = fit.profile
         weights = _("in RAM") if fit.weights_in_ram else _("streamed from flash")
@@ -134,6 +137,7 @@ def _print_boards(summary):
             weights,
             f"{_kb(fit.ram_needed)} / {_kb(profile.free_heap)}",
             _fit_text(fit, bool(summary.problems)),
+            _kb(fit.ram_needed_romfs),
             _("{ms:,.0f} ms").format(ms=fit.latency_ms) if fit.latency_ms >= 1 else _("under 1 ms"),
         )
     _print_table(table)
