@@ -568,3 +568,19 @@ def test_board_without_the_kit_is_told_to_flash(capsys, tmp_path, virtual_board)
     assert code == 1
     assert one_line(err) == (f"The board on {virtual_board.port} has no Jazari kit, so no engine: "
                              "flash it with 'jazari flash' first.")
+
+
+def test_arena_bigger_than_the_free_heap_is_refused_with_both_figures(capsys, tmp_path, virtual_board):
+    samples = tmp_path / "X.npy"
+    np.save(samples, np.zeros((1, 1, 128, 128, 1), dtype=np.int8))
+    with connect(virtual_board.port) as device:
+        device.exec("import gc\ngc.collect()\n_hog = []\nwhile gc.mem_free() > 40000:\n    _hog.append(bytearray(2048))")
+    code, _out, err = jazari(
+        capsys, "model", "run", model_path("simple_add_model"), "--input", samples, "--input", samples,
+        "--output", tmp_path / "Y.npy", "--port", virtual_board.port,
+    )
+    assert code == 1
+    message = one_line(err)
+    # Three 16 KB tensors alive at once: 49,152 bytes, more than the 40 KB left.
+    needed, free = map(int, re.search(r"needs (\d+) bytes of RAM .* has (\d+) bytes free", message).groups())
+    assert needed == 3 * 128 * 128 and free <= 40000
