@@ -584,3 +584,16 @@ def test_arena_bigger_than_the_free_heap_is_refused_with_both_figures(capsys, tm
     # Three 16 KB tensors alive at once: 49,152 bytes, more than the 40 KB left.
     needed, free = map(int, re.search(r"needs (\d+) bytes of RAM .* has (\d+) bytes free", message).groups())
     assert needed == 3 * 128 * 128 and free <= 40000
+
+
+def test_verify_without_tflite_micro_names_the_extra():
+    # A Python where tflite-micro is not installed (an import of it fails), as after `pip install jazari-kit`.
+    script = (
+        "import sys\nsys.modules['tflite_micro'] = None\nfrom jazari.cli import main\n"
+        "sys.exit(main(['--lang', 'en', 'model', 'verify', %r, '--port', %r]))" % (
+            str(model_path("hello_world_int8")), NO_BOARD)
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "model verify needs tflite-micro, the reference interpreter: pip install 'jazari-kit[test]'")
