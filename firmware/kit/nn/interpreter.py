@@ -4,7 +4,7 @@
 import gc
 from . import schema as S
 from . import errors
-from .reader import read_model
+from .reader import read_model, declared_codes
 from .planner import lifetimes, plan, place_scratch
 from . import ops as registry
 
@@ -12,6 +12,15 @@ _ACT_TYPES = (S.INT8, S.INT32)
 # What a corrupt model's numbers can make an op's Python code raise; turned
 # into one ValueError naming the operator.
 _BROKEN = (ZeroDivisionError, IndexError, KeyError, OverflowError, TypeError, AttributeError)
+
+
+def _scrub(depth):
+    # MicroPython's GC scans the C stack conservatively: a pointer left in a
+    # returned call's stack slots would keep the planning pass's whole model
+    # alive. Calls with many locals overwrite those slots.
+    a = b = c = d = e = f = g = h = i = j = k = m = 0
+    if depth:
+        _scrub(depth - 1)
 
 
 class Interpreter:
@@ -26,14 +35,12 @@ class Interpreter:
         # Only a small int survives this pass: any object kept from it would
         # sit above its garbage and split the free space.
         try:
-            info = read_model(src)
-            self._check(info)
-            size = plan(lifetimes(info, self._aliases(info)))[1]
+            size = self._plan_size(src)
         except MemoryError:
-            info = None
+            _scrub(8)
             gc.collect()
-            raise errors.no_room(None, gc.mem_free())
-        info = None
+            raise errors.no_room(-1, gc.mem_free())
+        _scrub(8)
         gc.collect()
         if size > gc.mem_free():
             raise errors.too_big(size, gc.mem_free())
@@ -44,16 +51,23 @@ class Interpreter:
             raise errors.too_big(size, gc.mem_free())
         self.tensor_bytes = size
         # Pass 2: the objects the ops keep, then each op's prepare.
-        self.info = info = read_model(src)
         try:
-            for code in self._check(info):
-                registry.lookup(code)  # the ops' code, imported now
+            for code in declared_codes(src):  # the ops' code, before the model's objects
+                if code in registry.OPS:
+                    registry.lookup(code)
+        except MemoryError:
+            self.arena = None
+            gc.collect()
+            raise errors.no_room(None, gc.mem_free())
+        try:
+            self.info = info = read_model(src)
+            self._check(info)
+            self.alias = self._aliases(info)
+            offsets = plan(lifetimes(info, self.alias))[0]
         except MemoryError:
             self.arena = self.info = info = None
             gc.collect()
-            raise errors.no_room(None, gc.mem_free())
-        self.alias = self._aliases(info)
-        offsets = plan(lifetimes(info, self.alias))[0]
+            raise errors.no_room(-1, gc.mem_free())
         steps = [(op,) + registry.lookup(op.code) for op in info.operators]
         prepared = []
         try:
@@ -63,6 +77,10 @@ class Interpreter:
                     prepared.append((ev, op, prep(self, op)))
                 except _BROKEN as e:  # a corrupt file trips an op's arithmetic
                     raise errors.bad_shape(op, "%s: %s" % (type(e).__name__, e))
+                # MicroPython allocates upwards from its last collection: a
+                # collection per op keeps what the ops keep packed low, instead
+                # of sprinkled across the heap between their garbage.
+                gc.collect()
         except MemoryError:
             prepared = self.arena = None
             gc.collect()
@@ -85,6 +103,11 @@ class Interpreter:
             scratch = arena[at:at + n] if at is not None else (extra_buf[:n] if n else None)
             self.steps.append((ev, op, data, scratch))
         self.arena_bytes = size + extra
+
+    def _plan_size(self, src):
+        info = read_model(src)
+        self._check(info)
+        return plan(lifetimes(info, self._aliases(info)))[1]
 
     def _check(self, info):
         # Every op supported, every tensor of a type it takes; returns the

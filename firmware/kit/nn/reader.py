@@ -146,6 +146,11 @@ def _op_codes(model):
     return codes
 
 
+def declared_codes(src):
+    # The builtin codes in the model's operator_codes, nothing else read.
+    return _op_codes(root(src))
+
+
 def read_model(src):
     try:
         return _read(src)
@@ -165,7 +170,7 @@ def _read(src):
     tensors = []
     for i, tt in enumerate(g.tables(S.SUBGRAPH_TENSORS, _MAX_TENSORS)):
         tensors.append(_read_tensor(tt, i, buffers, src))
-        if i & 15 == 15:
+        if i & 3 == 3:
             gc.collect()  # keeps what stays packed low in the heap
     ops = []
     for i, ot in enumerate(g.tables(S.SUBGRAPH_OPERATORS, _MAX_OPS)):
@@ -177,6 +182,8 @@ def _read(src):
         if None in outs:
             raise ValueError("model file is corrupt: operator %d has an omitted output" % i)
         ops.append(Operator(i, codes[k], ins, outs, ot.table(S.OP_OPTIONS), ot.uint8(S.OP_OPTIONS_TYPE)))
+        if i & 3 == 3:
+            gc.collect()
     inputs = _tensor_list(g.ints(S.SUBGRAPH_INPUTS, "i", _MAX_OP_IO), tensors, "the model's inputs")
     outputs = _tensor_list(g.ints(S.SUBGRAPH_OUTPUTS, "i", _MAX_OP_IO), tensors, "the model's outputs")
     if None in inputs or None in outputs:
