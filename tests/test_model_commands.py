@@ -479,18 +479,21 @@ def test_model_is_copied_once(virtual_boards):
         assert device.get("/models/hw.tflite") == other
 
 
-@pytest.mark.parametrize("name", [
-    "hello_world_int8",
-    "micro_speech_quantized",
-    "simple_add_model",  # two inputs of 16 KB: each sample goes in several slices
-    "person_detect",  # 294 KB: weights streamed from the board's file, several invokes in a row
-])
-def test_verify_passes_on_the_conformance_models(capsys, virtual_boards, name):
+@pytest.mark.parametrize("path", [
+    model_path("hello_world_int8"),
+    model_path("micro_speech_quantized"),
+    model_path("simple_add_model"),  # two inputs of 16 KB: each sample goes in several slices
+    model_path("person_detect"),  # 294 KB: weights streamed from the board's file, several invokes in a row
+    CORPUS / "broadcast.tflite",  # three inputs, three outputs
+    CORPUS / "activations.tflite",  # seven outputs
+    CORPUS / "float_io.tflite",  # float32 in and out, through QUANTIZE and DEQUANTIZE
+], ids=lambda path: path.stem)
+def test_verify_passes(capsys, virtual_boards, path):
     board = virtual_boards(1, profile="esp32s3-psram")[0]
-    code, out, err = jazari(capsys, "model", "verify", model_path(name), "--port", board.port, "--samples", "3")
+    code, out, err = jazari(capsys, "model", "verify", path, "--port", board.port, "--samples", "3")
     assert code == 0, err
     assert re.search(r"seed \d+", out)
-    assert f"exactly tflite-micro's outputs on {name}.tflite" in out
+    assert f"exactly tflite-micro's outputs on {path.name}" in out
 
 
 def test_board_side_refusal_comes_back_in_a_translated_frame(virtual_boards):
