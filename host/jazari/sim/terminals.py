@@ -97,10 +97,9 @@ class Child:
         signal to SIG_DFL (which would kill it); on SIGCONT the signal arrives
         before it runs again."""
         pid = self.process.pid
-        try:
-            os.kill(pid, signal.SIGSTOP)
-        except ProcessLookupError:
+        if not _SEES_HANDLERS or self.process.poll() is not None:
             return False
+        os.kill(pid, signal.SIGSTOP)
         try:
             if not (_stopped(pid) and _catches_sigint(pid)):
                 return False
