@@ -256,6 +256,17 @@ def test_streamed_weights_match(tmp_path):
     assert_bit_exact(tmp_path, fc_model(rng, batches=2, depth=700, k=100, per_channel=True), rng, mode="file")
 
 
+def test_streamed_weights_of_many_layers_match(tmp_path):
+    # Every layer's slices pass through the one buffer the ops share: no
+    # kernel may keep a view of it from one invoke, or one layer, to the next.
+    path = CONFORMANCE / "person_detect.tflite"
+    if not path.exists():
+        pytest.skip("conformance models not found beside the project (%s)" % CONFORMANCE)
+    xs = _samples(np.random.default_rng(8), (1, 96, 96, 1), count=2)
+    want = run_tflm(path, [xs])[0]
+    assert np.array_equal(run_engine(path, [xs], mode="file")[0], want)
+
+
 # ---- the conformance models' own layers ------------------------------------
 
 _KERNEL_OPS = {tfl.BuiltinOperator.CONV_2D, tfl.BuiltinOperator.DEPTHWISE_CONV_2D,

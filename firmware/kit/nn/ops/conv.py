@@ -279,7 +279,7 @@ def _views(ctx, op, d):
     filt = op.inputs[1]
     words = d.words
     acc_bytes = words[_ACC_BYTES]
-    weights = ctx.weights(filt, 0, filt.size) if words[_GROUP] == words[_OUT_C] else None
+    weights = ctx.weights(filt, 0, filt.size) if addressable(ctx) else None
     d.views = (scratch[:acc_bytes], scratch[acc_bytes:], weights)
     return d.views
 
@@ -309,7 +309,8 @@ def run(ctx, op, d):
         k0 = 0
         while k0 < out_c:
             kn = min(group, out_c - k0)
-            if group < out_c:
+            if w is None or kn < out_c:
+                # Streamed: the slice sits in a buffer that every op reuses.
                 w = ctx.weights(op.inputs[1], k0 * n, kn * n)
             for oy in range(out_h):
                 row(xb, w, 0, xb, w, acc, patch, bias, words, oy, k0, kn)
