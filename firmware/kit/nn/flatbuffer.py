@@ -75,19 +75,18 @@ class Table:
             raise corrupt("vtable", vt)
         self.src = src
         self.pos = pos
-        self.vt = vt
-        self.vsize = vsize
-        self.tsize = tsize
+        self.vt = vt  # sizes are read again when needed: fewer attributes, less RAM
 
     def _field(self, slot, nbytes):
         # Absolute position of field `slot` (0-based), or 0 when absent.
         at = 4 + 2 * slot
-        if at + 2 > self.vsize:
+        vsize, tsize = self.src.unpack("<HH", self.vt)
+        if at + 2 > vsize:
             return 0
         off = self.src.unpack("<H", self.vt + at)[0]
         if off == 0:
             return 0
-        if off + nbytes > self.tsize:
+        if off + nbytes > tsize:
             raise corrupt("field %d of the table at byte %d" % (slot, self.pos), self.pos + off)
         return self.pos + off
 

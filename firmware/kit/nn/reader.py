@@ -4,7 +4,7 @@
 from micropython import const
 from . import schema as S
 import gc
-from .flatbuffer import Table, root
+from .flatbuffer import Table, Numbers, Int64s, root
 
 # Caps on counts that only a hostile file would exceed (they keep a corrupt
 # file from filling the heap with objects before we notice).
@@ -22,13 +22,11 @@ class Tensor:
     name = ""  # kept for the model's inputs and outputs only
     scale = 0.0
     zero_point = 0
-    scales = None  # per-channel: a list-like read from the file, else None
-    zero_points = None
     quantized_dimension = 0
-    is_const = False
     is_variable = False
     data_at = 0  # constant bytes: start in the model file, and length
     data_len = 0
+    _channels = None  # per-channel quantization: (source, scales at, zero points at or -1, count)
 
     def __init__(self, index, shape, type, size):
         self.index = index
@@ -36,18 +34,37 @@ class Tensor:
         self.type = type
         self.size = size  # bytes
 
+    @property
+    def is_const(self):
+        return self.data_len > 0
+
+    @property
+    def scales(self):
+        # Per-channel scales as a list-like read from the file, else None.
+        c = self._channels
+        return Numbers(c[0], c[1], c[3]) if c else None
+
+    @property
+    def zero_points(self):
+        c = self._channels
+        if not c:
+            return None
+        return Int64s(c[0], c[2], c[3]) if c[2] >= 0 else (self.zero_point,) * c[3]
+
     def __repr__(self):
         return "<Tensor %d %s %s %s>" % (self.index, self.name, S.TYPE_NAMES.get(self.type, self.type), self.shape)
 
 
 class Operator:
-    def __init__(self, index, code, inputs, outputs, options, options_type):
+    options = None  # the builtin-options Table, when the op has one
+
+    def __init__(self, index, code, inputs, outputs, options):
         self.index = index
         self.code = code
-        self.inputs = inputs
+        self.inputs = inputs  # tuples of Tensor (None for an omitted input)
         self.outputs = outputs
-        self.options = options
-        self.options_type = options_type
+        if options is not None:
+            self.options = options
 
 
 class ModelInfo:
@@ -70,24 +87,25 @@ def _check_elements(shape, index):
 
 
 def _read_quant(t, q):
-    from .flatbuffer import Numbers, Int64s
     scales = q.vector(S.QUANT_SCALE, 4, _MAX_CHANNELS)
     if not scales or not scales[1]:
         return
     src = q.src
     start, n = scales
     zv = q.vector(S.QUANT_ZERO_POINT, 8, _MAX_CHANNELS)
-    zps = Int64s(src, zv[0], zv[1]) if zv and zv[1] == n else None
+    zat = zv[0] if zv and zv[1] == n else -1
     t.scale = src.unpack("<f", start)[0]
-    if zps:
-        z = zps[0]
+    if zat >= 0:
+        z = src.unpack("<q", zat)[0]
         if not -0x80000000 <= z <= 0x7FFFFFFF:
             raise ValueError("model file is corrupt: tensor %d has zero point %d" % (t.index, z))
-        t.zero_point = z
-    t.quantized_dimension = q.int32(S.QUANT_DIMENSION)
+        if z:
+            t.zero_point = z
+    d = q.int32(S.QUANT_DIMENSION)
+    if d:
+        t.quantized_dimension = d
     if n > 1:
-        t.scales = Numbers(src, start, n)
-        t.zero_points = zps if zps is not None else (t.zero_point,) * n
+        t._channels = (src, start, zat, n)
 
 
 def _read_tensor(tt, index, buffers, src):
@@ -119,7 +137,6 @@ def _read_tensor(tt, index, buffers, src):
         if n:
             if n < t.size:
                 raise ValueError("model file is corrupt: tensor %d holds %d bytes, its shape needs %d" % (index, n, t.size))
-            t.is_const = True
             t.data_at = at
             t.data_len = n
     return t
@@ -181,7 +198,7 @@ def _read(src):
         outs = _tensor_list(ot.ints(S.OP_OUTPUTS, "i", _MAX_OP_IO), tensors, "operator %d" % i)
         if None in outs:
             raise ValueError("model file is corrupt: operator %d has an omitted output" % i)
-        ops.append(Operator(i, codes[k], ins, outs, ot.table(S.OP_OPTIONS), ot.uint8(S.OP_OPTIONS_TYPE)))
+        ops.append(Operator(i, codes[k], tuple(ins), tuple(outs), ot.table(S.OP_OPTIONS)))
         if i & 3 == 3:
             gc.collect()
     inputs = _tensor_list(g.ints(S.SUBGRAPH_INPUTS, "i", _MAX_OP_IO), tensors, "the model's inputs")
