@@ -2,6 +2,7 @@
 # arena, prepare every op once, then run the ops in order on each invoke.
 # It is also the `ctx` every op's prepare and eval receive (docs/engine.md).
 import gc
+from micropython import const
 from . import schema as S
 from . import errors
 from .reader import read_model, declared_codes
@@ -9,6 +10,7 @@ from .planner import lifetimes, plan, place_scratch
 from . import ops as registry
 
 _ACT_TYPES = (S.INT8, S.INT32)
+_LOAD_GC_BYTES = const(4096)
 # What a corrupt model's numbers can make an op's Python code raise; turned
 # into one ValueError naming the operator.
 _BROKEN = (ZeroDivisionError, IndexError, KeyError, OverflowError, TypeError, AttributeError)
@@ -25,6 +27,18 @@ def _scrub(depth):
 
 class Interpreter:
     def __init__(self, src, weights):
+        # Collect every few KB while loading: MicroPython otherwise allocates
+        # upward through the whole free heap before it collects, sprinkling
+        # what the ops keep between their garbage, until no block of even
+        # 2 KB is left although half the heap is free.
+        old = gc.threshold()
+        gc.threshold(_LOAD_GC_BYTES)
+        try:
+            self._load(src, weights)
+        finally:
+            gc.threshold(old)
+
+    def _load(self, src, weights):
         self.weights_src = weights
         self._scratch = {}
         self._op = 0
