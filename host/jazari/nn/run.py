@@ -2,9 +2,9 @@
 
 The model is copied to the board once (skipped when a file with the same
 SHA-256 is already there). Samples travel through the raw REPL as base64 in
-few `exec` calls: each call carries at most EXEC_BYTES of sample data, so the
-code string the board compiles stays small next to its heap, and a sample
-bigger than that is written into the board's input buffer in slices.
+few `exec` calls: each call carries at most EXEC_CODE_BYTES of code, so the
+string the board compiles stays small next to its heap, and a sample bigger
+than that is written into the board's input buffer in slices.
 """
 
 import base64
@@ -21,10 +21,13 @@ from jazari.nn.inspect import BOARD_PROFILES, arena_bytes, summarize
 from jazari.nn.tflite import load_model
 
 REMOTE_DIR = "/models"
-EXEC_BYTES = 4096  # sample bytes per exec (a multiple of 3: whole base64 groups)
-OUTPUT_SLICE = 3072  # output bytes per base64 piece printed by the board
+SLICE_BYTES = 3072  # sample bytes per `_w` call (4 KB of base64)
+EXEC_CODE_BYTES = 6144  # code per exec: the board compiles it in its small heap
+SAMPLES_PER_EXEC = 16  # invokes per exec at most, so a slow model answers well before the timeout
+OUTPUT_SLICE = 3072  # output bytes per base64 piece printed by the board (a multiple of 3: they join)
 LOAD_TIMEOUT = 120  # seconds to read and prepare a model (streamed from flash on a slow board)
-EXEC_TIMEOUT = 120  # seconds for one exec of samples
+EXEC_TIMEOUT = 60  # seconds for one exec, plus the time its invokes may take on a slow board
+SLOWEST_MACS_PER_SECOND = 100_000  # well below any ESP32's, for that allowance
 ORACLE_ARENA_MARGIN = 256 * 1024  # bytes beyond our own arena plan for tflite-micro's bookkeeping
 _OUTPUT_LINE = re.compile(r"^@(\d+) (\S*)$")
 
@@ -166,28 +169,31 @@ def copy_model(device, data, remote_path, sha256):
     return True
 
 
-def _statements(model, arrays):
-    """(code, sample bytes) per statement: the writes of every sample's inputs, then `_r()`."""
+_INVOKE = "_r()"
+
+
+def _statements(arrays):
+    """Board statements: the slices of every sample's inputs, then `_r()` for that sample."""
     for sample in range(len(arrays[0]) if arrays else 0):
         for index, array in enumerate(arrays):
             raw = np.ascontiguousarray(array[sample]).tobytes()
-            for at in range(0, len(raw), EXEC_BYTES):
-                piece = base64.b64encode(raw[at:at + EXEC_BYTES]).decode()
-                yield f"_w({index},{at},'{piece}')", len(piece)
-        yield "_r()", 0
+            for at in range(0, len(raw), SLICE_BYTES):
+                yield f"_w({index},{at},'{base64.b64encode(raw[at:at + SLICE_BYTES]).decode()}')"
+        yield _INVOKE
 
 
 def _batches(statements):
-    """Statements grouped into exec calls of at most EXEC_BYTES of sample data (at least one each)."""
-    batch, used = [], 0
-    for code, cost in statements:
-        if batch and used + cost > EXEC_BYTES * 4 // 3:
-            yield batch
-            batch, used = [], 0
+    """Statements grouped into exec calls of at most EXEC_CODE_BYTES and SAMPLES_PER_EXEC invokes."""
+    batch, size, invokes = [], 0, 0
+    for code in statements:
+        if batch and (size + len(code) > EXEC_CODE_BYTES or invokes == SAMPLES_PER_EXEC):
+            yield batch, invokes
+            batch, size, invokes = [], 0, 0
         batch.append(code)
-        used += cost
+        size += len(code) + 1
+        invokes += code == _INVOKE
     if batch:
-        yield batch
+        yield batch, invokes
 
 
 def _parse_outputs(text, outputs):
@@ -230,8 +236,9 @@ def _run_on_device(device, model, data, model_name, arrays):
     raw = [[] for _unused in outputs]
     try:
         device.exec(_SETUP.format(path=remote_path, slice=OUTPUT_SLICE), timeout=LOAD_TIMEOUT)
-        for batch in _batches(_statements(model, arrays)):
-            printed = device.exec("\n".join(batch), timeout=EXEC_TIMEOUT)
+        seconds_per_invoke = summarize(model, model_name).macs / SLOWEST_MACS_PER_SECOND
+        for batch, invokes in _batches(_statements(arrays)):
+            printed = device.exec("\n".join(batch), timeout=EXEC_TIMEOUT + invokes * seconds_per_invoke)
             for index, pieces in enumerate(_parse_outputs(printed, outputs)):
                 raw[index].extend(pieces)
     except BoardError as failure:
@@ -241,8 +248,10 @@ def _run_on_device(device, model, data, model_name, arrays):
             device.exec("_m = _in = None\nimport gc\ngc.collect()")
     samples = len(arrays[0]) if arrays else 0
     if any(len(pieces) != samples for pieces in raw):
-        raise JazariError(_("The board answered {got} outputs for {samples} samples. Reset the board and try again.").format(
-            got=min(len(pieces) for pieces in raw), samples=samples))
+        raise JazariError(
+            _("The board answered {got} outputs for {samples} samples. Reset the board and try again.").format(
+                got=min(len(pieces) for pieces in raw), samples=samples)
+        )
     return [_to_array(pieces, tensor) for pieces, tensor in zip(raw, outputs)]
 
 
