@@ -459,8 +459,7 @@ from kit.nn import quant
 f = lambda b: struct.unpack('<f', struct.pack('<I', b))[0]
 for a, b, c in %r:
     a, b, c = f(a), f(b), f(c)
-    m, s = quant.conv_multipliers(a, [b], c)
-    print(m[0], s[0], *quant.fc_multiplier(a, b, c))
+    print(*quant.conv_multiplier(a, b, c), *quant.fc_multiplier(a, b, c))
 for r in %r:
     print(*quant.quantize_multiplier(r))
 """ % (bits, reals)

@@ -3,10 +3,11 @@
 # Prepare time (plain Python, runs once per op):
 #   quantize_multiplier(real)      TFLM's QuantizeMultiplier (frexp, round half
 #                                  away from zero) -> (multiplier, shift)
-#   conv_multipliers(...)          per-channel multipliers and shifts exactly as
+#   conv_multiplier(...)           a channel's multiplier and shift exactly as
 #                                  TFLM computes them in double precision, with
 #                                  integer arithmetic so a board whose floats are
-#                                  single precision (ESP32) gets the same bits
+#                                  single precision (ESP32) gets the same bits;
+#                                  conv_params(...) for every channel
 #   activation_range(...)          TFLM's CalculateActivationRangeQuantized
 # Invoke time:
 #   mbqm(x, multiplier, shift)     MultiplyByQuantizedMultiplier, plain Python
@@ -122,15 +123,31 @@ def quantize_multiplier(real):
     return quantize_exact(real)
 
 
-def conv_multipliers(input_scale, filter_scales, output_scale):
-    """Per-channel (multipliers, shifts) as PopulateConvolutionQuantizationParams:
+def conv_multiplier(input_scale, filter_scale, output_scale):
+    """One channel's (multiplier, shift) as PopulateConvolutionQuantizationParams:
     double(input_scale) * double(filter_scale) / double(output_scale).
-    Also used by per-channel FULLY_CONNECTED, which computes the same."""
-    inp = exact(input_scale)
-    out = exact(output_scale)
-    pairs = [quantize_exact(divide(multiply(inp, exact(s)), out))
-             for s in filter_scales]
-    return [p[0] for p in pairs], [p[1] for p in pairs]
+    Per-channel FULLY_CONNECTED computes the same."""
+    return quantize_exact(divide(multiply(exact(input_scale), exact(filter_scale)), exact(output_scale)))
+
+
+def conv_params(input_scale, filter_scales, output_scale, channels):
+    """channel_params() for conv_multiplier() of every channel; one filter
+    scale is broadcast to all channels, as TFLM does. Built channel by
+    channel into one buffer: no list of pairs (a board's heap is fragmented
+    by the time the last layers load)."""
+    first = filter_scales[0]
+    for s in filter_scales:
+        if s != first:
+            break
+    else:
+        m, shift = conv_multiplier(input_scale, first, output_scale)
+        return channel_params((m,), (shift,))
+    words = bytearray(1 + 5 * channels)
+    words[0] = 1
+    for c in range(channels):
+        m, shift = conv_multiplier(input_scale, filter_scales[c], output_scale)
+        _put_channel(words, c, m, shift)
+    return words
 
 
 def fc_multiplier(input_scale, filter_scale, output_scale):
@@ -182,7 +199,7 @@ def mbqm(x, multiplier, shift):
 
 
 def channel_params(multipliers, shifts):
-    """The bytes the viper requantizers read: a flag (1 when channels differ),
+    """The bytes the viper requantizer reads: a flag (1 when channels differ),
     then 5 bytes per channel: the multiplier (int32, little-endian, >= 0) and
     shift + 32. Per-tensor quantization (every channel alike) keeps a single
     channel. TFLM keeps 8 bytes per channel."""
@@ -193,11 +210,14 @@ def channel_params(multipliers, shifts):
     words = bytearray(1 + 5 * n)
     words[0] = 1 if per_channel else 0
     for c in range(n):
-        m = multipliers[c]
-        at = 1 + 5 * c
-        words[at:at + 4] = m.to_bytes(4, "little")
-        words[at + 4] = shifts[c] + 32
+        _put_channel(words, c, multipliers[c], shifts[c])
     return words
+
+
+def _put_channel(words, c, multiplier, shift):
+    at = 1 + 5 * c
+    words[at:at + 4] = multiplier.to_bytes(4, "little")
+    words[at + 4] = shift + 32
 
 
 def clamp_words(zero_point, lo, hi, wide=WIDE):

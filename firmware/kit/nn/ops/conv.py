@@ -91,48 +91,56 @@ def _row_sums(w: ptr8, rows: int, n: int, out: ptr32, k0: int):
         r += 1
 
 
-def filter_sums(ctx, filt, rows, n):
-    """Per-filter sums of the weights, reading them in slices."""
-    from array import array
-    sums = array("i", bytes(4 * rows))
-    step = max(1, _SLICE // n)
-    for k0 in range(0, rows, step):
-        count = min(step, rows - k0)
-        _row_sums(ctx.weights(filt, k0 * n, count * n), count, n, sums, k0)
-    return sums
-
-
-def folded_bias(ctx, bias, sums, offset):
-    """bias[k] - offset * sums[k] as int32 words (wrapping like TFLM's)."""
-    from array import array
-    n = len(sums)
-    out = array("i", bytes(4 * n))
+def folded_bias(ctx, bias, filt, rows, n, offset, sums=None):
+    """bias[k] - offset * sum(filter row k) for rows filters of n bytes, as
+    int32 words (wrapping like TFLM's int32 accumulators) in one buffer that
+    the sums fill first. `sums(w, buffer)`: how to sum the weights when they
+    are not rows (depthwise); the default reads the rows in slices."""
+    from struct import pack_into, unpack_from
+    out = bytearray(4 * rows)
+    if sums is None:
+        step = max(1, _SLICE // n)
+        for k0 in range(0, rows, step):
+            count = min(step, rows - k0)
+            _row_sums(ctx.weights(filt, k0 * n, count * n), count, n, out, k0)
+    else:
+        sums(ctx.weights(filt, 0, filt.size), out)
     b = None
     if bias is not None:
-        if bias.size < 4 * n:
-            raise ValueError("bias tensor %d has %d bytes, wanted %d" % (bias.index, bias.size, 4 * n))
-        import struct
-        # Through ctx.weights: a streamed model keeps no copy of the bias.
-        b = struct.unpack("<%di" % n, ctx.weights(bias, 0, 4 * n))
-    for k in range(n):
-        v = (b[k] if b else 0) - offset * sums[k]
-        out[k] = (v + 0x80000000) % 0x100000000 - 0x80000000
+        if bias.size < 4 * rows:
+            raise ValueError("bias tensor %d has %d bytes, wanted %d" % (bias.index, bias.size, 4 * rows))
+        # Through ctx.weights, after the sums (a streamed model reads both
+        # through one buffer) and without keeping a copy of the bias.
+        b = ctx.weights(bias, 0, 4 * rows)
+    for k in range(rows):
+        v = (unpack_from("<i", b, 4 * k)[0] if b else 0) - offset * unpack_from("<i", out, 4 * k)[0]
+        pack_into("<i", out, 4 * k, (v + 0x80000000) % 0x100000000 - 0x80000000)
     return out
+
+
+def channel_scales(op, filt, channels):
+    """The filter's scales: one per output channel, or a single one."""
+    if filt.scales is None:
+        return (filt.scale,)
+    if len(filt.scales) != channels:
+        raise errors.bad_shape(op, "%d filter scales for %d output channels" % (len(filt.scales), channels))
+    return filt.scales
 
 
 def addressable(ctx):
     return getattr(ctx.weights_src, "addressable", True)
 
 
-def finish(ctx, op, d, filt, bias, out, multipliers, shifts, activation, in_zp, row, patch_bytes):
+def finish(ctx, op, d, filt, bias, out, params, activation, in_zp, row, patch_bytes):
     """Shared end of prepare for CONV_2D and FULLY_CONNECTED: `row` is the
     viper kernel that fills one output row's accumulators (conv_row's
-    arguments), `patch_bytes` the scratch it needs besides them."""
+    arguments), `patch_bytes` the scratch it needs besides them, `params`
+    its quant.channel_params()."""
     words = d.words
     n, out_c = words[_ROW_LEN], words[_OUT_C]
     d.row = row
-    d.bias = folded_bias(ctx, bias, filter_sums(ctx, filt, out_c, n), in_zp + 128)
-    d.params = quant.channel_params(multipliers, shifts)
+    d.bias = folded_bias(ctx, bias, filt, out_c, n, in_zp + 128)
+    d.params = params
     lo, hi = quant.activation_range(activation, out.scale, out.zero_point)
     clamp = quant.clamp_words(out.zero_point, lo, hi)
     for i in range(_IN_H):
@@ -183,11 +191,8 @@ def prepare(ctx, op):
     d = ConvData((in_h, in_w, in_c, out_w, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w,
                   group_c, out_c // (in_c // group_c), x.zero_point + 128, out_h, out_c, batches,
                   in_h * in_w * in_c, out_h * out_w * out_c, k_h * k_w * group_c))
-    scales = filt.scales if filt.scales is not None else [filt.scale] * out_c
-    if len(scales) != out_c:
-        raise errors.bad_shape(op, "%d filter scales for %d output channels" % (len(scales), out_c))
-    multipliers, shifts = quant.conv_multipliers(x.scale, scales, y.scale)
-    return finish(ctx, op, d, filt, bias, y, multipliers, shifts, activation, x.zero_point, conv_row, d.words[_ROW_LEN])
+    params = quant.conv_params(x.scale, channel_scales(op, filt, out_c), y.scale, out_c)
+    return finish(ctx, op, d, filt, bias, y, params, activation, x.zero_point, conv_row, d.words[_ROW_LEN])
 
 
 @micropython.viper

@@ -14,7 +14,7 @@ from micropython import const
 from .. import schema as S
 from .. import errors
 from .. import quant
-from .conv import window, folded_bias
+from .conv import window, folded_bias, channel_scales
 
 # The words of an op's data (one array('i')): the clamp words that
 # quant.requantize_rows reads, the geometry the kernels read, what eval alone
@@ -69,14 +69,9 @@ def prepare(ctx, op):
         strip_h, strip_w, k_h * k_w, out_h, batches, in_h * in_w * in_c, out_h * out_w * out_c,
         4 * out_w * out_c] + taps))
     # The filter is [1][k_h][k_w][out_c]: per-channel sums are column sums.
-    sums = array("i", bytes(4 * out_c))
-    _column_sums(ctx.weights(filt, 0, filt.size), k_h * k_w, out_c, sums)
-    d.bias = folded_bias(ctx, bias, sums, x.zero_point + 128)
-    scales = filt.scales if filt.scales is not None else [filt.scale] * out_c
-    if len(scales) != out_c:
-        raise errors.bad_shape(op, "%d filter scales for %d output channels" % (len(scales), out_c))
-    multipliers, shifts = quant.conv_multipliers(x.scale, scales, y.scale)
-    d.params = quant.channel_params(multipliers, shifts)
+    d.bias = folded_bias(ctx, bias, filt, out_c, 0, x.zero_point + 128,
+                         lambda w, out: _column_sums(w, k_h * k_w, out_c, out))
+    d.params = quant.conv_params(x.scale, channel_scales(op, filt, out_c), y.scale, out_c)
     lo, hi = quant.activation_range(activation, y.scale, y.zero_point)
     clamp = quant.clamp_words(y.zero_point, lo, hi)
     for i in range(_IN_H):

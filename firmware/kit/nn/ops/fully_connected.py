@@ -47,18 +47,16 @@ def prepare(ctx, op):
         raise errors.bad_shape(op, "input %s, weights %s and output %s do not match" % (
             list(x.shape), list(filt.shape), list(y.shape)))
     if filt.scales is not None:
-        if len(filt.scales) != out_c:
-            raise errors.bad_shape(op, "%d weight scales for %d outputs" % (len(filt.scales), out_c))
-        multipliers, shifts = quant.conv_multipliers(x.scale, filt.scales, y.scale)
+        params = quant.conv_params(x.scale, conv.channel_scales(op, filt, out_c), y.scale, out_c)
     else:
         if filt.zero_point:
             raise errors.unsupported(op, "weights zero point %d (int8 weights are symmetric)" % filt.zero_point)
-        m, s = quant.fc_multiplier(x.scale, filt.scale, y.scale)
-        multipliers, shifts = [m] * out_c, [s] * out_c
+        m, shift = quant.fc_multiplier(x.scale, filt.scale, y.scale)
+        params = quant.channel_params((m,), (shift,))
     # A 1 x batches image of depth channels, a 1x1 kernel, no padding.
     d = conv.ConvData((1, batches, depth, batches, 1, 1, 1, 1, 1, 1, 0, 0, depth, out_c, x.zero_point + 128,
                        1, out_c, 1, batches * depth, batches * out_c, depth))
-    return conv.finish(ctx, op, d, filt, bias, y, multipliers, shifts, activation, x.zero_point, fc_row, 0)
+    return conv.finish(ctx, op, d, filt, bias, y, params, activation, x.zero_point, fc_row, 0)
 
 
 @micropython.viper
