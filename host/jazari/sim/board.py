@@ -93,6 +93,8 @@ class VirtualBoard:
         self.events_file = self.workdir / "events.log"
         self.log_file = self.workdir / "supervisor.log"
         self.uid = uid_for(self.flash)
+        # port: the stable symlink tools are told about; device: the pty it points
+        # to (mpremote runs faster on a /dev/pts/ path: it polls other paths).
         self.port = self.device = None
         self._process = None
 
