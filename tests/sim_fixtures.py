@@ -7,7 +7,8 @@
         boards = virtual_boards(4, profile="esp32s3", scenario="walking")
 
 Every board boots from a fresh flash file (holding firmware/) in the test's
-tmp_path and is stopped at teardown. The boards of a test session register in
+tmp_path and is stopped at teardown. `board.port` is its stable symlink,
+`board.device` the pty itself: mpremote is faster there (it polls other paths). The boards of a test session register in
 their own runtime dir (JAZARI_RUNTIME_DIR), apart from any `jazari sim` the
 user runs, and `jazari boards` run by a test sees them.
 """
