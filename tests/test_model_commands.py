@@ -282,7 +282,7 @@ def test_host_arena_and_memory_estimate_match_the_engine(path):
     assert used <= psram.ram_kept <= 1.6 * used
 
 
-@pytest.mark.parametrize("path", [model_path(name) for name in FIRST_RELEASE[:3]] + corpus_models()[::4],
+@pytest.mark.parametrize("path", [model_path(name) for name in FIRST_RELEASE[:3]] + corpus_models(),
                          ids=lambda path: path.stem)
 def test_model_loads_in_the_free_heap_model_info_asks_for(path):
     """The RAM `model info` says loading needs is enough: a heap that size, and no more, loads the model."""

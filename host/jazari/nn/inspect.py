@@ -42,8 +42,8 @@ BYTES_PER_CHANNEL = 25
 # Loading needs more free heap than the model keeps: the compiler's temporary
 # memory while it imports the engine's modules, and room lost to fragmentation
 # of a small heap (measured: the smallest heap each model loads in, minus
-# what it keeps, is 17 to 52 KB; rounded up).
-LOAD_PEAK_BYTES = 56 * KB
+# the estimate of what it keeps, is at most 20 KB; rounded up).
+LOAD_PEAK_BYTES = 24 * KB
 # Layers whose second input is a weight tensor the engine may stream.
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
