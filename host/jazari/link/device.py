@@ -108,7 +108,9 @@ class Device:
     def open(cls, port, timeout=ANSWER_TIMEOUT):
         _check_port(port)
         try:
-            transport = SerialTransport(port, baudrate=115200, timeout=READ_TIMEOUT)
+            # The real path: mpremote reads pseudo-terminals (virtual boards)
+            # byte by byte only when it sees /dev/pts/, else it polls slowly.
+            transport = SerialTransport(os.path.realpath(port), baudrate=115200, timeout=READ_TIMEOUT)
         except TransportError:
             raise _port_error(port, serial.SerialException("busy")) from None
         device = cls(transport, port)
