@@ -110,7 +110,8 @@ class Device:
         try:
             # The real path: mpremote reads pseudo-terminals (virtual boards)
             # byte by byte only when it sees /dev/pts/, else it polls slowly.
-            transport = SerialTransport(os.path.realpath(port), baudrate=115200, timeout=READ_TIMEOUT)
+            device_path = os.path.realpath(port) if port.startswith("/") else port
+            transport = SerialTransport(device_path, baudrate=115200, timeout=READ_TIMEOUT)
         except TransportError:
             raise _port_error(port, serial.SerialException("busy")) from None
         device = cls(transport, port)
