@@ -56,7 +56,7 @@ class ConvData:
         from array import array
         # geometry: the words from _IN_H to _ROW_LEN, in order.
         self.words = array("i", [0] * _IN_H + list(geometry) + [0, 0])
-        self.bias = None  # array('i'): bias - (in_zp + 128) * sum(w), wrapped to int32
+        self.bias = None  # int32 words: bias - (in_zp + 128) * sum(w), see folded_bias()
         self.params = None  # quant.channel_params(): multiplier and shift per channel
         self.row = None  # the row kernel: conv_row, or fully_connected.fc_row
         self.views = None  # set by the first eval: see _views()
@@ -127,6 +127,15 @@ def channel_scales(op, filt, channels):
     return filt.scales
 
 
+def set_clamp(words, activation, out):
+    """Put quant.clamp_words() for the output and its fused activation at
+    the start of an op's words, where quant.requantize_rows reads them."""
+    lo, hi = quant.activation_range(activation, out.scale, out.zero_point)
+    clamp = quant.clamp_words(out.zero_point, lo, hi)
+    for i in range(len(clamp)):
+        words[i] = clamp[i]
+
+
 def addressable(ctx):
     return getattr(ctx.weights_src, "addressable", True)
 
@@ -141,10 +150,7 @@ def finish(ctx, op, d, filt, bias, out, params, activation, in_zp, row, patch_by
     d.row = row
     d.bias = folded_bias(ctx, bias, filt, out_c, n, in_zp + 128)
     d.params = params
-    lo, hi = quant.activation_range(activation, out.scale, out.zero_point)
-    clamp = quant.clamp_words(out.zero_point, lo, hi)
-    for i in range(_IN_H):
-        words[i] = clamp[i]
+    set_clamp(words, activation, out)
     group = out_c if addressable(ctx) else max(1, min(out_c, _SLICE // n))
     words[_GROUP] = group
     words[_ACC_BYTES] = 4 * words[_OUT_W] * group

@@ -14,7 +14,7 @@ from micropython import const
 from .. import schema as S
 from .. import errors
 from .. import quant
-from .conv import window, folded_bias, channel_scales
+from .conv import window, folded_bias, channel_scales, set_clamp
 
 # The words of an op's data (one array('i')): the clamp words that
 # quant.requantize_rows reads, the geometry the kernels read, what eval alone
@@ -45,7 +45,7 @@ class DepthwiseData:
     # Everything eval needs, computed once at prepare, in few objects.
     def __init__(self, words):
         self.words = words  # array('i') of the words above
-        self.bias = None  # array('i'): bias - (in_zp + 128) * sum(w), per output channel
+        self.bias = None  # int32 words: bias - (in_zp + 128) * sum(w), see conv.folded_bias()
         self.params = None  # quant.channel_params()
         self.views = None  # (accumulators, strip, weights, weights in place?) from the first eval
 
@@ -72,10 +72,7 @@ def prepare(ctx, op):
     d.bias = folded_bias(ctx, bias, filt, out_c, 0, x.zero_point + 128,
                          lambda w, out: _column_sums(w, k_h * k_w, out_c, out))
     d.params = quant.conv_params(x.scale, channel_scales(op, filt, out_c), y.scale, out_c)
-    lo, hi = quant.activation_range(activation, y.scale, y.zero_point)
-    clamp = quant.clamp_words(y.zero_point, lo, hi)
-    for i in range(_IN_H):
-        d.words[i] = clamp[i]
+    set_clamp(d.words, activation, y)
     ctx.scratch(4 * out_w * out_c + strip_h * strip_w * in_c)
     return d
 
