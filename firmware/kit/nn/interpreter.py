@@ -140,9 +140,9 @@ class Interpreter:
                 if t.is_const:
                     raise errors.bad_shape(op, "writes to constant tensor %d" % t.index)
                 self._check_type(op, t, S.QUANTIZE)
-        for t in info.inputs:
+        for t in info.inputs + info.outputs:
             if t.is_const:
-                raise ValueError("model file is corrupt: input tensor %d is a constant" % t.index)
+                raise ValueError("model file is corrupt or unsupported: model input or output tensor %d is a constant" % t.index)
         return codes
 
     def _check_type(self, op, t, float_ok_for):
