@@ -160,6 +160,49 @@ def test_hostile_flatbuffers_raise_value_error(tmp_path):
     run_batch(tmp_path, list(hostile_files()))
 
 
+# Prints "start count" of every tensor's shape vector (MicroPython, our reader).
+_SHAPES = r"""
+import sys
+sys.path.insert(0, %r)
+from kit.nn.flatbuffer import MemorySource, root
+from kit.nn import schema as S
+src = MemorySource(open(sys.argv[1], "rb").read())
+g = next(root(src).tables(S.MODEL_SUBGRAPHS, 1))
+for t in g.tables(S.SUBGRAPH_TENSORS, 4096):
+    v = t.vector(S.TENSOR_SHAPE, 4, 8)
+    if v:
+        print(v[0], v[1])
+"""
+
+
+def shape_positions(path):
+    proc = subprocess.run([micropython(), "-c", _SHAPES % str(FIRMWARE), str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return [tuple(map(int, line.split())) for line in proc.stdout.split("\n") if line.strip()]
+
+
+@pytest.mark.skipif(not SEEDS, reason="no seed models (conformance folder and corpus absent)")
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(st.lists(st.tuples(st.integers(0, 1000), st.integers(0, 10**6), st.sampled_from([0, 1, 2, 3, 7, 64, 300, -1, 2**31 - 1])),
+                min_size=120, max_size=120))
+def test_hostile_shapes_raise_value_error(tmp_path_factory, batch):
+    # The file's structure stays valid, only tensor shapes lie: every op must
+    # check in prepare that its loops fit its tensors (a viper kernel that
+    # runs past a buffer cannot be caught).
+    seeds = [(p, shape_positions(p)) for p in SEEDS[:12]]
+    variants = []
+    for seed, which, value in batch:
+        path, shapes = seeds[seed % len(seeds)]
+        data = bytearray(path.read_bytes())
+        start, n = shapes[which % len(shapes)]
+        if n:
+            at = start + 4 * (which % n)
+            data[at:at + 4] = struct.pack("<i", value)
+        variants.append(bytes(data))
+    run_batch(tmp_path_factory.mktemp("shapes"), variants)
+
+
 def test_findings_replay():
     files = sorted(FINDINGS.glob("*.tflite"))
     if not files:
