@@ -35,12 +35,16 @@ def too_big(need, free):
     return ValueError("model needs %d bytes of arena, this board has %d bytes free" % (need, free))
 
 
-def no_room(ops_done, free):
-    if ops_done is None:
-        return ValueError("model does not fit: out of memory loading the code of its ops (%d bytes free)" % free)
-    if ops_done < 0:
-        return ValueError("model does not fit: out of memory reading it (%d bytes free)" % free)
-    return ValueError("model does not fit: out of memory preparing operator %d (%d bytes free)" % (ops_done, free))
+def no_room_reading(free):
+    return ValueError("model does not fit: out of memory reading it (%d bytes free)" % free)
+
+
+def no_room_code(free):
+    return ValueError("model does not fit: out of memory loading the code of its ops (%d bytes free)" % free)
+
+
+def no_room_preparing(index, free):
+    return ValueError("model does not fit: out of memory preparing operator %d (%d bytes free)" % (index, free))
 
 
 def wrong_input(index, tensor, got):

@@ -43,6 +43,36 @@ class Interpreter:
         self._scratch = {}
         self._op = 0
         self.scratch_buf = None
+        size = self._take_arena(src)
+        self._load_code(src)
+        offsets = self._read(src)
+        prepared = self._prepare()
+        # Scratch goes into the arena's holes at its op; what does not fit
+        # shares one extra buffer (each scratch lives for one op only).
+        where, extra = place_scratch(lifetimes(self.info, self.alias), offsets, size, self._scratch)
+        try:
+            gc.collect()
+            extra_buf = memoryview(bytearray(extra))
+        except MemoryError:
+            self._fail()
+            raise errors.too_big(size + extra, gc.mem_free() + size)
+        arena = memoryview(self.arena)
+        self.views = self._views(self.info, offsets, arena)
+        self.steps = []
+        for ev, op, data in prepared:
+            n = self._scratch.get(op.index, 0)
+            at = where.get(op.index)
+            scratch = arena[at:at + n] if at is not None else (extra_buf[:n] if n else None)
+            self.steps.append((ev, op, data, scratch))
+        self.tensor_bytes = size
+        self.arena_bytes = size + extra
+
+    def _fail(self):
+        # Let go of everything before reporting how much memory is free.
+        self.arena = self.info = None
+        gc.collect()
+
+    def _take_arena(self, src):
         # Pass 1: check the model and plan its activations, then let go of
         # everything and take the arena as one block in a clean heap, before
         # the ops' code and the model's objects split the heap into holes.
@@ -52,8 +82,8 @@ class Interpreter:
             size = self._plan_size(src)
         except MemoryError:
             _scrub(8)
-            gc.collect()
-            raise errors.no_room(-1, gc.mem_free())
+            self._fail()
+            raise errors.no_room_reading(gc.mem_free())
         _scrub(8)
         gc.collect()
         if size > gc.mem_free():
@@ -61,31 +91,38 @@ class Interpreter:
         try:
             self.arena = bytearray(size)
         except MemoryError:
-            gc.collect()
+            self._fail()
             raise errors.too_big(size, gc.mem_free())
-        self.tensor_bytes = size
-        # Pass 2: the objects the ops keep, then each op's prepare.
+        return size
+
+    def _load_code(self, src):
+        # The ops' code, before the model's objects.
         try:
-            for code in declared_codes(src):  # the ops' code, before the model's objects
+            for code in declared_codes(src):
                 if code in registry.OPS:
                     registry.lookup(code)
         except MemoryError:
-            self.arena = None
-            gc.collect()
-            raise errors.no_room(None, gc.mem_free())
+            self._fail()
+            raise errors.no_room_code(gc.mem_free())
+
+    def _read(self, src):
+        # Pass 2: the objects the ops keep; returns the arena offsets.
         try:
             self.info = info = read_model(src)
             self._check(info)
             self.alias = self._aliases(info)
-            offsets = plan(lifetimes(info, self.alias))[0]
+            return plan(lifetimes(info, self.alias))[0]
         except MemoryError:
-            self.arena = self.info = info = None
-            gc.collect()
-            raise errors.no_room(-1, gc.mem_free())
-        steps = [(op,) + registry.lookup(op.code) for op in info.operators]
+            info = None
+            self._fail()
+            raise errors.no_room_reading(gc.mem_free())
+
+    def _prepare(self):
+        # Each op's prepare, once: [(eval, op, its data)].
         prepared = []
         try:
-            for op, prep, ev in steps:
+            for op in self.info.operators:
+                prep, ev = registry.lookup(op.code)
                 self._op = op.index
                 try:
                     prepared.append((ev, op, prep(self, op)))
@@ -96,27 +133,10 @@ class Interpreter:
                 # of sprinkled across the heap between their garbage.
                 gc.collect()
         except MemoryError:
-            prepared = self.arena = None
-            gc.collect()
-            raise errors.no_room(self._op, gc.mem_free())
-        # Scratch goes into the arena's holes at its op; what does not fit
-        # shares one extra buffer (each scratch lives for one op only).
-        where, extra = place_scratch(lifetimes(info, self.alias), offsets, size, self._scratch)
-        try:
-            gc.collect()
-            extra_buf = memoryview(bytearray(extra))
-        except MemoryError:
-            gc.collect()
-            raise errors.too_big(size + extra, gc.mem_free() + size)
-        arena = memoryview(self.arena)
-        self.views = self._views(info, offsets, arena)
-        self.steps = []
-        for ev, op, data in prepared:
-            n = self._scratch.get(op.index, 0)
-            at = where.get(op.index)
-            scratch = arena[at:at + n] if at is not None else (extra_buf[:n] if n else None)
-            self.steps.append((ev, op, data, scratch))
-        self.arena_bytes = size + extra
+            prepared = None
+            self._fail()
+            raise errors.no_room_preparing(self._op, gc.mem_free())
+        return prepared
 
     def _plan_size(self, src):
         info = read_model(src)
