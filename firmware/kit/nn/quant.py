@@ -255,6 +255,7 @@ def requantize_rows(x: int, h: int, pa: ptr32, acc: ptr32, out: ptr8, at: int, r
     half30 += 1
     sign = half30 << 1
     limb = 0x7FFF
+    word = (sign << 1) - 1  # the low 32 bits: all ones on a 32-bit word
     row_bytes = cols * 4
     j = 0
     while j < cols:
@@ -267,12 +268,15 @@ def requantize_rows(x: int, h: int, pa: ptr32, acc: ptr32, out: ptr8, at: int, r
         if right < 0:
             left = 0 - right
             right = 0
-        half = (1 << right) >> 1
-        mask = (half << 1) - 1
-        half_neg = half - 1
-        if half_neg < 0:
-            half_neg = 0
-            mask = 0
+        # 2**(right - 1), and the mask of the bits shifted out (2**31 - 1 at
+        # most: it wraps right on a 32-bit word).
+        half = 0
+        mask = 0
+        half_neg = 0
+        if right:
+            half = 1 << (right - 1)
+            mask = (half << 1) - 1
+            half_neg = half - 1
         m0 = m & limb
         m1 = (m >> 15) & limb
         m2 = (m >> 30) & 1
@@ -291,7 +295,8 @@ def requantize_rows(x: int, h: int, pa: ptr32, acc: ptr32, out: ptr8, at: int, r
                     h += half_neg
                 else:
                     h += half
-                h = (h >> right) + zp
+                # C adds the zero point in int32, wrapping (as 32-bit words do).
+                h = ((((h >> right) + zp) << 32) >> 32)
             else:
                 nudge = half30
                 p = x
@@ -315,6 +320,9 @@ def requantize_rows(x: int, h: int, pa: ptr32, acc: ptr32, out: ptr8, at: int, r
                 h = (h >> right) + zp
                 if rem > threshold:
                     h += 1
+                # int32 wrap, as C's (a no-op on 32-bit words; tests run this
+                # path on 64-bit ones too).
+                h = ((h & word) ^ sign) - sign
             if h < lo:
                 h = lo
             elif h > hi:
