@@ -10,6 +10,7 @@ its real weights and quantization and fed random and extreme inputs.
 """
 
 import math
+import os
 import struct
 import subprocess
 import sys
@@ -386,7 +387,10 @@ def _requant_cases(rng):
     return cases
 
 
-def test_requantize_matches_tflm_formula():
+def check_requantize(paths):
+    """kit.nn.quant's requantization against TFLM's formula; `paths`: which
+    products to force (True: one 64-bit word, False: 15-bit limbs, None:
+    the interpreter's default). Returns quant.WIDE as the interpreter says."""
     rng = np.random.default_rng(3)
     cases = _requant_cases(rng)
     zero_point = 5
@@ -397,13 +401,14 @@ cases = %r
 xs = array('i', [c[0] for c in cases])
 params = quant.channel_params([c[1] for c in cases], [c[2] for c in cases])
 print(','.join(str(quant.mbqm(*c)) for c in cases))
-for wide in (True, False):  # 64-bit products, and the 15-bit limbs of 32-bit boards
+for wide in %r:
     out = bytearray(len(cases))
+    clamp = quant.clamp_words(%d, -128, 127) if wide is None else quant.clamp_words(%d, -128, 127, wide)
     # one row of len(cases) channels: every case has its own multiplier
-    quant.requantize(xs, out, 0, 1, len(cases), 0, params, 0, quant.clamp_words(%d, -128, 127, wide))
+    quant.requantize(xs, out, 0, 1, len(cases), 0, params, 0, clamp)
     print(bytes(out).hex())
 print(quant.WIDE)
-""" % (cases, zero_point)
+""" % (cases, tuple(paths), zero_point, zero_point)
     lines = run_micropython(script).split()
     want = [ref_mbqm(*c) for c in cases]
     plain = [int(v) for v in lines[0].split(",")]
@@ -412,11 +417,17 @@ print(quant.WIDE)
     clamped = np.array([max(-128, min(127, _wrap32(v + zero_point))) for v in want], np.int8)
     inside = sum(-128 < v + zero_point < 127 for v in want)
     assert inside > 1000  # the test reaches past the clamp
-    assert lines[3] == "True"  # the x64 Unix port takes the 64-bit path by default
-    for name, line in zip(["wide", "split"], lines[1:3]):
+    for wide, line in zip(paths, lines[1:-1]):
         got = np.frombuffer(bytes.fromhex(line), np.int8)
         bad = np.flatnonzero(got != clamped)
-        assert len(bad) == 0, "%s path: case %s gives %d, want %d" % (name, cases[bad[0]], got[bad[0]], clamped[bad[0]])
+        assert len(bad) == 0, "%s path: case %s gives %d, want %d" % (
+            {True: "wide", False: "split", None: "default"}[wide], cases[bad[0]], got[bad[0]], clamped[bad[0]])
+    return lines[-1] == "True"
+
+
+def test_requantize_matches_tflm_formula():
+    # Both products on x64 (64-bit products, and the 15-bit limbs of 32-bit boards).
+    assert check_requantize([True, False])  # the x64 Unix port takes the 64-bit path by default
 
 
 def test_requantize_rows_layout():
@@ -499,3 +510,31 @@ for act, scale, zp in %r:
         if act == 2:
             lo, hi = max(lo, quantize(-1.0, scale, zp)), min(hi, quantize(1.0, scale, zp))
         assert tuple(map(int, line.split())) == (lo, hi), (act, scale, zp)
+
+
+# ---- 32-bit machine words ---------------------------------------------------
+# On an ESP32, viper integers are 32-bit words. A MicroPython Unix port built
+# for a 32-bit target has the same words: from a MicroPython source tree, in
+# ports/unix, with gcc-multilib installed:
+#   make BUILD=build-32 CFLAGS_EXTRA=-m32 LDFLAGS_EXTRA=-m32 MICROPY_PY_FFI=0 \
+#        MICROPY_PY_BTREE=0 MICROPY_PY_SSL=0 MICROPY_SSL_MBEDTLS=0 FROZEN_MANIFEST=
+# and point JAZARI_MICROPYTHON32 at build-32/micropython to run this test.
+MICROPYTHON32 = os.environ.get("JAZARI_MICROPYTHON32")
+
+
+@pytest.mark.skipif(not MICROPYTHON32, reason="set JAZARI_MICROPYTHON32 to a 32-bit MicroPython Unix build")
+def test_kernels_on_32bit_words(tmp_path, monkeypatch):
+    import engine_runner
+
+    monkeypatch.setattr(engine_runner, "micropython", lambda: MICROPYTHON32)
+    monkeypatch.setitem(globals(), "micropython", lambda: MICROPYTHON32)
+    assert not check_requantize([None])  # 32-bit words take the limbs by default
+    rng = np.random.default_rng(12)
+    for name in ("micro_speech_quantized", "person_detect"):
+        for index, op_name, model in conformance_layers(name):
+            assert_bit_exact(tmp_path, model, rng, mode="buffer", name="%s_%d.tflite" % (name, index))
+    assert_bit_exact(tmp_path, depthwise_model(rng, multiplier=3, c=2, stride=(2, 2), dilation=(1, 2)), rng)
+    assert_bit_exact(tmp_path, conv_model(rng, groups=2, c=4, k=6, dilation=(2, 1), padding=SAME), rng)
+    path = CONFORMANCE / "person_detect.tflite"
+    xs = _samples(rng, (1, 96, 96, 1), count=1)
+    assert np.array_equal(run_engine(path, [xs], mode="file")[0], run_tflm(path, [xs])[0])
