@@ -1,6 +1,7 @@
 """Truncated, bit-flipped and hostile .tflite files: the engine, under the
-real MicroPython, must load each one (and run it once on zeros) or raise one
-ValueError with a message, never crash, hang or raise anything else.
+real MicroPython, must load each one (from memory and streamed from the file)
+and run it once on zeros, or raise one ValueError with a message, never
+crash, hang or raise anything else.
 
 Variants are drawn on the host with hypothesis and checked in batches, many
 files per MicroPython process. Any file that breaks the rule is saved in
@@ -30,6 +31,9 @@ _CHECK = r"""
 import sys
 sys.path.insert(0, %r)
 from kit.nn.model import Model
+from kit.nn.interpreter import Interpreter
+from kit.nn.flatbuffer import FileSource
+from kit.nn.weights import Streamed
 for line in sys.stdin:
     name = line.strip()
     print("START", name)
@@ -37,6 +41,10 @@ for line in sys.stdin:
         with open(name, "rb") as f:
             m = Model(f.read())
         m.invoke(*[bytes(t.size) for t in m.inputs])
+        # The same file streamed, as from LittleFS on a board without ROMFS.
+        with open(name, "rb") as f:
+            it = Interpreter(FileSource(f, f.seek(0, 2)), Streamed(f))
+            it.invoke([bytes(t.size) for t in it.info.inputs])
         print("OK", name)
     except ValueError as e:
         print("VALUEERROR", name, str(e).replace("\n", " ") or "<empty>")
