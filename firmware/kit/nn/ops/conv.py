@@ -137,6 +137,8 @@ def set_clamp(words, activation, out):
 
 
 def addressable(ctx):
+    """True when constant tensors are read in place (model in RAM or on
+    ROMFS), False when streamed from a file through one shared buffer."""
     return getattr(ctx.weights_src, "addressable", True)
 
 

@@ -14,7 +14,7 @@ from micropython import const
 from .. import schema as S
 from .. import errors
 from .. import quant
-from .conv import window, folded_bias, channel_scales, set_clamp
+from .conv import window, folded_bias, channel_scales, set_clamp, addressable
 
 # The words of an op's data (one array('i')): the clamp words that
 # quant.requantize_rows reads, the geometry the kernels read, what eval alone
@@ -215,8 +215,8 @@ def eval(ctx, op, d):
         filt = op.inputs[1]
         scratch = memoryview(ctx.scratch_buf)
         acc_bytes = words[_ACC_BYTES]
-        addressable = getattr(ctx.weights_src, "addressable", True)
-        views = d.views = (scratch[:acc_bytes], scratch[acc_bytes:], ctx.weights(filt, 0, filt.size), addressable)
+        views = d.views = (scratch[:acc_bytes], scratch[acc_bytes:], ctx.weights(filt, 0, filt.size),
+                           addressable(ctx))
     acc = views[0]
     strip = views[1]
     w = views[2]
