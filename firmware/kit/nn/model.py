@@ -105,12 +105,11 @@ def _to_bytes(index, t, values):
         return struct.pack("<%df" % n, *values)
     if t.type != S.INT8:
         raise ValueError("predict() takes floats for int8 or float32 inputs; use invoke() with raw bytes")
+    from .ops.quantize import round_away
     out = bytearray(n)
     scale, zp = t.scale, t.zero_point
     for i in range(n):
-        x = values[i] / scale
-        q = int(x + 0.5) if x >= 0 else -int(0.5 - x)  # round half away from zero, as TFLM
-        q += zp
+        q = round_away(values[i] / scale) + zp
         out[i] = (-128 if q < -128 else 127 if q > 127 else q) & 0xFF
     return out
 

@@ -11,6 +11,18 @@ def _f32(x):
     return struct.unpack("<f", struct.pack("<f", x))[0]
 
 
+def round_away(v):
+    # std::round: half away from zero. int() truncates exactly; adding 0.5
+    # first could round up in float32 (the ESP32's floats) just below 0.5.
+    q = int(v)
+    r = v - q  # exact for |v| < 2**23; beyond, v is already whole
+    if r >= 0.5:
+        q += 1
+    elif r <= -0.5:
+        q -= 1
+    return q
+
+
 def _io(op):
     if not op.inputs or op.inputs[0] is None or not op.outputs:
         raise errors.bad_shape(op, "needs an input and an output")
@@ -53,7 +65,7 @@ def eval_quantize(ctx, op, data):
     for i in range(n):
         # AffineQuantize: round(value / scale) in float32, half away from zero.
         v = _f32(struct.unpack_from("<f", src, 4 * i)[0] / scale)
-        q = (int(v + 0.5) if v >= 0 else -int(0.5 - v)) + zp
+        q = round_away(v) + zp
         dst[i] = (-128 if q < -128 else 127 if q > 127 else q) & 0xFF
 
 

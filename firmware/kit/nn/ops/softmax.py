@@ -20,8 +20,10 @@ def prepare(op, inp, out):
     beta = op.options.float32(S.SOFTMAX_BETA, 1.0) if op.options else 1.0
     # PreprocessSoftmaxScaling: beta * scale * 2**26 in double, capped below 2**31.
     real = quant.multiply(quant.multiply(quant.exact(beta), quant.exact(inp.scale)), (1, 31 - _SCALED_DIFF_BITS))
-    if real[0] * (2.0 ** real[1]) > 2147483647.0:
-        real = quant.exact(2147483647.0)
+    top = 0x7FFFFFFF  # TFLM caps the multiplier below 2**31, in integers here
+    m, e = real
+    if (m << e if e >= 0 else m) > (top if e >= 0 else top << -e):
+        real = (top, 0)
     m, shift = quant.quantize_multiplier(real)
     v = ((1 << _SCALED_DIFF_BITS) - 1) << (31 - _SCALED_DIFF_BITS)
     diff_min = -(v >> shift if shift >= 0 else v << -shift)
