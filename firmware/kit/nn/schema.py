@@ -107,10 +107,7 @@ SQUEEZE_DIMS = const(0)
 # StridedSliceOptions
 SLICE_BEGIN_MASK = const(0)
 SLICE_END_MASK = const(1)
-SLICE_ELLIPSIS_MASK = const(2)
-SLICE_NEW_AXIS_MASK = const(3)
 SLICE_SHRINK_AXIS_MASK = const(4)
-SLICE_OFFSET = const(5)
 # ReducerOptions
 REDUCER_KEEP_DIMS = const(0)
 # PackOptions

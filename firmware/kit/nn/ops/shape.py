@@ -142,6 +142,8 @@ def prepare_pad(ctx, op):
     dest = array("i", [sum((i[k] + pads[2 * k]) * ostr[k] for k in range(rank - 1)) + pads[2 * rank - 2] * esize
                        for i in _odometer(inp.shape[:-1])])
     fill = out.zero_point & 0xFF if inp.type == S.INT8 else 0
+    if len(op.inputs) > 2 and op.inputs[2] is not None:  # PADV2-style constant_values
+        fill = bytes(ctx.buffer(op.inputs[2]))[0] if inp.type == S.INT8 else 0
     return dest, inp.shape[-1] * esize, fill
 
 
@@ -169,8 +171,9 @@ def prepare_strided_slice(ctx, op):
     o = op.options
     bm, em = (o.int32(S.SLICE_BEGIN_MASK), o.int32(S.SLICE_END_MASK)) if o else (0, 0)
     shrink = o.int32(S.SLICE_SHRINK_AXIS_MASK) if o else 0
-    if o and (o.int32(S.SLICE_ELLIPSIS_MASK) or o.int32(S.SLICE_NEW_AXIS_MASK) or o.uint8(S.SLICE_OFFSET)):
-        raise errors.unsupported(op, "ellipsis, new-axis or offset mode")
+    # TFLM ignores the ellipsis and new-axis masks and the offset mode (the
+    # converter resolves them); so does this, and the output size check below
+    # catches a model that relied on them.
     rank = len(inp.shape)
     if not (len(begin) == len(end) == len(strides) == rank) or 0 in strides:
         raise errors.bad_shape(op, "begin/end/strides")
