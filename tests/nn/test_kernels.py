@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from engine_runner import FIRMWARE, micropython, run_engine, run_tflm  # noqa: E402
+from engine_runner import FIRMWARE, EngineError, micropython, run_engine, run_tflm  # noqa: E402
 
 me = pytest.importorskip("tflite_micro.tensorflow.lite.micro.compression.model_editor")
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as tfl  # noqa: E402
@@ -266,6 +266,19 @@ def test_streamed_weights_of_many_layers_match(tmp_path):
     xs = _samples(np.random.default_rng(8), (1, 96, 96, 1), count=2)
     want = run_tflm(path, [xs])[0]
     assert np.array_equal(run_engine(path, [xs], mode="file")[0], want)
+
+
+@pytest.mark.parametrize("model", [
+    lambda rng: conv_model(rng, dilation=(0, 1)),
+    lambda rng: depthwise_model(rng, dilation=(1, -1)),
+    lambda rng: pool_model(rng, "max", kh=0),
+], ids=["conv dilation 0", "depthwise dilation -1", "pool window 0"])
+def test_steps_out_of_range_are_one_clear_error(tmp_path, model):
+    # A hostile file must not send a viper loop outside its buffers.
+    path = tmp_path / "bad.tflite"
+    path.write_bytes(model(np.random.default_rng(2)))
+    with pytest.raises(EngineError, match="out of range"):
+        run_engine(path, [np.zeros((1, 1, 7, 6, 3), np.int8)])
 
 
 # ---- the conformance models' own layers ------------------------------------

@@ -160,6 +160,22 @@ def finish(ctx, op, d, filt, bias, out, params, activation, in_zp, row, patch_by
     return d
 
 
+def check_weights(op, filt, bias):
+    """Int8 constant weights and an int32 constant bias, or none."""
+    if filt.type != S.INT8 or (bias is not None and bias.type != S.INT32):
+        raise errors.unsupported(op, "weights type (int8 weights and int32 bias only)")
+    if not filt.is_const or (bias is not None and not bias.is_const):
+        raise errors.unsupported(op, "weights computed while the model runs")
+
+
+def check_steps(op, *steps):
+    # The kernels cannot be stopped once running: a stride, dilation or
+    # window out of range would send them outside their buffers.
+    for n in steps:
+        if not 1 <= n <= 0xFFFF:
+            raise errors.bad_shape(op, "stride, dilation or window size %d is out of range" % n)
+
+
 def window(op, slots, out_axis):
     """The checked tensors, options and output geometry of a CONV_2D or
     DEPTHWISE_CONV_2D: (bias or None, activation, stride_h, stride_w, dil_h,
@@ -170,13 +186,13 @@ def window(op, slots, out_axis):
     bias = op.inputs[2] if len(op.inputs) > 2 else None
     if len(x.shape) != 4 or len(filt.shape) != 4 or len(y.shape) != 4:
         raise errors.bad_shape(op, "it needs 4-D input, filter and output")
-    if filt.type != S.INT8 or (bias is not None and bias.type != S.INT32):
-        raise errors.unsupported(op, "weights type (int8 filter and int32 bias only)")
+    check_weights(op, filt, bias)
     o = op.options
     kind = o.uint8(slots[0]) if o else S.PADDING_SAME
     stride_w, stride_h = (o.int32(slots[1]), o.int32(slots[2])) if o else (1, 1)
     activation = o.uint8(slots[3]) if o else 0
     dil_w, dil_h = (o.int32(slots[4], 1), o.int32(slots[5], 1)) if o else (1, 1)
+    check_steps(op, stride_h, stride_w, dil_h, dil_w)
     batches, in_h, in_w, _ = x.shape
     k_h, k_w, out_c = filt.shape[1], filt.shape[2], filt.shape[out_axis]
     out_h, pad_h = padding(kind, in_h, stride_h, dil_h, k_h)

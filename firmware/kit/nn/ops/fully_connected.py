@@ -33,8 +33,7 @@ def prepare(ctx, op):
     x, filt = op.inputs[0], op.inputs[1]
     bias = op.inputs[2] if len(op.inputs) > 2 else None
     y = op.outputs[0]
-    if filt.type != S.INT8 or (bias is not None and bias.type != S.INT32):
-        raise errors.unsupported(op, "weights type (int8 weights and int32 bias only)")
+    conv.check_weights(op, filt, bias)
     if len(filt.shape) != 2:
         raise errors.bad_shape(op, "weights shape %s is not 2-D" % list(filt.shape))
     o = op.options

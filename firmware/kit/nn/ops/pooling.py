@@ -8,7 +8,7 @@ from micropython import const
 from .. import schema as S
 from .. import errors
 from .. import quant
-from .conv import padding
+from .conv import padding, check_steps
 
 _IN_H = const(0)
 _IN_W = const(1)
@@ -47,10 +47,11 @@ def _prepare(ctx, op, is_max):
     stride_w, stride_h = o.int32(S.POOL_STRIDE_W), o.int32(S.POOL_STRIDE_H)
     k_w, k_h = o.int32(S.POOL_FILTER_W), o.int32(S.POOL_FILTER_H)
     activation = o.uint8(S.POOL_ACTIVATION)
+    check_steps(op, stride_h, stride_w, k_h, k_w)
     batches, in_h, in_w, c = x.shape
     out_h, pad_h = padding(kind, in_h, stride_h, 1, k_h)
     out_w, pad_w = padding(kind, in_w, stride_w, 1, k_w)
-    if y.shape != (batches, out_h, out_w, c) or k_h <= 0 or k_w <= 0:
+    if y.shape != (batches, out_h, out_w, c):
         raise errors.bad_shape(op, "output shape %s, expected %s" % (list(y.shape), [batches, out_h, out_w, c]))
     lo, hi = quant.activation_range(activation, y.scale, y.zero_point)
     from array import array
