@@ -80,10 +80,13 @@ def parse_events(text):
 class VirtualBoard:
     """One virtual board. `flash`: its flash file (made, holding firmware/, if
     missing); `workdir`: where its files go (default: a temporary folder
-    removed at stop); `name`: its registry name (default `sim-<profile>-<n>`)."""
+    removed at stop); `name`: its registry name (default `sim-<profile>-<n>`);
+    `download_mode`: start in the ROM bootloader, as if BOOT were held at
+    reset (esptool flashes it; it boots MicroPython once esptool lets go)."""
 
-    def __init__(self, profile="esp32", scenario=None, baud=None, flash=None, workdir=None, name=None):
+    def __init__(self, profile="esp32", scenario=None, baud=None, flash=None, workdir=None, name=None, download_mode=False):
         self.profile = get_profile(profile)
+        self.download_mode = download_mode  # started with BOOT held: its ROM bootloader waits for esptool
         self.scenario = check_scenario(scenario)
         self.baud = baud
         self.name = name
@@ -99,7 +102,7 @@ class VirtualBoard:
         self._process = None
 
     def start(self, timeout=START_TIMEOUT):
-        """Start the board; return it once its REPL is ready."""
+        """Start the board; return it once its REPL (in download mode: its ROM bootloader) is ready."""
         self.launch()
         return self.wait_ready(timeout)
 
@@ -122,6 +125,7 @@ class VirtualBoard:
             # JAZARI_SIM_START: another boot script, for work on firmware/sim itself.
             "start": os.environ.get("JAZARI_SIM_START") or str(firmware_dir() / "sim" / "start.py"),
             "scratch": str(self.workdir) if self._own_workdir else None,
+            "download_mode": self.download_mode,
         }
         with open(self.log_file, "ab") as log:
             self._process = subprocess.Popen(
@@ -161,9 +165,23 @@ class VirtualBoard:
             return _("The virtual board stopped while booting: {last_line}").format(last_line=output[-1])
         return _("The virtual board did not start in time; see {log}.").format(log=self.log_file)
 
-    def reset(self):
-        """Hard reset, like the EN button: the flash (the board's files) is kept."""
-        self._tell("reset")
+    def reset(self, download=False):
+        """Hard reset, like the EN button: the flash (the board's files) is kept.
+        With `download`, BOOT is held meanwhile: the board waits in its ROM
+        bootloader for esptool; a plain reset leaves download mode and boots."""
+        self._tell("download" if download else "reset")
+
+    def wait_boot(self, after=0, timeout=START_TIMEOUT):
+        """Wait until MicroPython has booted more than `after` times (a download-mode
+        board boots once esptool lets go); return how many times it has."""
+        deadline = time.monotonic() + timeout
+        while True:
+            boots = sum(1 for event in self.events() if event.kind == "boot")
+            if boots > after:
+                return boots
+            if time.monotonic() > deadline or not self.running:
+                raise JazariError(_("The virtual board did not start in time; see {log}.").format(log=self.log_file))
+            time.sleep(0.05)
 
     def events(self):
         """What the board logged: LED and pin changes, boots and resets, in order."""

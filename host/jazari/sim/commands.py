@@ -23,6 +23,11 @@ def register(subparsers):
     sim.add_argument("--baud", type=int, metavar="N", help=_("pace the serial line at N bits per second"))
     sim.add_argument("--count", type=int, default=1, metavar="N", help=_("how many boards to start"))
     sim.add_argument("--flash", metavar=_("FILE"), help=_("the board's flash file: made if missing, kept afterwards"))
+    sim.add_argument(
+        "--download-mode",
+        action="store_true",
+        help=_("start in the ROM bootloader, as if BOOT were held at reset: esptool can flash the boards"),
+    )
     sim.set_defaults(func=do_sim)
 
 
@@ -44,15 +49,22 @@ def do_sim(args):
 
     _check(args)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    boards = start_boards(args.count, profile=args.board, scenario=args.scenario, baud=args.baud, flash=args.flash)
+    boards = start_boards(
+        args.count,
+        profile=args.board,
+        scenario=args.scenario,
+        baud=args.baud,
+        flash=args.flash,
+        download_mode=args.download_mode,
+    )
     try:
         for board in boards:
             console.say(board.port)
-        console.warn(
-            _("{count} virtual {profile} board(s) running; press Ctrl-C to stop.").format(
-                count=len(boards), profile=args.board
-            )
-        )
+        if args.download_mode:
+            status = _("{count} virtual {profile} board(s) waiting for esptool in download mode; press Ctrl-C to stop.")
+        else:
+            status = _("{count} virtual {profile} board(s) running; press Ctrl-C to stop.")
+        console.warn(status.format(count=len(boards), profile=args.board))
         while all(board.running for board in boards):
             time.sleep(WATCH_INTERVAL)
         console.error(_("A virtual board stopped unexpectedly; stopping the others."))

@@ -23,14 +23,15 @@ MB = 1024 * KB
 SIM_OVERHEAD = 36 * KB
 GENERATORS = ("still", "walking", "shaking")
 
-_ESP32_ROM = (
-    "ets Jun  8 2016 00:22:57\r\n\r\n"
-    "rst:0x{cause:x} ({reason}),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n"
-)
-_ESP32S3_ROM = (
-    "ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\n"
-    "rst:0x{cause:x} ({reason}),boot:0x8 (SPI_FAST_FLASH_BOOT)\r\n"
-)
+_ESP32_ROM = "ets Jun  8 2016 00:22:57\r\n\r\nrst:0x{cause:x} ({reason}),boot:{boot}\r\n"
+_ESP32S3_ROM = "ESP-ROM:esp32s3-20210327\r\nBuild:Mar 27 2021\r\nrst:0x{cause:x} ({reason}),boot:{boot}\r\n"
+# The strapping pins the ROM read (GPIO0 high: boot from flash; low, BOOT
+# held: download mode), as it prints them; esptool looks for "waiting for download".
+_BOOT_MODES = {
+    "ESP32": ("0x13 (SPI_FAST_FLASH_BOOT)", "0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))"),
+    "ESP32-S3": ("0x8 (SPI_FAST_FLASH_BOOT)", "0x0 (DOWNLOAD(USB/UART0))"),
+}
+_WAITING = "waiting for download\r\n"
 # What each chip's ROM prints as the cause of a reset: the EN button (or
 # power), a software reset (machine.reset), a wake from deep sleep, the
 # watchdog, a panic.
@@ -71,10 +72,12 @@ class Profile:
         """The -X heapsize given to the Unix port."""
         return self.heap + SIM_OVERHEAD
 
-    def reset_text(self, why="software"):
-        """What the chip's ROM prints on a reset, before MicroPython starts."""
+    def reset_text(self, why="software", download=False):
+        """What the chip's ROM prints on a reset, before MicroPython starts
+        (`download`: BOOT held, the ROM waits for esptool)."""
         cause, reason = _RESETS[self.chip][why]
-        return self.rom_banner.format(cause=cause, reason=reason)
+        text = self.rom_banner.format(cause=cause, reason=reason, boot=_BOOT_MODES[self.chip][download])
+        return text + _WAITING if download else text
 
 
 PROFILES = {

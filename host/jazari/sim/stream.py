@@ -17,6 +17,7 @@ class LineRate:
     `window` seconds that may be filled ahead. No baud: no limit."""
 
     def __init__(self, baud=None, window=0.01):
+        self.baud = baud
         self.rate = baud / 10 if baud else None
         self.window = max(window, 1 / self.rate) if self.rate else 0
         self.free_at = 0.0  # when the line has sent everything queued on it

@@ -15,11 +15,15 @@ ESP32 on a serial port.
   reading MicroPython, whose writes then wait. When no tool has the port
   open, output goes nowhere, as from a board's UART with nothing attached.
 - `baud` paces both directions at a UART's rate (stream.py).
+- Download mode (BOOT held at reset, `machine.bootloader()`): no MicroPython
+  runs; the ROM bootloader answers esptool (rom_bootloader.py) and writes the
+  flash file; when it lets go (the tool asks for the app, or closes the port
+  after writing flash) MicroPython boots from that flash.
 
 Run as `python -m jazari.sim.supervisor CONFIG_JSON` by `jazari.sim.board`:
 it prints one JSON line on stdout when the REPL is ready (or fails), then
 serves until its stdin closes, "stop" arrives or SIGTERM; "reset" on stdin
-is a hard reset.
+is a hard reset (EN), "download" a reset with BOOT held (download mode).
 """
 
 import fcntl
@@ -33,6 +37,7 @@ import time
 
 from jazari.sim import registry
 from jazari.sim.profiles import get_profile
+from jazari.sim.rom_bootloader import RomBootloader
 from jazari.sim.stream import LineRate, RawRestart, ReplMode
 from jazari.sim.terminals import CTRL_C, Child, OuterPort
 
@@ -44,14 +49,14 @@ MAX_PAUSE = 2.0
 
 # machine.reset_cause() values of the ESP32 port. firmware/sim/machine.py ends
 # the process with HARD_RESET (machine.reset), WDT_RESET (watchdog not fed),
-# DEEPSLEEP_RESET (deepsleep) or EXIT_BOOTLOADER; any other exit is the Unix
+# DEEPSLEEP_RESET (deepsleep) or EXIT_BOOTLOADER (machine.bootloader: download
+# mode, handled before reset_kind); any other exit is the Unix
 # port leaving its REPL (Ctrl-D, sys.exit, machine.soft_reset): a soft reset.
 # The next boot's cause goes to the child in JAZARI_RESET_CAUSE.
 PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
 EXIT_BOOTLOADER = 7
 _HARD_EXITS = {
     HARD_RESET: (HARD_RESET, "software"),
-    EXIT_BOOTLOADER: (HARD_RESET, "software"),  # no download mode yet: it boots again
     WDT_RESET: (WDT_RESET, "watchdog"),
     DEEPSLEEP_RESET: (DEEPSLEEP_RESET, "deepsleep"),
 }
@@ -118,6 +123,9 @@ class Supervisor:
         self.ready = False
         self.boot_log = bytearray()  # the first boot's output, to explain a failure
         self.events_mark = 0  # size of the event log when the current child started
+        self.rom = None  # the ROM bootloader while in download mode
+        self.download_asked = False
+        self.had_tool = False  # a tool had the port open at the last look
 
     # -- the MicroPython process
 
@@ -167,6 +175,10 @@ class Supervisor:
         lived = time.monotonic() - self.child.born
         self.child = None
         logged = logged_reset(self.config["events"], self.events_mark) if code < 0 else None
+        if self.download_asked or code == EXIT_BOOTLOADER or (code == -signal.SIGTERM and logged == "bootloader"):
+            self._enter_download("poweron" if self.download_asked else "software")
+            self.reset_asked = False
+            return
         cause, rom = reset_kind(code, self.reset_asked, logged)
         if not self.ready and cause in (SOFT_RESET, HARD_RESET) and rom in (None, "panic"):
             # Ended before its first prompt, and not by a reset it asked for
@@ -183,11 +195,55 @@ class Supervisor:
         pause = min(MAX_PAUSE, 0.05 * 2**self.quick_deaths) if self.quick_deaths > 1 else 0
         self.respawn_at = (time.monotonic() + pause, cause, cause == SOFT_RESET and self.mode.raw)
 
-    def hard_reset(self):
-        """Like pressing EN: the MicroPython process is killed and started again."""
-        if self.child is not None:
+    def hard_reset(self, download=False):
+        """Like pressing EN: the MicroPython process is killed and started again;
+        with `download`, BOOT is held meanwhile: the board stays in its ROM bootloader."""
+        if self.rom is not None:
+            self._leave_download("rom" if download else "app")
+        elif self.child is not None:
             self.reset_asked = True
+            self.download_asked = download
             self.child.kill()
+        elif download:
+            self._enter_download("poweron")
+
+    # -- download mode
+
+    def _enter_download(self, why):
+        self.respawn_at = None
+        self.download_asked = False
+        self.to_child.clear()
+        self.rom = RomBootloader(self.profile.chip, self.config["flash"], bytes.fromhex(self.config["uid"]), self.profile.psram)
+        self.to_tool += b"\r\n" + self.profile.reset_text(why, download=True).encode()
+        if not self.ready:
+            self._announce()
+
+    def _leave_download(self, where):
+        """The ROM let go: back into it ("rom", a reset with BOOT still latched)
+        or MicroPython boots from the flash it wrote ("app")."""
+        rom, self.rom = self.rom, None
+        rom.close()
+        self.down, self.up = LineRate(self.config.get("baud")), LineRate(self.config.get("baud"))
+        if where == "rom":
+            self._enter_download("software")
+        else:
+            self.to_tool += b"\r\n" + self.profile.reset_text("poweron").encode()
+            self._spawn(PWRON_RESET)
+
+    def _to_rom(self, data):
+        rom = self.rom
+        self.to_tool += rom.feed(data)
+        if self.config.get("baud") and rom.baud != self.down.baud:
+            # A paced line follows the rate the tool and the ROM agreed on.
+            self.down, self.up = LineRate(rom.baud), LineRate(rom.baud)
+        if rom.exit:
+            self._leave_download(rom.exit)
+
+    def _tool_left(self):
+        """The tool closed the port: for the ROM bootloader, the end of a session."""
+        self.rom.hang_up()
+        if self.rom.exit:
+            self._leave_download(self.rom.exit)
 
     # -- telling the parent
 
@@ -213,20 +269,26 @@ class Supervisor:
             "flash": self.config["flash"],
             "events": self.config["events"],
             "baud": self.config.get("baud"),
+            "download": self.rom is not None,
         }
 
     def _control(self, control_fd):
         line = os.read(control_fd, 256)
         if not line or b"stop" in line:
             raise Stopped
-        if b"reset" in line:
+        if b"download" in line:
+            self.hard_reset(download=True)
+        elif b"reset" in line:
             self.hard_reset()
 
     # -- the loop
 
     def serve(self, control_fd):
         """Move bytes until told to stop."""
-        self._spawn()
+        if self.config.get("download_mode"):
+            self._enter_download("poweron")
+        else:
+            self._spawn()
         boot_deadline = time.monotonic() + BOOT_PATIENCE
         while True:
             now = time.monotonic()
@@ -241,6 +303,9 @@ class Supervisor:
     def _plan(self, now, control_fd):
         readers, writers, timeouts = [control_fd], [], [BOOT_PATIENCE]
         connected = self.port.tool_connected()
+        if self.rom is not None and self.had_tool and not connected:
+            self._tool_left()
+        self.had_tool = connected
         if not connected:
             self.to_tool.clear()  # nobody listening: the bytes go nowhere, as from a UART
             timeouts.append(NO_TOOL_RECHECK)
@@ -277,7 +342,10 @@ class Supervisor:
             elif data:
                 self._from_child(data)
         if self.port.fd in readable:
-            self.to_child += self.port.read()
+            if self.rom is not None:
+                self._to_rom(self.port.read())
+            else:
+                self.to_child += self.port.read()
         now = time.monotonic()
         if self.port.fd in writable:
             self._send(self.port.write, self.to_tool, self.down, now)
@@ -297,6 +365,8 @@ class Supervisor:
         del queue[:count]
 
     def close(self):
+        if self.rom is not None:
+            self.rom.close()
         if self.child is not None:
             self.child.kill()
             self.child.finish()
