@@ -1,0 +1,51 @@
+# The wire's numbers, defined once for both ends (see docs/protocol.md).
+# The board imports this module; the host reads it with `ast`
+# (jazari.link.frames.wire_constants), so every value here must be a plain
+# integer written as `NAME = const(...)`.
+from micropython import const
+
+VERSION = const(1)  # bumped when a frame or an operation changes meaning
+
+# A frame on the line: COBS(type, seq, length (2 bytes, little-endian),
+# payload, CRC-32 of all before it (4 bytes, little-endian)), then 0x00.
+HEADER = const(4)
+TRAILER = const(4)
+MAX_PAYLOAD = const(1280)  # a write chunk plus its offset and operation fit
+CHUNK = const(1024)  # file bytes per WRITE request
+
+# Frame types. 0x03 is never a type: a frame that starts with it is the
+# break sequence 00 03 03 03 (three Ctrl-C after a delimiter).
+HELLO = const(0x01)  # board -> host on entry and as the answer to a HELLO
+BYE = const(0x02)  # host -> board: leave link mode; echoed before leaving
+PING = const(0x04)  # host -> board: are you in link mode?
+PONG = const(0x05)  # board -> host: yes
+REQUEST = const(0x10)  # host -> board: operation byte, then its arguments
+REPLY = const(0x11)  # board -> host: same seq as the request
+ERROR = const(0x12)  # board -> host: same seq; error byte, then a text
+STREAM_DECLARE = const(0x20)  # board -> host: a telemetry stream's channels
+STREAM_BATCH = const(0x21)  # board -> host: packed samples with ticks_us
+LOG = const(0x30)  # board -> host: a line of text (level byte first)
+EVENT = const(0x31)  # board -> host: a named event (button, reset cause)
+BREAK = const(0x03)  # the reserved type
+
+# Operations (first payload byte of a REQUEST).
+OP_INFO = const(0x01)
+OP_EXEC = const(0x02)
+OP_HASH = const(0x10)
+OP_OPEN = const(0x11)
+OP_WRITE = const(0x12)
+OP_CLOSE = const(0x13)
+OP_RENAME = const(0x14)
+OP_REMOVE = const(0x15)
+OP_MKDIR = const(0x16)
+OP_READ = const(0x17)
+OP_FREE = const(0x18)
+OP_RESET = const(0x20)
+OP_RUN_MODEL = const(0x30)  # reserved for the model lessons
+
+# Error codes (first payload byte of an ERROR).
+E_UNKNOWN = const(1)  # unknown operation
+E_OS = const(2)  # OSError: the errno follows as a byte, then the text
+E_RAISED = const(3)  # another exception: its text follows
+E_OFFSET = const(4)  # a write that does not continue the open file
+E_NOT_OPEN = const(5)  # a write with no file open

@@ -1,0 +1,274 @@
+"""Link mode: the binary protocol with a board, over the REPL's line.
+
+    with LinkSession.open(port) as link:
+        link.hello["unique_id"], link.hello["free_heap"]
+        link.exec("print(1 + 1)")            # '2\\n'
+        link.file_hash("/main.py")            # (size, sha256) or None
+
+`open` finds the board in whichever mode it was left: at a REPL (it enters
+the raw REPL and starts `kit.link.serve()`), or still in link mode (it
+answers a PING). `close` sends BYE and leaves the board at the raw REPL of
+its `Device`, which is then closed too. docs/protocol.md has the details.
+"""
+
+import collections
+import json
+import os
+import struct
+import time
+
+import serial
+from mpremote.transport import TransportError
+from mpremote.transport_serial import SerialTransport
+
+from jazari.errors import JazariError
+from jazari.i18n import _
+from jazari.link.device import READ_TIMEOUT, Device, _check_port, _not_answering
+from jazari.link.frames import WIRE, FrameDecoder, pack
+
+REPLY_TIMEOUT = 2.0  # seconds: a reply lost this long is asked for again
+RETRIES = 3
+REPL_TIMEOUT = 2.0  # seconds a board at a REPL needs to show the raw REPL
+ENTER_TIMEOUT = 5.0  # seconds for `import kit.link` and the HELLO frame
+LINE_POLL = 0.02  # seconds a read waits on the line, so timeouts stay short
+RESYNC = b"\0" * 255  # ends any frame the board was in the middle of
+BREAK = RESYNC + bytes([WIRE.BREAK] * 3)
+ENOSPC = 28
+_U32 = struct.Struct("<I")
+_SERVE = "import kit.link\nkit.link.serve()"
+
+
+class LinkError(JazariError):
+    """The board answered a request with an ERROR frame."""
+
+    def __init__(self, code, errno, text):
+        self.code, self.errno, self.text = code, errno, text
+        super().__init__(_("The board refused the request: {reason}").format(reason=text or code))
+
+
+def _open_device(port):
+    _check_port(port)
+    try:
+        device_path = os.path.realpath(port) if port.startswith("/") else port
+        transport = SerialTransport(device_path, baudrate=115200, timeout=READ_TIMEOUT)
+    except TransportError:
+        raise _not_answering(port) from None
+    return Device(transport, port)
+
+
+class LinkSession:
+    """A board in link mode: handshake, requests with retries, goodbye."""
+
+    def __init__(self, device, reply_timeout=REPLY_TIMEOUT, retries=RETRIES):
+        self.device = device
+        self.line = device.transport.serial
+        self.reply_timeout = reply_timeout
+        self.max_retries = retries
+        self.decoder = FrameDecoder()
+        self.hello = {}
+        self.retries = 0  # requests sent again after a lost or damaged reply
+        self._seq = 0
+        self._frames = collections.deque()
+
+    # -- entering and leaving ----------------------------------------------
+
+    @classmethod
+    def open(cls, port, **options):
+        device = _open_device(port)
+        link = cls(device, **options)
+        try:
+            link._start()
+        except BaseException:
+            link.line.timeout = READ_TIMEOUT
+            device.close()
+            raise
+        return link
+
+    def _start(self):
+        self.line.timeout = LINE_POLL
+        try:
+            self.device._enter_raw_repl(REPL_TIMEOUT)
+        except JazariError:
+            # Not at a REPL: maybe still in link mode from an earlier run.
+            if self._ping() is None:
+                raise _not_answering(self.device.port) from None
+            self._handshake()
+            return
+        self._enter()
+
+    def _enter(self):
+        """From the raw REPL: start serve() and read its HELLO."""
+        try:
+            self.device.transport.exec_raw_no_follow(_SERVE)
+        except TransportError:
+            raise _not_answering(self.device.port) from None
+        frame = self._wait(lambda f: f.type == WIRE.HELLO, ENTER_TIMEOUT, repl_end=True)
+        if frame is None:
+            raise self._why_not_started()
+        self._accept_hello(frame.payload)
+
+    def _why_not_started(self):
+        text = self.decoder.take_pending().decode("utf-8", "replace")
+        if "kit" in text and "ImportError" in text:
+            return JazariError(
+                _("The board on {port} has no Jazari kit (or one too old for the link). Install it with 'jazari flash'.").format(port=self.device.port)
+            )
+        return _not_answering(self.device.port)
+
+    def _ping(self):
+        """The board's protocol version if it is in link mode, else None."""
+        seq = self._next_seq()
+        self.line.write(RESYNC + pack(WIRE.PING, seq))
+        frame = self._wait(lambda f: f.type == WIRE.PONG and f.seq == seq, self.reply_timeout)
+        return frame.payload[0] if frame else None
+
+    def _handshake(self):
+        seq = self._next_seq()
+        self.line.write(b"\0" + pack(WIRE.HELLO, seq))
+        frame = self._wait(lambda f: f.type == WIRE.HELLO and f.seq == seq, self.reply_timeout)
+        if frame is None:
+            raise _not_answering(self.device.port)
+        self._accept_hello(frame.payload)
+
+    def _accept_hello(self, payload):
+        version = payload[0]
+        if version != WIRE.VERSION:
+            self._break()
+            raise JazariError(self._version_message(version))
+        self.hello = json.loads(payload[1:].decode("utf-8"))
+        self.decoder.corrupt = 0  # what the REPL printed before is not a lost frame
+
+    def _version_message(self, version):
+        if version < WIRE.VERSION:
+            return _("The kit on the board speaks link protocol {board}, this jazari speaks {host}: update the board with 'jazari flash'.").format(board=version, host=WIRE.VERSION)
+        return _("The kit on the board speaks link protocol {board}, newer than this jazari ({host}): update jazari with 'pip install -U jazari'.").format(board=version, host=WIRE.VERSION)
+
+    def _break(self):
+        """Leave link mode with the break sequence (it never changes meaning)."""
+        self.line.write(BREAK)
+        self._back_to_repl()
+
+    def _back_to_repl(self):
+        self.line.timeout = READ_TIMEOUT
+        self.device.transport.in_raw_repl = False
+        self.device._enter_raw_repl(REPL_TIMEOUT)
+
+    def close(self):
+        """Say BYE, come back to the raw REPL and close the port."""
+        try:
+            seq = self._next_seq()
+            self.line.write(b"\0" + pack(WIRE.BYE, seq))
+            self._wait(lambda f: f.type == WIRE.BYE and f.seq == seq, self.reply_timeout)
+            self._back_to_repl()
+        except (JazariError, OSError, serial.SerialException):
+            pass  # the board is gone or reset: nothing to say goodbye to
+        finally:
+            self.line.timeout = READ_TIMEOUT
+            self.device.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- frames ------------------------------------------------------------
+
+    def _next_seq(self):
+        self._seq = (self._seq + 1) & 0xFF
+        return self._seq
+
+    def _wait(self, wanted, timeout, repl_end=False):
+        """The first frame `wanted` accepts within `timeout` s, or None.
+
+        Other frames are dropped (telemetry is not read in a request). With
+        `repl_end`, also stop when the raw REPL says the code has ended.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            while self._frames:
+                frame = self._frames.popleft()
+                if wanted(frame):
+                    return frame
+            if repl_end and self.decoder.pending.endswith(b"\x04>"):
+                return None
+            try:
+                data = self.line.read(max(1, self.line.in_waiting))
+            except (OSError, serial.SerialException):
+                raise _not_answering(self.device.port) from None
+            if data:
+                self._frames.extend(self.decoder.feed(data))
+        return None
+
+    def request(self, op, args=b""):
+        """Run one operation on the board; its reply's payload (bytes).
+
+        A lost or damaged request or reply is sent again with the same
+        sequence number: the board answers it from its last reply, so
+        nothing runs twice. An ERROR reply raises LinkError.
+        """
+        seq = self._next_seq()
+        frame = pack(WIRE.REQUEST, seq, bytes([op]) + bytes(args))
+        answered = lambda f: f.seq == seq and f.type in (WIRE.REPLY, WIRE.ERROR)  # noqa: E731
+        for attempt in range(self.max_retries + 1):
+            self.line.write((RESYNC if attempt else b"\0") + frame)
+            reply = self._wait(answered, self.reply_timeout)
+            if reply is not None:
+                break
+            self.retries += 1
+        else:
+            raise JazariError(
+                _("The board on {port} stopped answering (reset or unplugged?). Run the command again: it carries on where it stopped.").format(port=self.device.port)
+            )
+        if reply.type == WIRE.ERROR:
+            raise LinkError(reply.payload[0], reply.payload[1], reply.payload[2:].decode("utf-8", "replace"))
+        return reply.payload
+
+    # -- operations --------------------------------------------------------
+
+    def info(self):
+        return json.loads(self.request(WIRE.OP_INFO))
+
+    def exec(self, code):
+        """Run Python on the board; what it printed (at most one frame of it)."""
+        return self.request(WIRE.OP_EXEC, code.encode()).decode("utf-8", "replace")
+
+    def file_hash(self, path):
+        """(size, SHA-256 digest) of a file on the board, or None if absent."""
+        reply = self.request(WIRE.OP_HASH, path.encode())
+        (size,) = _U32.unpack_from(reply)
+        return None if size == 0xFFFFFFFF else (size, reply[4:])
+
+    def open_file(self, path, append=False):
+        """Open `path` for writing (appending keeps what is there); its size."""
+        return _U32.unpack(self.request(WIRE.OP_OPEN, bytes([append]) + path.encode()))[0]
+
+    def write(self, offset, data):
+        """Write `data` at `offset` of the open file; the file's new size."""
+        return _U32.unpack(self.request(WIRE.OP_WRITE, _U32.pack(offset) + bytes(data)))[0]
+
+    def close_file(self):
+        self.request(WIRE.OP_CLOSE)
+
+    def rename(self, old, new):
+        self.request(WIRE.OP_RENAME, f"{old}\0{new}".encode())
+
+    def remove(self, path):
+        self.request(WIRE.OP_REMOVE, path.encode())
+
+    def mkdir(self, path):
+        self.request(WIRE.OP_MKDIR, path.encode())
+
+    def read(self, path):
+        """The bytes of a file on the board."""
+        data = bytearray()
+        while True:
+            chunk = self.request(WIRE.OP_READ, struct.pack("<IH", len(data), WIRE.CHUNK) + path.encode())
+            data += chunk
+            if len(chunk) < WIRE.CHUNK:
+                return bytes(data)
+
+    def free(self, path="/"):
+        """(free bytes, total bytes) of the filesystem holding `path`."""
+        reply = self.request(WIRE.OP_FREE, path.encode())
+        return _U32.unpack_from(reply)[0], _U32.unpack_from(reply, 4)[0]
