@@ -50,7 +50,11 @@ class EngineError(RuntimeError):
 
 
 def micropython():
-    """The MicroPython Unix port: the one beside this Python, else on PATH."""
+    """The MicroPython Unix port: $JAZARI_MICROPYTHON (another build, e.g. a
+    32-bit one to check the ESP32's word size), else the one beside this
+    Python, else on PATH."""
+    if os.environ.get("JAZARI_MICROPYTHON"):
+        return os.environ["JAZARI_MICROPYTHON"]
     beside = Path(sys.executable).with_name("micropython")
     found = str(beside) if beside.exists() else shutil.which("micropython")
     if not found:
@@ -114,17 +118,24 @@ sys.exit(micropython_run.run_main(argv))
 """
 
 
-def _add_code(writer, src, folder):
-    # The .py files under src as .mpy (x64 native code for the viper kernels).
+def _native_arch():
+    # mpy-cross's -march for the MicroPython that will run (from sys.implementation._mpy).
+    out = subprocess.run([micropython(), "-c", "import sys; print(sys.implementation._mpy >> 10)"],
+                         capture_output=True, text=True, timeout=60).stdout.strip()
+    return {"1": "x86", "2": "x64", "3": "armv6", "9": "xtensa", "10": "xtensawin"}.get(out, "x64")
+
+
+def _add_code(writer, src, folder, arch):
+    # The .py files under src as .mpy (native code for the viper kernels).
     mpy_cross = Path(sys.executable).with_name("mpy-cross")
     for entry in sorted(src.iterdir()):
         if entry.is_dir() and entry.name != "__pycache__":
             writer.opendir(entry.name)
-            _add_code(writer, entry, folder)
+            _add_code(writer, entry, folder, arch)
             writer.closedir()
         elif entry.suffix == ".py":
             out = Path(folder) / "x.mpy"
-            subprocess.run([str(mpy_cross), "-march=x64", "-o", str(out), str(entry)], check=True)
+            subprocess.run([str(mpy_cross), "-march=" + arch, "-o", str(out), str(entry)], check=True)
             writer.mkfile(entry.stem + ".mpy", out.read_bytes())
 
 
@@ -134,7 +145,7 @@ def _romfs_image(model_path, folder, code=False):
     writer = VfsRomWriter()
     if code:
         writer.opendir("kit")
-        _add_code(writer, FIRMWARE / "kit", folder)
+        _add_code(writer, FIRMWARE / "kit", folder, _native_arch())
         writer.closedir()
     writer.mkfile(Path(model_path).name, Path(model_path).read_bytes())
     image = Path(folder) / "rom.img"

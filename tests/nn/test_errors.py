@@ -39,10 +39,22 @@ def test_int16_model_says_how_to_convert():
 
 @pytest.mark.skipif(not TFLM.is_dir(), reason="../shared/conformance/tflm is not beside the repository")
 def test_model_too_big_for_the_heap_gives_bytes_needed_and_free():
-    # simple_add needs 48 KB of arena: beside the engine's code a 110 KB heap cannot hold it.
-    msg = engine_error(TFLM / "simple_add_model.tflite", [np.zeros((1, 1, 128, 128, 1), np.int8)] * 2, heap="110K")
-    assert msg.startswith("model needs 49152 bytes of arena")
-    assert "this board has" in msg and "bytes free" in msg
+    # simple_add needs 48 KB of arena. Where the engine's own code leaves
+    # less than that depends on the build's word size: try a few heaps.
+    inputs = [np.zeros((1, 1, 128, 128, 1), np.int8)] * 2
+    seen = []
+    for heap in ("110K", "100K", "90K", "80K"):
+        try:
+            run_engine(TFLM / "simple_add_model.tflite", inputs, heap=heap)
+            seen.append(heap + ": ran")
+            continue
+        except EngineError as e:
+            msg = e.message
+        seen.append(heap + ": " + msg[:80])
+        if msg.startswith("model needs 49152 bytes of arena"):
+            assert "this board has" in msg and "bytes free" in msg
+            return
+    pytest.fail("no heap gave the too-big message: %s" % seen)
 
 
 @pytest.mark.skipif(not TFLM.is_dir(), reason="../shared/conformance/tflm is not beside the repository")
