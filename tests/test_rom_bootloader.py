@@ -1,0 +1,164 @@
+"""The virtual board in download mode, flashed by the real esptool.
+
+esptool runs as its users run it (`python -m esptool ...`, its stub flasher
+by default, `--no-stub` for the ROM's own commands) or through its Python
+API where a test must send a damaged block. `--before no-reset`: a
+pseudo-terminal has no DTR/RTS to reset the board with (the board is
+already in download mode, as with BOOT held).
+"""
+
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from esptool.cmds import detect_chip
+from esptool.util import FatalError
+
+import jazari
+from jazari.flash import layout
+from jazari.flash.vfs import build_vfs_image
+from jazari.paths import firmware_dir
+
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+ESPTOOL_TIMEOUT = 120
+
+
+def esptool(port, *args):
+    result = subprocess.run(
+        [sys.executable, "-m", "esptool", "--port", port, "--before", "no-reset", *args],
+        capture_output=True,
+        text=True,
+        timeout=ESPTOOL_TIMEOUT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def mac_of(board):
+    return ":".join(board.uid[i : i + 2] for i in range(0, 12, 2))
+
+
+def flash_bytes(board, offset, length):
+    with open(board.flash, "rb") as flash:
+        flash.seek(offset)
+        return flash.read(length)
+
+
+@pytest.fixture
+def download_board(virtual_boards):
+    def start(profile="esp32"):
+        return virtual_boards(1, profile=profile, download_mode=True)[0]
+
+    return start
+
+
+@pytest.mark.parametrize("profile, chip", [("esp32", "ESP32"), ("esp32s3", "ESP32-S3")])
+def test_esptool_reads_chip_and_mac(download_board, profile, chip):
+    board = download_board(profile)
+    out = esptool(board.device, "read-mac")
+    assert f"Detecting chip type... {chip}\n" in out
+    assert f"Connected to {chip} on" in out
+    assert f"MAC:                {mac_of(board)}" in out
+
+
+def test_write_flash_then_micropython_boots_what_was_written(download_board, tmp_path):
+    board = download_board("esp32")
+    files = tmp_path / "files"
+    shutil.copytree(firmware_dir(), files, ignore=shutil.ignore_patterns("sim", "__pycache__"))
+    (files / "marker.txt").write_text("written by esptool")
+    image = tmp_path / "vfs.bin"
+    image.write_bytes(build_vfs_image(files))
+
+    out = esptool(board.device, "write-flash", hex(layout.VFS.offset), str(image))
+    assert "Stub flasher running." in out and "Hash of data verified." in out
+    assert flash_bytes(board, layout.VFS.offset, layout.VFS.size) == image.read_bytes()
+
+    board.wait_boot()  # esptool let go: MicroPython boots from the flash it wrote
+    with jazari.connect(board.device) as device:
+        assert device.eval("open('/marker.txt').read()") == "written by esptool"
+
+    board.reset(download=True)  # EN with BOOT held: back in the ROM bootloader
+    assert f"MAC:                {mac_of(board)}" in esptool(board.device, "read-mac")
+
+
+def test_rom_writes_without_the_stub(download_board, tmp_path):
+    board = download_board("esp32s3")
+    app = tmp_path / "app.bin"
+    subprocess.run([sys.executable, str(TOOLS / "make_test_firmware.py"), str(app), "--chip", "esp32s3"], check=True)
+    out = esptool(board.device, "--no-stub", "write-flash", "0x10000", str(app))
+    assert "Stub flasher" not in out and "Hash of data verified." in out
+    assert flash_bytes(board, 0x10000, app.stat().st_size) == app.read_bytes()
+
+
+def _damaged_block_refused(esp, offset, block):
+    esp.flash_begin(len(block), offset)
+    with pytest.raises(FatalError) as refused:
+        esp.check_command(
+            "write to target flash",
+            esp.ESP_CMDS["FLASH_DATA"],
+            struct.pack("<IIII", len(block), 0, 0, 0) + block,
+            esp.checksum(block) ^ 0x5A,  # one wrong checksum byte
+        )
+    esp.flash_block(block, 0)  # the same block, sent again with its checksum, is taken
+    return str(refused.value)
+
+
+def test_a_block_with_a_wrong_checksum_is_refused(download_board):
+    board = download_board("esp32")
+    block = bytes(range(256)) * 4
+    esp = detect_chip(board.device, connect_mode="no-reset")
+    try:
+        # As the ROM refuses it: status 1, reason 0x07.
+        assert "(result was 0107: Checksum error)" in _damaged_block_refused(esp, 0x300000, block)
+        stub = esp.run_stub()
+        # As the stub refuses it: ESP_BAD_DATA_CHECKSUM (0xC1).
+        assert "(result was C100: Bad data checksum)" in _damaged_block_refused(stub, 0x301000, block)
+        stub.flash_finish(reboot=False)
+    finally:
+        esp._port.close()
+    assert flash_bytes(board, 0x300000, len(block)) == block
+    assert flash_bytes(board, 0x301000, len(block)) == block
+
+
+@pytest.mark.parametrize("chip, chip_line", [("esp32", "Chip ID: 0 (ESP32)"), ("esp32s3", "Chip ID: 9 (ESP32-S3)")])
+def test_test_firmware_passes_esptool_image_info(tmp_path, chip, chip_line):
+    app = tmp_path / "app.bin"
+    subprocess.run([sys.executable, str(TOOLS / "make_test_firmware.py"), str(app), "--chip", chip], check=True)
+
+    def image_info():
+        run = subprocess.run([sys.executable, "-m", "esptool", "image-info", str(app)], capture_output=True, text=True)
+        assert run.returncode == 0, run.stdout + run.stderr
+        return run.stdout
+
+    out = image_info()
+    assert chip_line in out and "Segments: 2" in out
+    assert "Checksum:" in out and "(valid)" in out and "invalid" not in out
+    assert "Project name: jazari-test-firmware" in out
+
+    data = bytearray(app.read_bytes())
+    data[-33] ^= 0xFF  # the checksum byte: neither it nor the SHA-256 matches any more
+    app.write_bytes(data)
+    assert image_info().count("invalid") == 2
+
+
+def test_jazari_sim_download_mode_boards_each_have_their_own_mac(sim_runtime_dir):
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "jazari.cli", "sim", "--download-mode", "--count", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ports = [sim.stdout.readline().strip() for _ in range(2)]
+        macs = set()
+        for port in ports:
+            out = esptool(port, "read-mac")
+            macs.add(out.split("MAC:")[-1].split()[0])
+        assert len(macs) == 2
+    finally:
+        sim.send_signal(signal.SIGTERM)
+        sim.wait(timeout=10)
