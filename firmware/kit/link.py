@@ -43,19 +43,21 @@ def _read_frame(stdin, one):
     n = 0
     zero = False
     while True:
-        stdin.readinto(one)
+        if not stdin.readinto(one):
+            return -1  # the line is closed (a pipe's end): leave link mode
         code = one[0]
         if code == 0:
             return n
+        k = code - 1
+        if n + zero + k > cap:
+            corrupt += 1
+            while one[0]:  # too long to be a frame: skip to the next delimiter
+                if not stdin.readinto(one):
+                    return -1
+            return 0
         if zero:
             rx[n] = 0
             n += 1
-        k = code - 1
-        if n + k > cap:
-            corrupt += 1
-            while one[0]:  # too long to be a frame: skip to the next delimiter
-                stdin.readinto(one)
-            return 0
         if k:
             stdin.readinto(view[n:n + k])
             if n == 0 and code == 3 and rx[0] == wire.BREAK and rx[1] == wire.BREAK:
@@ -306,16 +308,21 @@ def _reset(hard):
     machine.soft_reset()
 
 
-def serve():
-    """Answer the host's frames until BYE or the break sequence."""
+def _allocate():
     global _rx, _tx, _last_seq, corrupt
-    import gc
-
     size = wire.HEADER + wire.MAX_PAYLOAD + wire.TRAILER
     _rx = bytearray(size)
     _tx = bytearray(size + _ROOM + 2)
     _last_seq = -1
     corrupt = 0
+
+
+def serve():
+    """Answer the host's frames until BYE or the break sequence."""
+    global _rx, _tx
+    import gc
+
+    _allocate()
     gc.collect()
     stdin = sys.stdin.buffer
     one = bytearray(1)
