@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import serial
 from esptool.cmds import detect_chip
 from esptool.util import FatalError
 
@@ -92,6 +93,31 @@ def test_rom_writes_without_the_stub(download_board, tmp_path):
     out = esptool(board.device, "--no-stub", "write-flash", "0x10000", str(app))
     assert "Stub flasher" not in out and "Hash of data verified." in out
     assert flash_bytes(board, 0x10000, app.stat().st_size) == app.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "profile, args, boots",
+    [
+        ("esp32s3", ["--after", "watchdog-reset", "flash-id"], True),
+        ("esp32", ["--no-stub", "--after", "soft-reset", "flash-id"], True),  # FLASH_END "run user code"
+        ("esp32", ["--after", "no-reset", "erase-region", "0x300000", "0x1000"], False),  # the stub's reboot: ROM again
+    ],
+)
+def test_after_options(download_board, profile, args, boots):
+    board = download_board(profile)
+    esptool(board.device, *args)
+    if boots:
+        board.wait_boot()
+    else:
+        assert f"MAC:                {mac_of(board)}" in esptool(board.device, "read-mac")
+
+
+def test_machine_bootloader_enters_download_mode(virtual_board):
+    with serial.Serial(virtual_board.device, timeout=10) as line:
+        line.write(b"import machine; machine.bootloader()\r")
+        banner = line.read_until(b"waiting for download\r\n")
+    assert banner.endswith(b"rst:0xc (SW_CPU_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\nwaiting for download\r\n")
+    assert f"MAC:                {mac_of(virtual_board)}" in esptool(virtual_board.device, "read-mac")
 
 
 def _damaged_block_refused(esp, offset, block):

@@ -34,12 +34,10 @@ import struct
 import zlib
 
 from jazari.sim import rom_chips
+from jazari.sim.slip import SlipDecoder, checksum, slip_encode
 
-SLIP_END, SLIP_ESC = 0xC0, 0xDB
-_SLIP_ESCAPES = {0xDC: SLIP_END, 0xDD: SLIP_ESC}
 _HEADER = struct.Struct("<BBHI")
 REQUEST, RESPONSE = 0x00, 0x01
-CHECKSUM_SEED = 0xEF
 SECTOR = 0x1000
 ERASED = b"\xff"
 
@@ -79,48 +77,24 @@ class Failed(Exception):
         self.rom_reason, self.stub_reason = rom_reason, stub_reason
 
 
-class SlipDecoder:
-    """Bytes in, whole frames out. Bytes outside frames (a terminal's typing) are dropped, as the ROM does."""
-
-    def __init__(self):
-        self.frame = None  # bytearray while inside a frame
-        self.escaped = False
-
-    def feed(self, data):
-        frames = []
-        for byte in data:
-            if byte == SLIP_END:
-                if self.frame:
-                    frames.append(bytes(self.frame))
-                self.frame, self.escaped = bytearray(), False
-            elif self.frame is None:
-                continue
-            elif self.escaped:
-                self.frame.append(_SLIP_ESCAPES.get(byte, byte))
-                self.escaped = False
-            elif byte == SLIP_ESC:
-                self.escaped = True
-            else:
-                self.frame.append(byte)
-        return frames
-
-
-def slip_encode(packet):
-    body = packet.replace(b"\xdb", b"\xdb\xdd").replace(b"\xc0", b"\xdb\xdc")
-    return b"\xc0" + body + b"\xc0"
-
-
-def checksum(data):
-    state = CHECKSUM_SEED
-    for byte in data:
-        state ^= byte
-    return state
-
-
 def _words(data, count):
     if len(data) < 4 * count:
         raise Failed(ROM_INVALID_MESSAGE, STUB_BAD_LENGTH)
     return struct.unpack_from(f"<{count}I", data)
+
+
+def _data_block(data, check, expected_seq):
+    """The block of a FLASH_DATA / MEM_DATA request (`<IIII` length, sequence
+    number, 0, 0, then the block), refused if damaged or out of order."""
+    length, seq = _words(data, 2)
+    block = data[16:]
+    if length != len(block):
+        raise Failed(ROM_INVALID_MESSAGE, STUB_BAD_LENGTH)
+    if checksum(block) != check & 0xFF:
+        raise Failed(ROM_BAD_CHECKSUM, STUB_BAD_CHECKSUM)
+    if seq != expected_seq:
+        raise Failed(ROM_INVALID_MESSAGE, STUB_BAD_LENGTH)
+    return block
 
 
 class Flash:
@@ -178,10 +152,11 @@ class RomBootloader:
         self.decoder = SlipDecoder()
         self.stub = False
         self.download = None
-        self.ram = None  # (blocks expected, next seq) between MEM_BEGIN and MEM_END
+        self.ram_seq = None  # the next MEM_DATA block's number, between MEM_BEGIN and MEM_END
         self.exit = None
         self._op = None  # the command being handled
         self.flash_written = False  # a session that wrote flash ends in a reset when the tool lets go
+        self.watchdog_armed = False
         self._after = []  # frames sent after the reply (the stub's greeting, READ_FLASH data)
         self._handlers = {
             SYNC: self._sync, READ_REG: self._read_reg, WRITE_REG: self._write_reg,
@@ -216,7 +191,7 @@ class RomBootloader:
         handler = self._handlers.get(op)
         self._op, stub = op, self.stub  # MEM_END's reply is still the ROM's
         value, payload, reason = 0, b"", None
-        if handler is None or (op in STUB_ONLY and not self.stub) or (op == GET_SECURITY_INFO and not self.chip.uses_security_info):
+        if handler is None or (op in STUB_ONLY and not stub) or (op == GET_SECURITY_INFO and not self.chip.uses_security_info):
             reason = (ROM_INVALID_MESSAGE, STUB_INVALID_COMMAND)
         else:
             try:
@@ -242,7 +217,7 @@ class RomBootloader:
         """The tool closed the port. esptool's default `--after hard-reset` pulses
         EN through RTS, which a pseudo-terminal cannot carry: a session that
         wrote flash ends as that reset would, booting what it wrote."""
-        if self.flash_written and not self.exit:
+        if (self.flash_written or self.watchdog_armed) and not self.exit:
             self.exit = "app"
         self.decoder = SlipDecoder()
 
@@ -276,7 +251,9 @@ class RomBootloader:
             self.registers[spi + self.chip.SPI_W0] = self._spi_flash_command(command, self.registers.get(spi + 4, 0))
             self.registers[spi] = 0  # done at once
         elif address == S3_RTC_WDTCONFIG0 and value & WDT_ENABLE and self.chip is rom_chips.Esp32s3:
-            self.exit = "app"  # the watchdog resets the whole chip: the straps are read again, BOOT is up
+            # It bites once esptool is done (it waits for it, then closes the port) and
+            # resets the whole chip: the straps are read again, BOOT is up.
+            self.watchdog_armed = True
 
     def _spi_flash_command(self, command, address):
         if command == SPIFLASH_RDID:
@@ -309,14 +286,7 @@ class RomBootloader:
         download = self.download
         if download is None or (download.inflater is not None) != (self._op == FLASH_DEFL_DATA):
             raise Failed(ROM_FAILED, STUB_NOT_IN_FLASH_MODE)
-        length, seq = _words(data, 2)
-        block = data[16:]
-        if length != len(block):
-            raise Failed(ROM_INVALID_MESSAGE, STUB_BAD_LENGTH)
-        if checksum(block) != check & 0xFF:
-            raise Failed(ROM_BAD_CHECKSUM, STUB_BAD_CHECKSUM)
-        if seq != download.next_seq:
-            raise Failed(ROM_INVALID_MESSAGE, STUB_BAD_LENGTH)
+        block = _data_block(data, check, download.next_seq)
         if download.inflater is not None:
             try:
                 block = download.inflater.decompress(block)
@@ -373,25 +343,18 @@ class RomBootloader:
     # -- code in RAM
 
     def _mem_begin(self, data, _check):
-        _size, blocks, _block_size, _offset = _words(data, 4)
-        self.ram = [blocks, 0]
+        _words(data, 4)  # size, blocks, block size, address: the stub's segments, which need no RAM here
+        self.ram_seq = 0
 
     def _mem_data(self, data, check):
-        length, seq = _words(data, 2)
-        block = data[16:]
-        if self.ram is None:
+        if self.ram_seq is None:
             raise Failed(ROM_FAILED, STUB_NOT_IN_FLASH_MODE)
-        if length != len(block):
-            raise Failed(ROM_INVALID_MESSAGE, STUB_BAD_LENGTH)
-        if checksum(block) != check & 0xFF:
-            raise Failed(ROM_BAD_CHECKSUM, STUB_BAD_CHECKSUM)
-        if seq != self.ram[1]:
-            raise Failed(ROM_INVALID_MESSAGE, STUB_BAD_LENGTH)
-        self.ram[1] += 1
+        _data_block(data, check, self.ram_seq)
+        self.ram_seq += 1
 
     def _mem_end(self, data, _check):
         _no_entry, entry = _words(data, 2)
-        self.ram = None
+        self.ram_seq = None
         if entry:
             self.stub = True  # replies from here on are the stub's
             self._after = [slip_encode(STUB_GREETING)]

@@ -213,7 +213,8 @@ class Supervisor:
         self.respawn_at = None
         self.download_asked = False
         self.to_child.clear()
-        self.rom = RomBootloader(self.profile.chip, self.config["flash"], bytes.fromhex(self.config["uid"]), self.profile.psram)
+        mac = bytes.fromhex(self.config["uid"])
+        self.rom = RomBootloader(self.profile.chip, self.config["flash"], mac, self.profile.psram)
         self.to_tool += b"\r\n" + self.profile.reset_text(why, download=True).encode()
         if not self.ready:
             self._announce()
