@@ -67,6 +67,7 @@ class LinkSession:
         self.decoder = FrameDecoder()
         self.hello = {}
         self.retries = 0  # requests sent again after a lost or damaged reply
+        self.found_in_link_mode = False  # True when an earlier run had left it there
         self._seq = 0
         self._frames = collections.deque()
 
@@ -90,8 +91,13 @@ class LinkSession:
             self.device._enter_raw_repl(REPL_TIMEOUT)
         except JazariError:
             # Not at a REPL: maybe still in link mode from an earlier run.
-            if self._ping() is None:
+            version = self._ping()
+            if version is None:
                 raise _not_answering(self.device.port) from None
+            self.found_in_link_mode = True
+            if version != WIRE.VERSION:
+                self._break()
+                raise JazariError(self._version_message(version)) from None
             self._handshake()
             return
         self._enter()
