@@ -100,16 +100,18 @@ def test_rom_writes_without_the_stub(download_board, tmp_path):
     [
         ("esp32s3", ["--after", "watchdog-reset", "flash-id"], True),
         ("esp32", ["--no-stub", "--after", "soft-reset", "flash-id"], True),  # FLASH_END "run user code"
-        ("esp32", ["--after", "no-reset", "erase-region", "0x300000", "0x1000"], False),  # the stub's reboot: ROM again
+        ("esp32", ["--after", "no-reset", "erase-region", "0x200000", "0x1000"], False),  # the stub's reboot: ROM again
     ],
 )
-def test_after_options(download_board, profile, args, boots):
+def test_after_options(download_board, tmp_path, profile, args, boots):
     board = download_board(profile)
+    assert flash_bytes(board, 0x200000, 0x1000) != b"\xff" * 0x1000  # the filesystem's first block
     esptool(board.device, *args)
     if boots:
         board.wait_boot()
-    else:
-        assert f"MAC:                {mac_of(board)}" in esptool(board.device, "read-mac")
+    else:  # still in download mode: the stub reads back the erased sector
+        esptool(board.device, "read-flash", "0x200000", "0x1000", str(tmp_path / "read.bin"))
+        assert (tmp_path / "read.bin").read_bytes() == b"\xff" * 0x1000
 
 
 def test_machine_bootloader_enters_download_mode(virtual_board):
