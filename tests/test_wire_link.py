@@ -61,6 +61,8 @@ def board_files(port):
 
 
 def test_handshake_rpc_and_back_to_the_repl(virtual_board):
+    with jazari.connect(virtual_board.port) as device:
+        heap_before = device.info()["free_heap"]
     with LinkSession.open(virtual_board.port) as link:
         hello = link.hello
         assert hello["protocol"] == WIRE.VERSION and hello["kit"] == jazari.__version__
@@ -74,9 +76,11 @@ def test_handshake_rpc_and_back_to_the_repl(virtual_board):
         free, total = link.free("/")
         assert 0 < free < total <= 4 * 1024 * 1024
         assert link.read("/boot.py") == (firmware_dir() / "boot.py").read_bytes()
-    # BYE leaves the board at its REPL: a plain Device works at once.
+    # BYE leaves the board at its REPL: a plain Device works at once, and
+    # the link gave the student's heap back (its module is forgotten).
     with jazari.connect(virtual_board.port) as device:
         assert device.eval("1 + 1") == 2
+        assert device.info()["free_heap"] > heap_before - 2048
 
 
 def test_damage_both_ways_is_caught_and_nothing_runs_twice(virtual_board):
@@ -103,7 +107,9 @@ def test_damage_both_ways_is_caught_and_nothing_runs_twice(virtual_board):
 
 def test_board_left_in_link_mode_is_found_and_brought_back(virtual_board):
     first = LinkSession.open(virtual_board.port)
-    first.device.transport.close()  # the program dies without BYE
+    first.device.transport.close()  # the cable is pulled: no BYE
+    with pytest.raises(JazariError, match="stopped answering|does not answer"):
+        first.exec("print(1)")
     with LinkSession.open(virtual_board.port) as link:
         assert link.found_in_link_mode
         assert link.exec("print('still here')") == "still here\n"

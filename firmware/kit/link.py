@@ -336,7 +336,17 @@ def serve():
         micropython.kbd_intr(3)
         _close()
         _rx = _tx = None
+        _forget()
         gc.collect()
+
+
+def _forget():
+    # Gives the student's heap back: the next serve() imports the link afresh.
+    import kit
+
+    for name in ("link", "wire"):
+        sys.modules.pop("kit." + name, None)
+        kit.__dict__.pop(name, None)
 
 
 def _serve_one(stdin, one):

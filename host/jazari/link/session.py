@@ -124,13 +124,13 @@ class LinkSession:
     def _ping(self):
         """The board's protocol version if it is in link mode, else None."""
         seq = self._next_seq()
-        self.line.write(RESYNC + pack(WIRE.PING, seq))
+        self._send(RESYNC + pack(WIRE.PING, seq))
         frame = self._wait(lambda f: f.type == WIRE.PONG and f.seq == seq, self.reply_timeout)
         return frame.payload[0] if frame else None
 
     def _handshake(self):
         seq = self._next_seq()
-        self.line.write(b"\0" + pack(WIRE.HELLO, seq))
+        self._send(b"\0" + pack(WIRE.HELLO, seq))
         frame = self._wait(lambda f: f.type == WIRE.HELLO and f.seq == seq, self.reply_timeout)
         if frame is None:
             raise _not_answering(self.device.port)
@@ -151,7 +151,7 @@ class LinkSession:
 
     def _break(self):
         """Leave link mode with the break sequence (it never changes meaning)."""
-        self.line.write(BREAK)
+        self._send(BREAK)
         self._back_to_repl()
 
     def _back_to_repl(self):
@@ -163,7 +163,7 @@ class LinkSession:
         """Say BYE, come back to the raw REPL and close the port."""
         try:
             seq = self._next_seq()
-            self.line.write(b"\0" + pack(WIRE.BYE, seq))
+            self._send(b"\0" + pack(WIRE.BYE, seq))
             self._wait(lambda f: f.type == WIRE.BYE and f.seq == seq, self.reply_timeout)
             self._back_to_repl()
         except (JazariError, OSError, serial.SerialException):
@@ -179,6 +179,12 @@ class LinkSession:
         self.close()
 
     # -- frames ------------------------------------------------------------
+
+    def _send(self, data):
+        try:
+            self.line.write(data)
+        except (OSError, serial.SerialException):
+            raise _not_answering(self.device.port) from None
 
     def _next_seq(self):
         self._seq = (self._seq + 1) & 0xFF
@@ -217,7 +223,7 @@ class LinkSession:
         frame = pack(WIRE.REQUEST, seq, bytes([op]) + bytes(args))
         answered = lambda f: f.seq == seq and f.type in (WIRE.REPLY, WIRE.ERROR)  # noqa: E731
         for attempt in range(self.max_retries + 1):
-            self.line.write((RESYNC if attempt else b"\0") + frame)
+            self._send((RESYNC if attempt else b"\0") + frame)
             reply = self._wait(answered, self.reply_timeout)
             if reply is not None:
                 break
