@@ -28,13 +28,13 @@ TOOLS = Path(__file__).resolve().parents[1] / "tools"
 ESPTOOL_TIMEOUT = 120
 
 
+def run_esptool(port, *args):
+    command = [sys.executable, "-m", "esptool", "--port", port, "--before", "no-reset", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=ESPTOOL_TIMEOUT)
+
+
 def esptool(port, *args):
-    result = subprocess.run(
-        [sys.executable, "-m", "esptool", "--port", port, "--before", "no-reset", *args],
-        capture_output=True,
-        text=True,
-        timeout=ESPTOOL_TIMEOUT,
-    )
+    result = run_esptool(port, *args)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -57,13 +57,16 @@ def download_board(virtual_boards):
     return start
 
 
-@pytest.mark.parametrize("profile, chip", [("esp32", "ESP32"), ("esp32s3", "ESP32-S3")])
-def test_esptool_reads_chip_and_mac(download_board, profile, chip):
+@pytest.mark.parametrize("profile, chip, other", [("esp32", "ESP32", "esp32s3"), ("esp32s3", "ESP32-S3", "esp32")])
+def test_esptool_reads_chip_and_mac(download_board, profile, chip, other):
     board = download_board(profile)
     out = esptool(board.device, "read-mac")
     assert f"Detecting chip type... {chip}\n" in out
     assert f"Connected to {chip} on" in out
     assert f"MAC:                {mac_of(board)}" in out
+
+    wrong = run_esptool(board.device, "--chip", other, "read-mac")
+    assert wrong.returncode != 0 and f"This chip is {chip}, not" in wrong.stdout + wrong.stderr
 
 
 def test_write_flash_then_micropython_boots_what_was_written(download_board, tmp_path):
