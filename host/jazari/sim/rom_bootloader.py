@@ -48,7 +48,8 @@ FLASH_DEFL_BEGIN, FLASH_DEFL_DATA, FLASH_DEFL_END, SPI_FLASH_MD5, GET_SECURITY_I
 ERASE_FLASH, ERASE_REGION, READ_FLASH, RUN_USER_CODE = range(0xD0, 0xD4)
 STUB_ONLY = {ERASE_FLASH, ERASE_REGION, READ_FLASH, RUN_USER_CODE}
 
-# Failure reasons (second status byte). The ROM's, as esptool names them:
+# The ROM's failure reasons (the status is 1, then the reason; esptool reads
+# 0x0107 as "Checksum error", 0x0105 "The format of the received message is invalid"):
 ROM_INVALID_MESSAGE, ROM_FAILED, ROM_BAD_CHECKSUM, ROM_DEFLATE_ERROR = 0x05, 0x06, 0x07, 0x0B
 # The stub's (esptool's stub_flasher.h): its first status byte is the reason itself.
 STUB_BAD_LENGTH, STUB_BAD_CHECKSUM, STUB_BAD_BLOCKSIZE, STUB_INVALID_COMMAND = 0xC0, 0xC1, 0xC2, 0xC3
@@ -70,7 +71,7 @@ S3_RTC_WDTCONFIG0, WDT_ENABLE = 0x60008098, 1 << 31
 
 
 class Failed(Exception):
-    """A request the chip refuses: `reason` is the ROM's or the stub's code."""
+    """A request the chip refuses, with the reason the ROM and the stub give."""
 
     def __init__(self, rom_reason, stub_reason):
         super().__init__(rom_reason, stub_reason)
@@ -109,9 +110,9 @@ class Flash:
             raise Failed(ROM_FAILED, STUB_TOO_MUCH)
 
     def erase(self, offset, length):
+        self.check(offset, length)
         start = offset - offset % SECTOR
         end = min(self.size, -(-(offset + length) // SECTOR) * SECTOR)
-        self.check(start, end - start)
         self.file.seek(start)
         self.file.write(ERASED * (end - start))
 
