@@ -5,6 +5,7 @@ import struct
 from .. import schema as S
 from .. import errors
 from .. import quant
+from .activations import lookup
 
 
 def _f32(x):
@@ -56,8 +57,7 @@ def eval_quantize(ctx, op, data):
     src = ctx.buffer(op.inputs[0])
     dst = ctx.buffer(op.outputs[0])
     if lut is not None:
-        from .activations import _lookup
-        _lookup(src, dst, n, lut)
+        lookup(src, dst, n, lut)
         return
     out = op.outputs[0]
     scale = _f32(out.scale)

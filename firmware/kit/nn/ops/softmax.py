@@ -6,6 +6,7 @@ from .. import schema as S
 from .. import errors
 from .. import quant
 from .fixedpoint import exp_on_negative_values, srdhm, rdbpot, one_over_one_plus_x, wrap
+from .activations import unary
 
 _SCALED_DIFF_BITS = 5  # Q5.26 input to exp
 _ACCUM_BITS = 12  # Q12.19 sum of exps
@@ -70,3 +71,12 @@ def run(src, dst, data):
             y = rdbpot(srdhm(scale, e), exponent) - 128
             dst[c] = (-128 if y < -128 else 127 if y > 127 else y) & 0xFF
         base += depth
+
+
+def prepare_softmax(ctx, op):
+    inp, out = unary(op)
+    return prepare(op, inp, out)
+
+
+def eval_softmax(ctx, op, data):
+    run(ctx.buffer(op.inputs[0]), ctx.buffer(op.outputs[0]), data)

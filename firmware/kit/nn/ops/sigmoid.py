@@ -1,0 +1,50 @@
+# LOGISTIC and TANH on int8, as TFLM's reference_integer_ops: the input
+# rescaled to Q4.27, gemmlowp's fixed-point logistic or tanh, rounded to the
+# fixed output scale. Tabulated for the 256 inputs (see activations.py).
+from .. import errors
+from .. import quant
+from .activations import unary, tabulate, eval_lut  # eval_lut: the registry finds it here
+from .fixedpoint import logistic, tanh, rdbpot
+
+
+def _radius(integer_bits, left_shift):
+    # CalculateInputRadius: floor(((1 << bits) - 1) * 2**(31 - bits) / 2**shift).
+    v = ((1 << integer_bits) - 1) << (31 - integer_bits)
+    return v >> left_shift if left_shift >= 0 else v << -left_shift
+
+
+def _sigmoid_params(op, inp, out, zero_point, scale):
+    if out.zero_point != zero_point or out.scale != scale:
+        raise errors.unsupported(op, "output quantization (needs scale %g, zero point %d)" % (scale, zero_point))
+    m, shift = quant.quantize_multiplier(quant.multiply(quant.exact(inp.scale), (1, 27)))
+    return m, shift, _radius(4, shift)
+
+
+def prepare_logistic(ctx, op):
+    inp, out = unary(op)
+    m, shift, radius = _sigmoid_params(op, inp, out, -128, 1.0 / 256)
+    zi = inp.zero_point
+
+    def f(x):
+        v = x - zi
+        if v <= -radius:
+            return -128
+        if v >= radius:
+            return 127
+        return rdbpot(logistic(quant.mbqm(v, m, shift), 4), 23) - 128
+    return tabulate(f)
+
+
+def prepare_tanh(ctx, op):
+    inp, out = unary(op)
+    m, shift, radius = _sigmoid_params(op, inp, out, 0, 1.0 / 128)
+    zi = inp.zero_point
+
+    def f(x):
+        v = x - zi
+        if v <= -radius:
+            return -128
+        if v >= radius:
+            return 127
+        return rdbpot(tanh(quant.mbqm(v, m, shift), 4), 24)
+    return tabulate(f)
