@@ -13,38 +13,29 @@ def _radius(integer_bits, left_shift):
     return v >> left_shift if left_shift >= 0 else v << -left_shift
 
 
-def _sigmoid_params(op, inp, out, zero_point, scale):
+def _prepare(op, fn, zero_point, scale, out_shift, out_offset):
+    # TFLM's int8 LOGISTIC/TANH: inputs beyond the radius saturate; the rest
+    # go to Q4.27, through fn, and back by a rounding shift.
+    inp, out = unary(op)
     if out.zero_point != zero_point or out.scale != scale:
         raise errors.unsupported(op, "output quantization (needs scale %g, zero point %d)" % (scale, zero_point))
     m, shift = quant.quantize_multiplier(quant.multiply(quant.exact(inp.scale), (1, 27)))
-    return m, shift, _radius(4, shift)
+    radius = _radius(4, shift)
+    zi = inp.zero_point
+
+    def f(x):
+        v = x - zi
+        if v <= -radius:
+            return -128
+        if v >= radius:
+            return 127
+        return rdbpot(fn(quant.mbqm(v, m, shift), 4), out_shift) + out_offset
+    return tabulate(f)
 
 
 def prepare_logistic(ctx, op):
-    inp, out = unary(op)
-    m, shift, radius = _sigmoid_params(op, inp, out, -128, 1.0 / 256)
-    zi = inp.zero_point
-
-    def f(x):
-        v = x - zi
-        if v <= -radius:
-            return -128
-        if v >= radius:
-            return 127
-        return rdbpot(logistic(quant.mbqm(v, m, shift), 4), 23) - 128
-    return tabulate(f)
+    return _prepare(op, logistic, -128, 1.0 / 256, 23, -128)
 
 
 def prepare_tanh(ctx, op):
-    inp, out = unary(op)
-    m, shift, radius = _sigmoid_params(op, inp, out, 0, 1.0 / 128)
-    zi = inp.zero_point
-
-    def f(x):
-        v = x - zi
-        if v <= -radius:
-            return -128
-        if v >= radius:
-            return 127
-        return rdbpot(tanh(quant.mbqm(v, m, shift), 4), 24)
-    return tabulate(f)
+    return _prepare(op, tanh, 0, 1.0 / 128, 24, 0)
