@@ -75,6 +75,7 @@ if mode.startswith("rom"):
     vfs.mount(vfs.VfsRom(image), "/rom")
     path = "/rom/" + path.split("/")[-1]
 from kit.nn.model import Model
+bufs = [bytearray(n) for n in sizes]  # what the host sends, right or wrong; before the model, as an app would
 try:
     if mode == "buffer":
         with open(path, "rb") as f:
@@ -85,7 +86,6 @@ except ValueError as e:
     print("ENGINE-ERROR", e)
     sys.exit(3)
 outs = [{"dtype": t.dtype, "shape": list(t.shape)} for t in m.outputs]
-bufs = [bytearray(n) for n in sizes]  # what the host sends, right or wrong
 gc.collect()
 low = gc.mem_free()
 with open(fin, "rb") as src, open(fout, "wb") as dst:
