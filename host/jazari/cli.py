@@ -19,6 +19,7 @@ from jazari.i18n import LANGUAGES, _, set_language
 COMMAND_MODULES = (
     "jazari.sim.commands",
     "jazari.link.commands",
+    "jazari.link.deploy_commands",
     "jazari.nn.commands",
     "jazari.demo",
 )
