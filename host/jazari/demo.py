@@ -100,5 +100,5 @@ def do_demo(args):
         code = _STREAM_CODE.format(ms=int(args.seconds * 1000), period=1000 // SAMPLE_HZ)
         device.exec(code, timeout=args.seconds + 10, on_output=printer)
         elapsed = time.monotonic() - started
-        console.say(_("{count} samples in {seconds:.1f} s. Next: 'jazari boards', 'jazari sim', 'mpremote connect {port} repl'.").format(count=printer.samples, seconds=elapsed, port=port))
+        console.say(_("{count} samples in {seconds:.1f} s. Next: start a board that keeps running with 'jazari sim', then 'mpremote connect PORT repl'.").format(count=printer.samples, seconds=elapsed))
     return 0
