@@ -7,13 +7,14 @@ pipe. Each end checks what the other produced.
 
 import os
 import random
+import re
 import subprocess
 import sys
 import zlib
 
 import pytest
 
-from jazari.link.frames import WIRE, Frame, FrameDecoder, FrameError, cobs_decode, cobs_encode, pack, unpack, wire_constants
+from jazari.link.frames import MAX_FRAME, WIRE, Frame, FrameDecoder, FrameError, cobs_decode, cobs_encode, pack, unpack, wire_constants
 from jazari.paths import firmware_dir
 
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
@@ -109,6 +110,13 @@ def test_constants_are_read_from_the_board_module(tmp_path):
     # Frame types are distinct, and the break sequence's byte is none of them.
     types = [getattr(WIRE, name) for name in FRAME_TYPES]
     assert len(set(types)) == len(types) and WIRE.BREAK not in types
+
+
+def test_board_encoder_has_room_for_the_largest_frame():
+    # kit.link encodes in place, its input starting _ROOM bytes into the buffer.
+    source = (FIRMWARE / "kit" / "link.py").read_text()
+    room = int(re.search(r"^_ROOM = const\((\d+)\)", source, re.M).group(1))
+    assert room >= 2 + MAX_FRAME // 254
 
 
 def test_board_and_host_see_the_same_constants(board_end):

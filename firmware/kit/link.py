@@ -18,7 +18,9 @@ from micropython import const
 
 import kit.wire as wire
 
-_ROOM = const(8)  # COBS grows a frame by 1 byte per 254: the in-place encoder needs this much head start
+# COBS adds a byte per 254, so the in-place encoder's output gains on its
+# input by up to 2 + (largest frame) // 254 bytes: the frame starts this far in.
+_ROOM = const(12)
 _PAYLOAD = const(_ROOM + 4)
 _SYNC_MASK = const(8191)  # written data is committed to flash every 8 KB  # where a reply's payload goes in _tx (after the header)
 
@@ -73,10 +75,11 @@ def _valid(n):
     return crc32(memoryview(rx)[:n - 4]) == rx[n - 4] | rx[n - 3] << 8 | rx[n - 2] << 16 | rx[n - 1] << 24
 
 
-def _send(kind, seq, size):
-    # The payload is already in _tx[_PAYLOAD:_PAYLOAD + size].
+def _send(kind, seq, size, buf=None):
+    # The payload is already in buf[_PAYLOAD:_PAYLOAD + size]; buf is _tx
+    # (where the reply stays, for a repeated request) unless told otherwise.
     global _tx_len
-    tx = _tx
+    tx = buf or _tx
     tx[_ROOM] = kind
     tx[_ROOM + 1] = seq
     tx[_ROOM + 2] = size & 0xFF
@@ -103,8 +106,9 @@ def _send(kind, seq, size):
         code = 1
     tx[code_at] = code
     tx[out] = 0
-    _tx_len = out + 1
-    sys.stdout.buffer.write(memoryview(tx)[:_tx_len])
+    if buf is None:
+        _tx_len = out + 1
+    sys.stdout.buffer.write(memoryview(tx)[:out + 1])
 
 
 def _put(data, skip=0):
@@ -368,11 +372,14 @@ def _serve_one(stdin, one):
         else:
             _reply(seq, _rx[4], memoryview(_rx)[5:n - 4])
         return True
-    _last_seq = -1
     if kind == wire.PING:
-        _tx[_PAYLOAD] = wire.VERSION
-        _send(wire.PONG, seq, 1)
-    elif kind == wire.HELLO:
+        # Answered from _rx (this PING is read): the last reply stays in _tx
+        # for the host's retry, which follows a PING.
+        _rx[_PAYLOAD] = wire.VERSION
+        _send(wire.PONG, seq, 1, _rx)
+        return True
+    _last_seq = -1
+    if kind == wire.HELLO:
         _send(wire.HELLO, seq, _hello())
     elif kind == wire.BYE:
         _send(wire.BYE, seq, 0)

@@ -10,15 +10,17 @@ VERSION = const(1)  # bumped when a frame or an operation changes meaning
 # payload, CRC-32 of all before it (4 bytes, little-endian)), then 0x00.
 HEADER = const(4)
 TRAILER = const(4)
-MAX_PAYLOAD = const(1280)  # a write chunk plus its offset and operation fit
-CHUNK = const(1024)  # file bytes per WRITE request
+MAX_PAYLOAD = const(2176)  # a write chunk plus its operation and offset, with room to spare
+CHUNK = const(2048)  # file bytes per WRITE request: 1 % framing overhead
 
 # Frame types. 0x03 is never a type: a frame that starts with it is the
 # break sequence 00 03 03 03 (three Ctrl-C after a delimiter).
 HELLO = const(0x01)  # board -> host on entry and as the answer to a HELLO
 BYE = const(0x02)  # host -> board: leave link mode; echoed before leaving
-PING = const(0x04)  # host -> board: are you in link mode?
-PONG = const(0x05)  # board -> host: yes
+# PING goes to boards whose mode is unknown: 'P' types itself harmlessly at
+# a REPL, where 0x01-0x05 would be Ctrl-A to Ctrl-E (Ctrl-D: soft reset).
+PING = const(0x50)  # host -> board: are you in link mode?
+PONG = const(0x51)  # board -> host: yes
 REQUEST = const(0x10)  # host -> board: operation byte, then its arguments
 REPLY = const(0x11)  # board -> host: same seq as the request
 ERROR = const(0x12)  # board -> host: same seq; error byte, then a text

@@ -36,6 +36,7 @@ BREAK = RESYNC + bytes([WIRE.BREAK] * 3)
 ENOSPC = 28
 _U32 = struct.Struct("<I")
 _SERVE = "import kit.link\nkit.link.serve()"
+_AT_A_REPL = b">>> "
 
 
 class LinkError(JazariError):
@@ -222,13 +223,20 @@ class LinkSession:
         seq = self._next_seq()
         frame = pack(WIRE.REQUEST, seq, bytes([op]) + bytes(args))
         answered = lambda f: f.seq == seq and f.type in (WIRE.REPLY, WIRE.ERROR)  # noqa: E731
+        reply = None
         for attempt in range(self.max_retries + 1):
-            self._send((RESYNC if attempt else b"\0") + frame)
-            reply = self._wait(answered, self.reply_timeout)
+            # A retry goes only to a board still in link mode (it answers a
+            # PING): one that has reset would take a data frame's bytes as
+            # keys at its REPL, Ctrl-D (soft reset) among them.
+            if _AT_A_REPL in self.decoder.pending:
+                break  # it printed its prompt: it has reset
+            if attempt == 0 or self._ping() is not None:
+                self._send(b"\0" + frame)
+                reply = self._wait(answered, self.reply_timeout)
             if reply is not None:
                 break
             self.retries += 1
-        else:
+        if reply is None:
             raise JazariError(
                 _("The board on {port} stopped answering (reset or unplugged?). Run the command again: it carries on where it stopped.").format(port=self.device.port)
             )
