@@ -36,7 +36,7 @@ if mode == "encode":
     for line in sys.stdin.read().split("\n"):
         if line:
             kind, seq, payload = line.split(" ")
-            size = link._put(binascii.unhexlify(payload))
+            size = link.put(binascii.unhexlify(payload))
             link._send(int(kind), int(seq), size)
 elif mode == "decode":
     stdin = sys.stdin.buffer

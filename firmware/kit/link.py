@@ -21,15 +21,12 @@ import kit.wire as wire
 # COBS adds a byte per 254, so the in-place encoder's output gains on its
 # input by up to 2 + (largest frame) // 254 bytes: the frame starts this far in.
 _ROOM = const(12)
-_PAYLOAD = const(_ROOM + 4)
-_SYNC_MASK = const(8191)  # written data is committed to flash every 8 KB  # where a reply's payload goes in _tx (after the header)
+_PAYLOAD = const(_ROOM + 4)  # where a reply's payload goes in _tx (after the header)
 
 _rx = None  # the frame being received, decoded in place
 _tx = None  # the reply: built at _ROOM, COBS-encoded from 0, kept for a repeated request
 _tx_len = 0
 _last_seq = -1  # seq of the REQUEST whose reply is in _tx
-_file = None  # the file being written, and the size it has
-_pos = 0
 _names = None  # exec namespace, kept across EXEC requests like the REPL's
 corrupt = 0  # frames dropped on a bad CRC, length or size
 
@@ -111,8 +108,11 @@ def _send(kind, seq, size, buf=None):
     sys.stdout.buffer.write(memoryview(tx)[:out + 1])
 
 
-def _put(data, skip=0):
-    # Copies bytes or text into the reply's payload after `skip` bytes; returns its size.
+# Helpers for the operations, here and in kit.linkfs: they fill the reply's
+# payload in _tx, `skip` bytes in, and return how many bytes they put.
+
+
+def put(data, skip=0):
     if isinstance(data, str):
         data = data.encode()
     at = _PAYLOAD + skip
@@ -120,10 +120,26 @@ def _put(data, skip=0):
     return len(data)
 
 
-def _u32(value, at=_PAYLOAD):
+def put_u32(value, skip=0):
     for i in range(4):
-        _tx[at + i] = (value >> (8 * i)) & 0xFF
+        _tx[_PAYLOAD + skip + i] = (value >> (8 * i)) & 0xFF
     return 4
+
+
+def payload(skip, size):
+    """The reply's payload area, for readinto."""
+    return memoryview(_tx)[_PAYLOAD + skip:_PAYLOAD + skip + size]
+
+
+def error(code, errno, text):
+    """An ERROR payload: code, errno (0: none), text. Returns minus its size."""
+    _tx[_PAYLOAD] = code
+    _tx[_PAYLOAD + 1] = errno
+    return -2 - put(text[:200], 2)
+
+
+def text(args):
+    return str(args, "utf-8")
 
 
 def _info():
@@ -141,112 +157,7 @@ def _info():
 
 def _hello():
     _tx[_PAYLOAD] = wire.VERSION
-    return 1 + _put(_info(), 1)
-
-
-def _text(args):
-    return str(args, "utf-8")
-
-
-def _hash(path):
-    import os
-    from hashlib import sha256
-
-    try:
-        size = os.stat(path)[6]
-    except OSError:
-        return _u32(0xFFFFFFFF)
-    digest = sha256()
-    chunk = memoryview(_tx)[_PAYLOAD + 4:_PAYLOAD + 4 + wire.CHUNK]
-    with open(path, "rb") as f:
-        while True:
-            got = f.readinto(chunk)
-            if not got:
-                break
-            digest.update(chunk[:got])
-    _u32(size)
-    return 4 + _put(digest.digest(), 4)
-
-
-def _open(args):
-    global _file, _pos
-    import os
-
-    _close()
-    path = _text(args[1:])
-    _file = open(path, "ab" if args[0] else "wb")
-    _pos = os.stat(path)[6] if args[0] else 0
-    return _u32(_pos)
-
-
-def _write(args):
-    global _pos
-    if not _file:
-        return _error(wire.E_NOT_OPEN, 0, "")
-    offset = args[0] | args[1] << 8 | args[2] << 16 | args[3] << 24
-    size = len(args) - 4
-    if offset == _pos:
-        _file.write(args[4:])
-        _pos += size
-        if _pos & _SYNC_MASK < size:  # crossed a sync boundary: a reset keeps this much
-            _file.flush()
-    elif offset + size != _pos:  # the same chunk again is already written
-        return _error(wire.E_OFFSET, 0, str(_pos))
-    return _u32(_pos)
-
-
-def _close():
-    global _file
-    if _file:
-        _file.close()
-        _file = None
-    return 0
-
-
-def _rename(args):
-    import os
-
-    old, new = _text(args).split("\0")
-    try:
-        os.rename(old, new)
-    except OSError:
-        os.remove(new)  # a filesystem that will not rename over a file (FAT)
-        os.rename(old, new)
-    return 0
-
-
-def _remove(path):
-    import os
-
-    os.remove(path)
-    return 0
-
-
-def _mkdir(path):
-    import os
-
-    try:
-        os.mkdir(path)
-    except OSError as error:
-        if error.errno != 17:  # EEXIST: already there is fine
-            raise
-    return 0
-
-
-def _read(args):
-    offset = args[0] | args[1] << 8 | args[2] << 16 | args[3] << 24
-    size = min(args[4] | args[5] << 8, wire.CHUNK)
-    with open(_text(args[6:]), "rb") as f:
-        f.seek(offset)
-        return f.readinto(memoryview(_tx)[_PAYLOAD:_PAYLOAD + size]) or 0
-
-
-def _free(path):
-    import os
-
-    stat = os.statvfs(path)
-    _u32(stat[0] * stat[4])
-    return 4 + _u32(stat[0] * stat[2], _PAYLOAD + 4)
+    return 1 + put(_info(), 1)
 
 
 def _exec(code):
@@ -258,39 +169,26 @@ def _exec(code):
         _names = {}
     _names["print"] = lambda *a, **k: print(*a, file=out, **k)
     exec(code, _names)
-    return _put(out.getvalue().encode()[:wire.MAX_PAYLOAD])
-
-
-def _error(code, errno, text):
-    # An ERROR payload: code, errno (0: none), text. Returns minus its size.
-    _tx[_PAYLOAD] = code
-    _tx[_PAYLOAD + 1] = errno
-    return -2 - _put(text[:200], 2)
-
-
-# Operations that take their arguments as one path.
-_ON_PATH = {wire.OP_HASH: _hash, wire.OP_REMOVE: _remove, wire.OP_MKDIR: _mkdir,
-            wire.OP_FREE: _free, wire.OP_EXEC: _exec}
-_ON_ARGS = {wire.OP_WRITE: _write, wire.OP_OPEN: _open, wire.OP_RENAME: _rename, wire.OP_READ: _read}
+    return put(out.getvalue().encode()[:wire.MAX_PAYLOAD])
 
 
 def _operate(op, args):
     # The reply's payload size, or minus the ERROR payload's size.
     try:
-        if op in _ON_ARGS:
-            return _ON_ARGS[op](args)
-        if op in _ON_PATH:
-            return _ON_PATH[op](_text(args))
-        if op == wire.OP_CLOSE:
-            return _close()
         if op == wire.OP_INFO:
-            return _put(_info())
-        return _error(wire.E_UNKNOWN, 0, "")
-    except OSError as error:
-        errno = error.errno if isinstance(error.errno, int) else 0
-        return _error(wire.E_OS, errno & 0xFF, str(error))
-    except Exception as error:
-        return _error(wire.E_RAISED, 0, "%s: %s" % (type(error).__name__, error))
+            return put(_info())
+        if op == wire.OP_EXEC:
+            return _exec(text(args))
+        if wire.OP_HASH <= op <= wire.OP_FREE:
+            import kit.linkfs  # only when files move: exec-only sessions stay small
+
+            return kit.linkfs.operate(op, args)
+        return error(wire.E_UNKNOWN, 0, "")
+    except OSError as failure:
+        errno = failure.errno if isinstance(failure.errno, int) else 0
+        return error(wire.E_OS, errno & 0xFF, str(failure))
+    except Exception as failure:
+        return error(wire.E_RAISED, 0, "%s: %s" % (type(failure).__name__, failure))
 
 
 def _reply(seq, op, args):
@@ -338,7 +236,8 @@ def serve():
             pass
     finally:
         micropython.kbd_intr(3)
-        _close()
+        if "kit.linkfs" in sys.modules:
+            sys.modules["kit.linkfs"].close()
         _rx = _tx = None
         _forget()
         gc.collect()
@@ -348,7 +247,7 @@ def _forget():
     # Gives the student's heap back: the next serve() imports the link afresh.
     import kit
 
-    for name in ("link", "wire"):
+    for name in ("link", "linkfs", "wire"):
         sys.modules.pop("kit." + name, None)
         kit.__dict__.pop(name, None)
 
