@@ -115,6 +115,12 @@ def test_board_left_in_link_mode_is_found_and_brought_back(virtual_board):
         assert link.exec("print('still here')") == "still here\n"
     with jazari.connect(virtual_board.port) as device:
         assert device.eval("2 * 21") == 42
+        device.exec("kept = 1")
+    # A reset requested over the link ends it: the board restarts at its REPL.
+    with LinkSession.open(virtual_board.port) as link:
+        link.reset()
+        assert not link.linked
+        assert link.device.eval("'kept' in globals()") is False
 
 
 def lesson_folder(root, big=60_000):
@@ -191,7 +197,7 @@ def test_deploy_command_and_a_missing_local_file(virtual_board, tmp_path):
     (tmp_path / "main.py").write_text("print(1)\n")
     code, out = deploy_cli(str(tmp_path / "main.py"), "--port", virtual_board.port)
     assert code == 0 and "/main.py" in out
-    code, out = deploy_cli(str(tmp_path / "main.py"), "--port", virtual_board.port)
+    code, out = deploy_cli(str(tmp_path / "main.py"))  # the only board running
     assert "0 copied, 1 unchanged" in out
     with pytest.raises(JazariError, match="no file or folder .*nope.py"):
         deploy_cli(str(tmp_path / "nope.py"), "--port", virtual_board.port)

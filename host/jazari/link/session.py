@@ -23,7 +23,7 @@ from mpremote.transport_serial import SerialTransport
 
 from jazari.errors import JazariError
 from jazari.i18n import _
-from jazari.link.device import READ_TIMEOUT, Device, _check_port, _not_answering
+from jazari.link.device import READ_TIMEOUT, RESET_TIMEOUT, Device, _check_port, _not_answering
 from jazari.link.frames import WIRE, FrameDecoder, pack
 
 REPLY_TIMEOUT = 2.0  # seconds: a reply lost this long is asked for again
@@ -69,6 +69,7 @@ class LinkSession:
         self.hello = {}
         self.retries = 0  # requests sent again after a lost or damaged reply
         self.found_in_link_mode = False  # True when an earlier run had left it there
+        self.linked = False  # the board is in link mode with us
         self._seq = 0
         self._frames = collections.deque()
 
@@ -143,6 +144,7 @@ class LinkSession:
             self._break()
             raise JazariError(self._version_message(version))
         self.hello = json.loads(payload[1:].decode("utf-8"))
+        self.linked = True
         self.decoder.corrupt = 0  # what the REPL printed before is not a lost frame
 
     def _version_message(self, version):
@@ -156,6 +158,7 @@ class LinkSession:
         self._back_to_repl()
 
     def _back_to_repl(self):
+        self.linked = False
         self.line.timeout = READ_TIMEOUT
         self.device.transport.in_raw_repl = False
         self.device._enter_raw_repl(REPL_TIMEOUT)
@@ -163,10 +166,11 @@ class LinkSession:
     def close(self):
         """Say BYE, come back to the raw REPL and close the port."""
         try:
-            seq = self._next_seq()
-            self._send(b"\0" + pack(WIRE.BYE, seq))
-            self._wait(lambda f: f.type == WIRE.BYE and f.seq == seq, self.reply_timeout)
-            self._back_to_repl()
+            if self.linked:
+                seq = self._next_seq()
+                self._send(b"\0" + pack(WIRE.BYE, seq))
+                self._wait(lambda f: f.type == WIRE.BYE and f.seq == seq, self.reply_timeout)
+                self._back_to_repl()
         except (JazariError, OSError, serial.SerialException):
             pass  # the board is gone or reset: nothing to say goodbye to
         finally:
@@ -237,6 +241,7 @@ class LinkSession:
                 break
             self.retries += 1
         if reply is None:
+            self.linked = False
             raise JazariError(
                 _("The board on {port} stopped answering (reset or unplugged?). Run the command again: it carries on where it stopped.").format(port=self.device.port)
             )
@@ -287,6 +292,25 @@ class LinkSession:
             data += chunk
             if len(chunk) < WIRE.CHUNK:
                 return bytes(data)
+
+    def reset(self, hard=False):
+        """Reset the board from link mode (soft: like Ctrl-D; hard: the chip).
+
+        The board answers, then restarts at its REPL: this session is over,
+        and its Device is back at the raw REPL when this returns.
+        """
+        self.request(WIRE.OP_RESET, bytes([hard]))
+        self.linked = False
+        self.line.timeout = READ_TIMEOUT
+        deadline = time.monotonic() + RESET_TIMEOUT
+        while True:
+            time.sleep(0.2)
+            try:
+                self.device._enter_raw_repl(REPL_TIMEOUT)
+                return
+            except JazariError:
+                if time.monotonic() > deadline:
+                    raise
 
     def free(self, path="/"):
         """(free bytes, total bytes) of the filesystem holding `path`."""
