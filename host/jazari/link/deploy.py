@@ -64,7 +64,10 @@ def deploy(link, pairs, progress=None):
     report = DeployReport()
     made = {"/"}
     for local, remote in pairs:
-        data = local.read_bytes()
+        try:
+            data = local.read_bytes()
+        except OSError as failure:
+            raise JazariError(_("Cannot read {path}: {reason}").format(path=local, reason=failure.strerror)) from None
         digest = hashlib.sha256(data).digest()
         if link.file_hash(remote) == (len(data), digest):
             report.skipped.append(remote)
