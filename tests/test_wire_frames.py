@@ -139,6 +139,22 @@ def test_cobs_round_trip_and_no_zero_on_the_line(data):
     assert cobs_decode(encoded) == data
 
 
+def test_cobs_round_trips_mixed_data_and_refuses_cut_runs():
+    rng = random.Random(7)
+    for _ in range(400):
+        size = rng.randrange(0, 1200)
+        zero_share = rng.choice([0.0, 0.01, 0.3, 0.9])
+        data = bytes(0 if rng.random() < zero_share else rng.choice([1, 255, rng.randrange(1, 256)]) for _ in range(size))
+        encoded = cobs_encode(data)
+        assert cobs_decode(encoded) == data
+        if len(encoded) > 1:
+            cut = rng.randrange(1, len(encoded))
+            try:
+                assert cobs_decode(encoded[:cut]) != data
+            except FrameError:
+                pass
+
+
 @pytest.mark.parametrize("name", FRAME_TYPES)
 def test_every_frame_type_round_trips(name):
     payload = os.urandom(37) + b"\0\0"

@@ -65,16 +65,30 @@ def cobs_encode(data):
 def cobs_decode(data):
     """The inverse of cobs_encode; FrameError if `data` is not valid COBS."""
     data = bytes(data)
-    out = bytearray()
-    at, end = 0, len(data)
+    end = len(data)
+    if 0 in data:
+        raise FrameError("bad COBS")
+    codes = []  # where each code byte is: the walk is the only per-run Python
+    at = 0
     while at < end:
-        code = data[at]
-        run = data[at + 1:at + code]
-        if code == 0 or len(run) != code - 1 or 0 in run:
-            raise FrameError("bad COBS")
-        out += run
-        at += code
-        if code < 255 and at < end:
+        codes.append(at)
+        at += data[at]
+    if at != end:
+        raise FrameError("bad COBS")  # the last run claims bytes that are not there
+    if 255 in data:  # a 0xFF code implies no zero: join the runs one by one
+        return _join_runs(data, codes)
+    # Otherwise each code byte but the first stands where a zero was.
+    out = bytearray(data)
+    for at in codes:
+        out[at] = 0
+    return bytes(out[1:])
+
+
+def _join_runs(data, codes):
+    out = bytearray()
+    for at, next_code in zip(codes, codes[1:] + [len(data)]):
+        out += data[at + 1:next_code]
+        if data[at] < 255 and next_code < len(data):
             out.append(0)
     return bytes(out)
 
