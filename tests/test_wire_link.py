@@ -8,6 +8,7 @@ import argparse
 import hashlib
 import io
 import os
+from pathlib import Path
 
 import pytest
 
@@ -121,6 +122,24 @@ def test_board_left_in_link_mode_is_found_and_brought_back(virtual_board):
         link.reset()
         assert not link.linked
         assert link.device.eval("'kept' in globals()") is False
+
+
+def test_model_runs_over_the_link_match_tflite_micro(virtual_boards):
+    # The corpus's reference outputs are tflite-micro's (tests/nn/corpus/README.md).
+    # An ESP32-S3: on the plain ESP32 profile the engine, compiled from
+    # source on the 64-bit Unix port, does not load even from the REPL.
+    import numpy
+
+    (board,) = virtual_boards(1, profile="esp32s3")
+    corpus = Path(__file__).parent / "nn" / "corpus"
+    reference = numpy.load(corpus / "gesture_1d.npz")
+    with LinkSession.open(board.port) as link:
+        deploy(link, plan([str(corpus / "gesture_1d.tflite")], "/models"))
+        for sample, expected in zip(reference["input_0"], reference["output_0"]):
+            output, latency_us = link.run_model("/models/gesture_1d.tflite", sample.tobytes())
+            assert output == expected.tobytes() and latency_us > 0
+        with pytest.raises(LinkError, match="nope.tflite|ENOENT"):
+            link.run_model("/models/nope.tflite", b"\0")
 
 
 def lesson_folder(root, big=60_000):

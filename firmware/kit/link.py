@@ -28,6 +28,7 @@ _tx = None  # the reply: built at _ROOM, COBS-encoded from 0, kept for a repeate
 _tx_len = 0
 _last_seq = -1  # seq of the REQUEST whose reply is in _tx
 _names = None  # exec namespace, kept across EXEC requests like the REPL's
+_model = None  # (path, kit.Model) of the last OP_RUN_MODEL: loading is the slow part
 corrupt = 0  # frames dropped on a bad CRC, length or size
 
 
@@ -172,6 +173,23 @@ def _exec(code):
     return put(out.getvalue().encode()[:wire.MAX_PAYLOAD])
 
 
+def _run_model(args):
+    # path, 0x00, the input's raw bytes -> latency (us, u32), the outputs' bytes.
+    global _model
+    path, _, data = bytes(args).partition(b"\0")
+    path = text(path)
+    if _model is None or _model[0] != path:
+        import kit
+
+        _model = None  # the old one's memory first
+        _model = (path, kit.Model(path))
+    outputs = _model[1].invoke(data)
+    if isinstance(outputs, tuple):
+        outputs = b"".join(outputs)
+    put_u32(_model[1].last_us)
+    return 4 + put(outputs, 4)
+
+
 def _operate(op, args):
     # The reply's payload size, or minus the ERROR payload's size.
     try:
@@ -179,6 +197,8 @@ def _operate(op, args):
             return put(_info())
         if op == wire.OP_EXEC:
             return _exec(text(args))
+        if op == wire.OP_RUN_MODEL:
+            return _run_model(args)
         if wire.OP_HASH <= op <= wire.OP_FREE:
             import kit.linkfs  # only when files move: exec-only sessions stay small
 
@@ -221,7 +241,7 @@ def _allocate():
 
 def serve():
     """Answer the host's frames until BYE or the break sequence."""
-    global _rx, _tx
+    global _rx, _tx, _model, _names
     import gc
 
     _allocate()
@@ -238,7 +258,7 @@ def serve():
         micropython.kbd_intr(3)
         if "kit.linkfs" in sys.modules:
             sys.modules["kit.linkfs"].close()
-        _rx = _tx = None
+        _rx = _tx = _model = _names = None
         _forget()
         gc.collect()
 

@@ -293,6 +293,15 @@ class LinkSession:
             if len(chunk) < WIRE.CHUNK:
                 return bytes(data)
 
+    def run_model(self, path, data):
+        """Run the model file `path` on the board on one input's raw bytes.
+
+        Returns (the outputs' raw bytes, on-board latency in microseconds).
+        The board keeps the model loaded for the next run on the same path.
+        """
+        reply = self.request(WIRE.OP_RUN_MODEL, path.encode() + b"\0" + bytes(data))
+        return reply[4:], _U32.unpack_from(reply)[0]
+
     def reset(self, hard=False):
         """Reset the board from link mode (soft: like Ctrl-D; hard: the chip).
 
