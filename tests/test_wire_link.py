@@ -16,6 +16,7 @@ import jazari
 from jazari.console import console
 from jazari.errors import JazariError
 from jazari.i18n import set_language
+from jazari.link import BoardError
 from jazari.link.deploy import PART, deploy, plan
 from jazari.link.deploy_commands import register
 from jazari.link.frames import WIRE, pack
@@ -255,9 +256,15 @@ def test_board_without_the_kit_and_an_older_protocol(virtual_board):
         device.soft_reset()
     with pytest.raises(JazariError, match=f"speaks link protocol {WIRE.VERSION - 1}.*jazari flash"):
         LinkSession.open(virtual_board.port)
-    # The board went back to its REPL; now take the kit away: a plain MicroPython board.
+    # The board went back to its REPL. A link that fails to start says why.
     with jazari.connect(virtual_board.port) as device:
         assert device.eval("1") == 1
+        device.put(b"raise MemoryError('memory allocation failed')\n", "/kit/link.py")
+        device.soft_reset()
+    with pytest.raises(BoardError, match="MemoryError: memory allocation failed"):
+        LinkSession.open(virtual_board.port)
+    # Now take the kit away: a plain MicroPython board.
+    with jazari.connect(virtual_board.port) as device:
         device.exec("import os\nos.rename('/kit', '/kit-away')")
         device.soft_reset()
     with pytest.raises(JazariError, match="no Jazari kit"):

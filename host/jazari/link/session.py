@@ -23,7 +23,7 @@ from mpremote.transport_serial import SerialTransport
 
 from jazari.errors import JazariError
 from jazari.i18n import _
-from jazari.link.device import READ_TIMEOUT, RESET_TIMEOUT, Device, _check_port, _not_answering
+from jazari.link.device import READ_TIMEOUT, RESET_TIMEOUT, BoardError, Device, _check_port, _not_answering
 from jazari.link.frames import WIRE, FrameDecoder, pack
 
 REPLY_TIMEOUT = 2.0  # seconds: a reply lost this long is asked for again
@@ -121,6 +121,8 @@ class LinkSession:
             return JazariError(
                 _("The board on {port} has no Jazari kit (or one too old for the link). Install it with 'jazari flash'.").format(port=self.device.port)
             )
+        if text.endswith("\x04>"):  # serve() failed: the raw REPL shows why
+            return BoardError(text.rstrip("\x04>").split("\x04")[-1])
         return _not_answering(self.device.port)
 
     def _ping(self):
