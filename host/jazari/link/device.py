@@ -89,7 +89,7 @@ def _port_error(port, failure):
     return JazariError(_("Cannot open {port}: {reason}").format(port=port, reason=text))
 
 
-def _not_answering(port):
+def not_answering(port):
     return JazariError(
         _("The board on {port} does not answer. Press its reset button, check that it runs MicroPython, then try again.").format(port=port)
     )
@@ -105,7 +105,8 @@ class Device:
     # -- connection -------------------------------------------------------
 
     @classmethod
-    def open(cls, port, timeout=ANSWER_TIMEOUT):
+    def attach(cls, port):
+        """Open the serial line to the board without talking to it yet."""
         _check_port(port)
         try:
             # The real path: mpremote reads pseudo-terminals (virtual boards)
@@ -114,15 +115,19 @@ class Device:
             transport = SerialTransport(device_path, baudrate=115200, timeout=READ_TIMEOUT)
         except TransportError:
             raise _port_error(port, serial.SerialException("busy")) from None
-        device = cls(transport, port)
+        return cls(transport, port)
+
+    @classmethod
+    def open(cls, port, timeout=ANSWER_TIMEOUT):
+        device = cls.attach(port)
         try:
-            device._enter_raw_repl(timeout)
+            device.enter_raw_repl(timeout)
         except JazariError:
             device.close()
             raise
         return device
 
-    def _enter_raw_repl(self, timeout):
+    def enter_raw_repl(self, timeout):
         """Interrupt what runs and enter the raw REPL, keeping the board's state.
 
         mpremote's enter_raw_repl does the same but prints what it received on
@@ -139,7 +144,7 @@ class Device:
         except (OSError, serial.SerialException):
             banner = b""
         if not banner.endswith(RAW_REPL_BANNER):
-            raise _not_answering(self.port)
+            raise not_answering(self.port)
         self.transport.in_raw_repl = True
 
     def close(self):
@@ -166,7 +171,7 @@ class Device:
         except TransportExecError as failure:
             raise BoardError(failure.error_output) from None
         except (TransportError, OSError, serial.SerialException):
-            raise _not_answering(self.port) from None
+            raise not_answering(self.port) from None
         if err:
             raise BoardError(err.decode("utf-8", "replace"))
         return out.decode("utf-8", "replace").replace("\r\n", "\n")
@@ -180,7 +185,7 @@ class Device:
         """Stop whatever runs on the board (Ctrl-C) and come back to the raw REPL."""
         self.transport.serial.write(b"\r\x03\x03")
         self.transport.in_raw_repl = False
-        self._enter_raw_repl(ANSWER_TIMEOUT)
+        self.enter_raw_repl(ANSWER_TIMEOUT)
 
     # -- what the board is ------------------------------------------------
 
@@ -234,9 +239,9 @@ class Device:
         while time.monotonic() < deadline:
             time.sleep(0.2)
             with contextlib.suppress(JazariError):
-                self._enter_raw_repl(timeout=2)
+                self.enter_raw_repl(timeout=2)
                 return
-        raise _not_answering(self.port)
+        raise not_answering(self.port)
 
 
 def connect(port, timeout=ANSWER_TIMEOUT):

@@ -13,17 +13,15 @@ its `Device`, which is then closed too. docs/protocol.md has the details.
 
 import collections
 import json
-import os
 import struct
 import time
 
 import serial
 from mpremote.transport import TransportError
-from mpremote.transport_serial import SerialTransport
 
 from jazari.errors import JazariError
 from jazari.i18n import _
-from jazari.link.device import READ_TIMEOUT, RESET_TIMEOUT, BoardError, Device, _check_port, _not_answering
+from jazari.link.device import READ_TIMEOUT, RESET_TIMEOUT, BoardError, Device, not_answering
 from jazari.link.frames import WIRE, FrameDecoder, pack
 
 REPLY_TIMEOUT = 2.0  # seconds: a reply lost this long is asked for again
@@ -47,16 +45,6 @@ class LinkError(JazariError):
         super().__init__(_("The board refused the request: {reason}").format(reason=text or code))
 
 
-def _open_device(port):
-    _check_port(port)
-    try:
-        device_path = os.path.realpath(port) if port.startswith("/") else port
-        transport = SerialTransport(device_path, baudrate=115200, timeout=READ_TIMEOUT)
-    except TransportError:
-        raise _not_answering(port) from None
-    return Device(transport, port)
-
-
 class LinkSession:
     """A board in link mode: handshake, requests with retries, goodbye."""
 
@@ -77,7 +65,7 @@ class LinkSession:
 
     @classmethod
     def open(cls, port, **options):
-        device = _open_device(port)
+        device = Device.attach(port)
         link = cls(device, **options)
         try:
             link._start()
@@ -90,12 +78,12 @@ class LinkSession:
     def _start(self):
         self.line.timeout = LINE_POLL
         try:
-            self.device._enter_raw_repl(REPL_TIMEOUT)
+            self.device.enter_raw_repl(REPL_TIMEOUT)
         except JazariError:
             # Not at a REPL: maybe still in link mode from an earlier run.
             version = self._ping()
             if version is None:
-                raise _not_answering(self.device.port) from None
+                raise not_answering(self.device.port) from None
             self.found_in_link_mode = True
             if version != WIRE.VERSION:
                 self._break()
@@ -109,7 +97,7 @@ class LinkSession:
         try:
             self.device.transport.exec_raw_no_follow(_SERVE)
         except TransportError:
-            raise _not_answering(self.device.port) from None
+            raise not_answering(self.device.port) from None
         frame = self._wait(lambda f: f.type == WIRE.HELLO, ENTER_TIMEOUT, repl_end=True)
         if frame is None:
             raise self._why_not_started()
@@ -123,7 +111,7 @@ class LinkSession:
             )
         if text.endswith("\x04>"):  # serve() failed: the raw REPL shows why
             return BoardError(text.rstrip("\x04>").split("\x04")[-1])
-        return _not_answering(self.device.port)
+        return not_answering(self.device.port)
 
     def _ping(self):
         """The board's protocol version if it is in link mode, else None."""
@@ -137,7 +125,7 @@ class LinkSession:
         self._send(b"\0" + pack(WIRE.HELLO, seq))
         frame = self._wait(lambda f: f.type == WIRE.HELLO and f.seq == seq, self.reply_timeout)
         if frame is None:
-            raise _not_answering(self.device.port)
+            raise not_answering(self.device.port)
         self._accept_hello(frame.payload)
 
     def _accept_hello(self, payload):
@@ -163,7 +151,7 @@ class LinkSession:
         self.linked = False
         self.line.timeout = READ_TIMEOUT
         self.device.transport.in_raw_repl = False
-        self.device._enter_raw_repl(REPL_TIMEOUT)
+        self.device.enter_raw_repl(REPL_TIMEOUT)
 
     def close(self):
         """Say BYE, come back to the raw REPL and close the port."""
@@ -191,7 +179,7 @@ class LinkSession:
         try:
             self.line.write(data)
         except (OSError, serial.SerialException):
-            raise _not_answering(self.device.port) from None
+            raise not_answering(self.device.port) from None
 
     def _next_seq(self):
         self._seq = (self._seq + 1) & 0xFF
@@ -214,7 +202,7 @@ class LinkSession:
             try:
                 data = self.line.read(max(1, self.line.in_waiting))
             except (OSError, serial.SerialException):
-                raise _not_answering(self.device.port) from None
+                raise not_answering(self.device.port) from None
             if data:
                 self._frames.extend(self.decoder.feed(data))
         return None
@@ -317,7 +305,7 @@ class LinkSession:
         while True:
             time.sleep(0.2)
             try:
-                self.device._enter_raw_repl(REPL_TIMEOUT)
+                self.device.enter_raw_repl(REPL_TIMEOUT)
                 return
             except JazariError:
                 if time.monotonic() > deadline:
