@@ -128,6 +128,10 @@ class Interpreter:
                     prepared.append((ev, op, prep(self, op)))
                 except _BROKEN as e:  # a corrupt file trips an op's arithmetic
                     raise errors.bad_shape(op, "%s: %s" % (type(e).__name__, e))
+                # Options are read in prepare only. (Set to None: a deleted
+                # attribute's value stays in the instance's table.)
+                if op.options is not None:
+                    op.options = None
                 # MicroPython allocates upwards from its last collection: a
                 # collection per op keeps what the ops keep packed low, instead
                 # of sprinkled across the heap between their garbage.
@@ -136,6 +140,10 @@ class Interpreter:
             prepared = None
             self._fail()
             raise errors.no_room_preparing(self._op, gc.mem_free())
+        # Per-channel quantization is read in prepare only.
+        for t in self.info.tensors:
+            if t._channels:
+                t._channels = None
         return prepared
 
     def _plan_size(self, src):

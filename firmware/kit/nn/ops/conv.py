@@ -44,6 +44,7 @@ _OUT_BATCH = const(23)  # bytes of one output image
 _ROW_LEN = const(24)  # bytes of one filter: k_h * k_w * group_c
 _GROUP = const(25)  # filters per weights slice (all of them when addressable)
 _ACC_BYTES = const(26)  # int32 accumulators for one output row of one group
+_FOLD_BYTES = const(27)  # scratch for the bias folded at each invoke (0: folded at prepare)
 
 # Streaming: weights slices of at most this many bytes (a group of filters).
 _SLICE = const(4096)
@@ -55,8 +56,12 @@ class ConvData:
     def __init__(self, geometry):
         from array import array
         # geometry: the words from _IN_H to _ROW_LEN, in order.
-        self.words = array("i", [0] * _IN_H + list(geometry) + [0, 0])
-        self.bias = None  # int32 words: bias - (in_zp + 128) * sum(w), see folded_bias()
+        self.words = array("i", [0] * _IN_H + list(geometry) + [0, 0, 0])
+        # int32 words: bias - (in_zp + 128) * sum(w), see folded_bias(); None
+        # when the weights are in place: then fold_rows() writes them into
+        # the op's scratch at each invoke, and the heap keeps 4 bytes less
+        # per channel (a pass over weights that the MACs read many times).
+        self.bias = None
         self.params = None  # quant.channel_params(): multiplier and shift per channel
         self.row = None  # the row kernel: conv_row, or fully_connected.fc_row
         self.views = None  # set by the first eval: see _views()
@@ -74,6 +79,32 @@ def padding(kind, size, stride, dilation, k):
         out = (size + stride - span) // stride
     total = (out - 1) * stride + span - size
     return out, (total // 2 if total > 0 else 0)
+
+
+@micropython.viper
+def fold_rows(w: ptr8, rows: int, n: int, b: ptr8, has_bias: int, offset: int, out: ptr32):
+    # out[k] = bias[k] - offset * sum(signed bytes of row k of w), the low 32
+    # bits (C's int32 wrap): folded_bias() at invoke time. b: the bias's
+    # little-endian int32 bytes (read bytewise: a file need not align them).
+    k = 0
+    i = 0
+    n4 = n - (n & 3)
+    while k < rows:
+        s = 0
+        end = i + n4
+        while i < end:
+            s += (w[i] ^ 128) + (w[i + 1] ^ 128) + (w[i + 2] ^ 128) + (w[i + 3] ^ 128)
+            i += 4
+        end += n & 3
+        while i < end:
+            s += w[i] ^ 128
+            i += 1
+        v = 0
+        if has_bias:
+            j = k << 2
+            v = b[j] | (b[j + 1] << 8) | (b[j + 2] << 16) | (b[j + 3] << 24)
+        out[k] = v - offset * (s - (n << 7))
+        k += 1
 
 
 @micropython.viper
@@ -106,9 +137,8 @@ def folded_bias(ctx, bias, filt, rows, n, offset, sums=None):
     else:
         sums(ctx.weights(filt, 0, filt.size), out)
     b = None
+    check_bias(bias, rows)
     if bias is not None:
-        if bias.size < 4 * rows:
-            raise ValueError("bias tensor %d has %d bytes, wanted %d" % (bias.index, bias.size, 4 * rows))
         # Through ctx.weights, after the sums (a streamed model reads both
         # through one buffer) and without keeping a copy of the bias.
         b = ctx.weights(bias, 0, 4 * rows)
@@ -142,22 +172,33 @@ def addressable(ctx):
     return getattr(ctx.weights_src, "addressable", True)
 
 
-def finish(ctx, op, d, filt, bias, out, params, activation, in_zp, row, patch_bytes):
+def finish(ctx, op, d, filt, bias, out, params, activation, in_zp, row, patch_bytes, fold_at_invoke):
     """Shared end of prepare for CONV_2D and FULLY_CONNECTED: `row` is the
     viper kernel that fills one output row's accumulators (conv_row's
     arguments), `patch_bytes` the scratch it needs besides them, `params`
-    its quant.channel_params()."""
+    its quant.channel_params(); `fold_at_invoke`: fold the bias at each
+    invoke (in-place weights only) rather than keep it."""
     words = d.words
     n, out_c = words[_ROW_LEN], words[_OUT_C]
     d.row = row
-    d.bias = folded_bias(ctx, bias, filt, out_c, n, in_zp + 128)
+    in_place = addressable(ctx)
+    if in_place and fold_at_invoke:
+        check_bias(bias, out_c)
+        words[_FOLD_BYTES] = 4 * out_c
+    else:
+        d.bias = folded_bias(ctx, bias, filt, out_c, n, in_zp + 128)
     d.params = params
     set_clamp(words, activation, out)
-    group = out_c if addressable(ctx) else max(1, min(out_c, _SLICE // n))
+    group = out_c if in_place else max(1, min(out_c, _SLICE // n))
     words[_GROUP] = group
     words[_ACC_BYTES] = 4 * words[_OUT_W] * group
-    ctx.scratch(words[_ACC_BYTES] + patch_bytes)
+    ctx.scratch(words[_FOLD_BYTES] + words[_ACC_BYTES] + patch_bytes)
     return d
+
+
+def check_bias(bias, rows):
+    if bias is not None and bias.size < 4 * rows:
+        raise ValueError("bias tensor %d has %d bytes, wanted %d" % (bias.index, bias.size, 4 * rows))
 
 
 def check_weights(op, filt, bias):
@@ -216,7 +257,7 @@ def prepare(ctx, op):
                   group_c, out_c // (in_c // group_c), x.zero_point + 128, out_h, out_c, batches,
                   in_h * in_w * in_c, out_h * out_w * out_c, k_h * k_w * group_c))
     params = quant.conv_params(x.scale, channel_scales(op, filt, out_c), y.scale, out_c)
-    return finish(ctx, op, d, filt, bias, y, params, activation, x.zero_point, conv_row, d.words[_ROW_LEN])
+    return finish(ctx, op, d, filt, bias, y, params, activation, x.zero_point, conv_row, d.words[_ROW_LEN], True)
 
 
 @micropython.viper
@@ -301,15 +342,19 @@ def conv_row(px: ptr8, pw: ptr8, a: int, x: ptr8, w: ptr8, acc: ptr32, patch: pt
 
 
 def _views(ctx, op, d):
-    # (accumulators, patch, weights) as memoryviews, made on the first invoke
-    # and kept: the op's scratch is fixed once the arena is planned, and so are
-    # in-place weights. Streamed weights are read slice by slice instead.
+    # (accumulators, patch, weights, bias bytes, folded bias) as memoryviews,
+    # made on the first invoke and kept: the op's scratch is fixed once the
+    # arena is planned, and so are in-place weights. Streamed weights are
+    # read slice by slice instead. Scratch: [folded bias][accumulators][patch].
     scratch = memoryview(ctx.scratch_buf)
     filt = op.inputs[1]
     words = d.words
-    acc_bytes = words[_ACC_BYTES]
+    fold = words[_FOLD_BYTES]
+    acc_end = fold + words[_ACC_BYTES]
     weights = ctx.weights(filt, 0, filt.size) if addressable(ctx) else None
-    d.views = (scratch[:acc_bytes], scratch[acc_bytes:], weights)
+    bias = op.inputs[2] if fold and len(op.inputs) > 2 else None
+    d.views = (scratch[fold:acc_end], scratch[acc_end:], weights,
+               ctx.weights(bias, 0, fold) if bias is not None else None, scratch[:fold] if fold else None)
     return d.views
 
 
@@ -317,13 +362,16 @@ def run(ctx, op, d):
     """Shared eval of CONV_2D and FULLY_CONNECTED."""
     x = ctx.buffer(op.inputs[0])
     y = ctx.buffer(op.outputs[0])
-    acc, patch, w = d.views or _views(ctx, op, d)
+    acc, patch, w, bias_in, bias = d.views or _views(ctx, op, d)
     words = d.words
-    bias = d.bias
     params = d.params
     row = d.row
     out_c = words[_OUT_C]
     n = words[_ROW_LEN]
+    if bias is None:
+        bias = d.bias
+    else:
+        fold_rows(w, out_c, n, bias_in if bias_in is not None else w, bias_in is not None, words[_PAD_X], bias)
     out_w = words[_OUT_W]
     group = words[_GROUP]
     batches = words[_BATCHES]

@@ -14,7 +14,7 @@ from micropython import const
 from .. import schema as S
 from .. import errors
 from .. import quant
-from .conv import window, folded_bias, channel_scales, set_clamp, addressable
+from .conv import window, folded_bias, check_bias, channel_scales, set_clamp, addressable
 
 # The words of an op's data (one array('i')): the clamp words that
 # quant.requantize_rows reads, the geometry the kernels read, what eval alone
@@ -38,14 +38,18 @@ _BATCHES = const(19)
 _IN_BATCH = const(20)  # bytes of one input image
 _OUT_BATCH = const(21)  # bytes of one output image
 _ACC_BYTES = const(22)  # int32 accumulators of one output row; the strip follows
-_TAP0 = const(23)
+_FOLD_BYTES = const(23)  # scratch before them for the bias folded at each invoke, or 0
+_TAP0 = const(24)
 
 
 class DepthwiseData:
     # Everything eval needs, computed once at prepare, in few objects.
     def __init__(self, words):
         self.words = words  # array('i') of the words above
-        self.bias = None  # int32 words: bias - (in_zp + 128) * sum(w), see conv.folded_bias()
+        # int32 words: bias - (in_zp + 128) * sum(w), see conv.folded_bias();
+        # None when the weights are in place: fold_columns() writes them into
+        # the op's scratch at each invoke.
+        self.bias = None
         self.params = None  # quant.channel_params()
         self.views = None  # (accumulators, strip, weights, weights in place?) from the first eval
 
@@ -67,14 +71,38 @@ def prepare(ctx, op):
     d = DepthwiseData(array("i", [0] * _IN_H + [
         in_h, in_w, in_c, out_w, stride_h, stride_w, pad_h, pad_w, out_c // in_c, x.zero_point + 128, out_c,
         strip_h, strip_w, k_h * k_w, out_h, batches, in_h * in_w * in_c, out_h * out_w * out_c,
-        4 * out_w * out_c] + taps))
+        4 * out_w * out_c, 0] + taps))
     # The filter is [1][k_h][k_w][out_c]: per-channel sums are column sums.
-    d.bias = folded_bias(ctx, bias, filt, out_c, 0, x.zero_point + 128,
-                         lambda w, out: _column_sums(w, k_h * k_w, out_c, out))
+    if addressable(ctx):
+        check_bias(bias, out_c)
+        d.words[_FOLD_BYTES] = 4 * out_c
+    else:
+        d.bias = folded_bias(ctx, bias, filt, out_c, 0, x.zero_point + 128,
+                             lambda w, out: _column_sums(w, k_h * k_w, out_c, out))
     d.params = quant.conv_params(x.scale, channel_scales(op, filt, out_c), y.scale, out_c)
     set_clamp(d.words, activation, y)
-    ctx.scratch(4 * out_w * out_c + strip_h * strip_w * in_c)
+    ctx.scratch(d.words[_FOLD_BYTES] + 4 * out_w * out_c + strip_h * strip_w * in_c)
     return d
+
+
+@micropython.viper
+def fold_columns(w: ptr8, rows: int, n: int, b: ptr8, has_bias: int, offset: int, out: ptr32):
+    # out[j] = bias[j] - offset * sum over rows of the signed byte w[r * n + j]
+    # (low 32 bits): conv.fold_rows() for a [rows][n] filter's columns.
+    end = rows * n
+    j = 0
+    while j < n:
+        s = 0
+        i = j
+        while i < end:
+            s += w[i] ^ 128
+            i += n
+        v = 0
+        if has_bias:
+            k = j << 2
+            v = b[k] | (b[k + 1] << 8) | (b[k + 2] << 16) | (b[k + 3] << 24)
+        out[j] = v - offset * (s - (rows << 7))
+        j += 1
 
 
 @micropython.viper
@@ -212,15 +240,24 @@ def eval(ctx, op, d):
     if views is None or not views[3]:
         # Kept from the first invoke: the op's scratch is fixed once the arena
         # is planned, and so are in-place weights (streamed ones are read again).
+        # Scratch: [folded bias][accumulators][strip].
         filt = op.inputs[1]
         scratch = memoryview(ctx.scratch_buf)
-        acc_bytes = words[_ACC_BYTES]
-        views = d.views = (scratch[:acc_bytes], scratch[acc_bytes:], ctx.weights(filt, 0, filt.size),
-                           addressable(ctx))
+        fold = words[_FOLD_BYTES]
+        acc_end = fold + words[_ACC_BYTES]
+        bias = op.inputs[2] if fold and len(op.inputs) > 2 else None
+        views = d.views = (scratch[fold:acc_end], scratch[acc_end:], ctx.weights(filt, 0, filt.size),
+                           addressable(ctx), ctx.weights(bias, 0, fold) if bias is not None else None,
+                           scratch[:fold] if fold else None)
     acc = views[0]
     strip = views[1]
     w = views[2]
-    bias = d.bias
+    bias = views[5]
+    if bias is None:
+        bias = d.bias
+    else:
+        b = views[4]
+        fold_columns(w, words[_TAPS], words[_OUT_C], b if b is not None else w, b is not None, words[_ZQ], bias)
     params = d.params
     out_w = words[_OUT_W]
     out_c = words[_OUT_C]
