@@ -5,7 +5,7 @@ import gc
 from micropython import const
 from . import schema as S
 from . import errors
-from .reader import read_model, declared_codes
+from .reader import read_model, declared_codes, Tensor
 from .planner import lifetimes, plan, place_scratch
 from . import ops as registry
 
@@ -140,11 +140,26 @@ class Interpreter:
             prepared = None
             self._fail()
             raise errors.no_room_preparing(self._op, gc.mem_free())
-        # Per-channel quantization is read in prepare only.
-        for t in self.info.tensors:
-            if t._channels:
-                t._channels = None
+        self._slim_constants()
         return prepared
+
+    def _slim_constants(self):
+        # After prepare, eval reaches a constant tensor only through
+        # ctx.buffer() and ctx.weights(): where its bytes are. Each is
+        # replaced by a fresh object holding just that (an instance's
+        # attribute table never shrinks), without its shape, scales and
+        # per-channel quantization: about 200 bytes less per weight tensor.
+        info = self.info
+        tensors = info.tensors
+        for t in tensors:
+            if t.is_const:
+                slim = Tensor(t.index, (), t.type, t.size)
+                slim.data_at = t.data_at
+                slim.data_len = t.data_len
+                tensors[t.index] = slim
+        for op in info.operators:
+            op.inputs = tuple(None if t is None else tensors[t.index] for t in op.inputs)
+        gc.collect()
 
     def _plan_size(self, src):
         info = read_model(src)
