@@ -63,11 +63,13 @@ def micropython():
 
 
 # Runs inside MicroPython: argv = model, inputs file, outputs file, samples,
-# mode, bytes of each input per sample.
+# mode, bytes of each input per sample, "arena" to read the inputs straight
+# into the model's arena (Model.input()) instead of buffers of their own.
 _DRIVER = r"""
 import sys, gc
 path, fin, fout, samples, mode = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 sizes = [int(n) for n in sys.argv[6].split(",")]
+in_arena = sys.argv[7] == "arena"
 sys.path.insert(0, "/rom" if mode == "romcode" else %(firmware)r)
 if mode.startswith("rom"):
     import os, uctypes, vfs
@@ -75,7 +77,7 @@ if mode.startswith("rom"):
     vfs.mount(vfs.VfsRom(image), "/rom")
     path = "/rom/" + path.split("/")[-1]
 from kit.nn.model import Model
-bufs = [bytearray(n) for n in sizes]  # what the host sends, right or wrong; before the model, as an app would
+bufs = [] if in_arena else [bytearray(n) for n in sizes]  # what the host sends, right or wrong; before the model, as an app would
 try:
     if mode == "buffer":
         with open(path, "rb") as f:
@@ -88,12 +90,14 @@ except ValueError as e:
 outs = [{"dtype": t.dtype, "shape": list(t.shape)} for t in m.outputs]
 gc.collect()
 low = gc.mem_free()
+if in_arena:
+    bufs = [m.input(k) for k in range(len(sizes))]
 with open(fin, "rb") as src, open(fout, "wb") as dst:
     for s in range(samples):
         for b in bufs:
             src.readinto(b)
         try:
-            got = m.invoke(*bufs)
+            got = m.invoke() if in_arena else m.invoke(*bufs)
         except ValueError as e:
             print("ENGINE-ERROR", e)
             sys.exit(3)
@@ -160,8 +164,12 @@ def _sample_count(inputs):
     return counts.pop()
 
 
-def run_engine(model_path, inputs, heap=None, mode="file", meta=None):
+def run_engine(model_path, inputs, heap=None, mode="file", meta=None, in_arena=False):
     """Outputs of the engine for every sample: one array per model output.
+
+    `in_arena`: read each sample straight into the model's input tensors
+    (Model.input(), then invoke() without arguments), as an app does when
+    its heap has no room for a copy of the input.
 
     `meta`, when a dict, receives the engine's arena_bytes (planned arena,
     scratch included), tensor_bytes (the activations' plan alone), last_us
@@ -177,7 +185,8 @@ def run_engine(model_path, inputs, heap=None, mode="file", meta=None):
         driver.write_text(_DRIVER % {"firmware": str(FIRMWARE)})
         mp = [micropython()] + (["-X", "heapsize=%s" % heap] if heap else [])
         sizes = ",".join(str(x[0].nbytes) if samples else "0" for x in inputs)
-        mp += [str(driver), str(Path(model_path).resolve()), str(fin), str(fout), str(samples), mode, sizes]
+        mp += [str(driver), str(Path(model_path).resolve()), str(fin), str(fout), str(samples), mode, sizes,
+               "arena" if in_arena else "copy"]
         if mode.startswith("rom"):
             image = _romfs_image(model_path, tmp, code=mode == "romcode")
             cmd = [sys.executable, "-c", _ROM_LAUNCHER, str(image)] + mp

@@ -5,11 +5,13 @@ import gc
 from micropython import const
 from . import schema as S
 from . import errors
-from .reader import read_model, declared_codes, Tensor
+from .reader import read_model, declared_codes, tensor_at
 from .planner import lifetimes, plan, place_scratch
 from . import ops as registry
 
 _ACT_TYPES = (S.INT8, S.INT32)
+# Ops that keep per-channel constants (ctx.keep): sized in the planning pass.
+_PER_CHANNEL = (S.CONV_2D, S.DEPTHWISE_CONV_2D, S.FULLY_CONNECTED)
 _LOAD_GC_BYTES = const(4096)
 # What a corrupt model's numbers can make an op's Python code raise; turned
 # into one ValueError naming the operator.
@@ -41,12 +43,13 @@ class Interpreter:
     def _load(self, src, weights):
         self.weights_src = weights
         self._scratch = {}
+        self._kept = 0
         self._op = 0
         self.scratch_buf = None
         size = self._take_arena(src)
         self._load_code(src)
         offsets = self._read(src)
-        prepared = self._prepare()
+        prepared = self._prepare(src)
         # Scratch goes into the arena's holes at its op; what does not fit
         # shares one extra buffer (each scratch lives for one op only).
         where, extra = place_scratch(lifetimes(self.info, self.alias), offsets, size, self._scratch)
@@ -69,7 +72,7 @@ class Interpreter:
 
     def _fail(self):
         # Let go of everything before reporting how much memory is free.
-        self.arena = self.info = None
+        self.arena = self.info = self._keep = None
         gc.collect()
 
     def _take_arena(self, src):
@@ -79,7 +82,7 @@ class Interpreter:
         # Only a small int survives this pass: any object kept from it would
         # sit above its garbage and split the free space.
         try:
-            size = self._plan_size(src)
+            size, keep = self._plan_size(src)
         except MemoryError:
             _scrub(8)
             self._fail()
@@ -93,6 +96,14 @@ class Interpreter:
         except MemoryError:
             self._fail()
             raise errors.too_big(size, gc.mem_free())
+        # The ops' per-channel constants go in one block taken now, beside
+        # the arena, rather than in a few KB per layer found late in a
+        # fragmented heap.
+        try:
+            self._keep = memoryview(bytearray(keep))
+        except MemoryError:
+            self._fail()
+            raise errors.too_big(size + keep, gc.mem_free() + size)
         return size
 
     def _load_code(self, src):
@@ -108,7 +119,7 @@ class Interpreter:
     def _read(self, src):
         # Pass 2: the objects the ops keep; returns the arena offsets.
         try:
-            self.info = info = read_model(src)
+            self.info = info = read_model(src, lean=True)
             self._check(info)
             self.alias = self._aliases(info)
             return plan(lifetimes(info, self.alias))[0]
@@ -117,17 +128,22 @@ class Interpreter:
             self._fail()
             raise errors.no_room_reading(gc.mem_free())
 
-    def _prepare(self):
+    def _prepare(self, src):
         # Each op's prepare, once: [(eval, op, its data)].
         prepared = []
         try:
             for op in self.info.operators:
                 prep, ev = registry.lookup(op.code)
                 self._op = op.index
+                # The model keeps its constant tensors lean (where their bytes
+                # are): this op's prepare sees them in full, read again.
+                lean = op.inputs
+                op.inputs = tuple(tensor_at(src, t.index) if t is not None and t.is_const else t for t in lean)
                 try:
                     prepared.append((ev, op, prep(self, op)))
                 except _BROKEN as e:  # a corrupt file trips an op's arithmetic
                     raise errors.bad_shape(op, "%s: %s" % (type(e).__name__, e))
+                op.inputs = lean
                 # Options are read in prepare only. (Set to None: a deleted
                 # attribute's value stays in the instance's table.)
                 if op.options is not None:
@@ -140,31 +156,18 @@ class Interpreter:
             prepared = None
             self._fail()
             raise errors.no_room_preparing(self._op, gc.mem_free())
-        self._slim_constants()
         return prepared
 
-    def _slim_constants(self):
-        # After prepare, eval reaches a constant tensor only through
-        # ctx.buffer() and ctx.weights(): where its bytes are. Each is
-        # replaced by a fresh object holding just that (an instance's
-        # attribute table never shrinks), without its shape, scales and
-        # per-channel quantization: about 200 bytes less per weight tensor.
-        info = self.info
-        tensors = info.tensors
-        for t in tensors:
-            if t.is_const:
-                slim = Tensor(t.index, (), t.type, t.size)
-                slim.data_at = t.data_at
-                slim.data_len = t.data_len
-                tensors[t.index] = slim
-        for op in info.operators:
-            op.inputs = tuple(None if t is None else tensors[t.index] for t in op.inputs)
-        gc.collect()
-
     def _plan_size(self, src):
+        # (arena bytes, bytes the ops will ask of ctx.keep at most)
         info = read_model(src)
         self._check(info)
-        return plan(lifetimes(info, self._aliases(info)))[1]
+        keep = 0
+        for op in info.operators:
+            if op.code in _PER_CHANNEL and len(op.inputs) > 1 and op.outputs[0].shape:
+                scales = op.inputs[1].scales
+                keep += 1 + 5 * (op.outputs[0].shape[-1] if scales is not None and len(scales) > 1 else 1)
+        return plan(lifetimes(info, self._aliases(info)))[1], keep
 
     def _check(self, info):
         # Every op supported, every tensor of a type it takes; returns the
@@ -237,6 +240,15 @@ class Interpreter:
             k = self.alias[k]
         return k
 
+    def keep(self, nbytes):
+        # At prepare: `nbytes` (zeros) that this op keeps for good, from the
+        # block taken with the arena while it lasts.
+        at = self._kept
+        if at + nbytes > len(self._keep):
+            return bytearray(nbytes)
+        self._kept = at + nbytes
+        return self._keep[at:at + nbytes]
+
     def scratch(self, nbytes):
         # At prepare: this op needs `nbytes` of scratch, found in
         # ctx.scratch_buf (a memoryview into the arena) during its eval.
@@ -245,11 +257,13 @@ class Interpreter:
             self._scratch[i] = nbytes
 
     def invoke(self, buffers):
+        # No buffers: the inputs were written in place (Model.input()).
         inputs = self.info.inputs
-        if len(buffers) != len(inputs):
+        if buffers and len(buffers) != len(inputs):
             raise errors.wrong_count("inputs", len(inputs), len(buffers))
         views = self.views
-        for i, t in enumerate(inputs):
+        for i in range(len(buffers)):
+            t = inputs[i]
             b = buffers[i]
             if len(b) != t.size:
                 raise errors.wrong_input(i, t, len(b))

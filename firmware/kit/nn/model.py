@@ -62,8 +62,16 @@ class Model:
         if labels is None and isinstance(path_or_buffer, str):
             self.labels = _read_labels(path_or_buffer)
 
+    def input(self, index=0):
+        # The arena bytes of input `index`, writable: fill them (a camera frame,
+        # a file's readinto) then call invoke() without arguments, and no copy
+        # of the input takes heap. Write them again before every invoke: while
+        # the model runs, later layers reuse those bytes.
+        return self._interp.views[self._interp.info.inputs[index].index]
+
     def invoke(self, *buffers):
-        # Raw bytes of each input in, raw bytes of the outputs out (one, or a tuple).
+        # Raw bytes of each input in, raw bytes of the outputs out (one, or a
+        # tuple). Without arguments: the inputs already written through input().
         interp = self._interp
         t0 = time.ticks_us()
         interp.invoke(buffers)

@@ -130,19 +130,20 @@ def conv_multiplier(input_scale, filter_scale, output_scale):
     return quantize_exact(divide(multiply(exact(input_scale), exact(filter_scale)), exact(output_scale)))
 
 
-def conv_params(input_scale, filter_scales, output_scale, channels):
+def conv_params(input_scale, filter_scales, output_scale, channels, keep=bytearray):
     """channel_params() for conv_multiplier() of every channel; one filter
     scale is broadcast to all channels, as TFLM does. Built channel by
     channel into one buffer: no list of pairs (a board's heap is fragmented
-    by the time the last layers load)."""
+    by the time the last layers load). `keep(n)`: where to put the n bytes
+    (ctx.keep: a block taken with the arena)."""
     first = filter_scales[0]
     for s in filter_scales:
         if s != first:
             break
     else:
         m, shift = conv_multiplier(input_scale, first, output_scale)
-        return channel_params((m,), (shift,))
-    words = bytearray(1 + 5 * channels)
+        return channel_params((m,), (shift,), keep)
+    words = keep(1 + 5 * channels)
     words[0] = 1
     for c in range(channels):
         m, shift = conv_multiplier(input_scale, filter_scales[c], output_scale)
@@ -198,7 +199,7 @@ def mbqm(x, multiplier, shift):
     return (high >> right) + (1 if (high & mask) > threshold else 0)
 
 
-def channel_params(multipliers, shifts):
+def channel_params(multipliers, shifts, keep=bytearray):
     """The bytes the viper requantizer reads: a flag (1 when channels differ),
     then 5 bytes per channel: the multiplier (int32, little-endian, >= 0) and
     shift + 32. Per-tensor quantization (every channel alike) keeps a single
@@ -207,7 +208,7 @@ def channel_params(multipliers, shifts):
     per_channel = any(multipliers[c] != multipliers[0] or shifts[c] != shifts[0] for c in range(n))
     if not per_channel:
         n = min(n, 1)
-    words = bytearray(1 + 5 * n)
+    words = keep(1 + 5 * n)
     words[0] = 1 if per_channel else 0
     for c in range(n):
         _put_channel(words, c, multipliers[c], shifts[c])

@@ -168,25 +168,49 @@ def declared_codes(src):
     return _op_codes(root(src))
 
 
-def read_model(src):
+def read_model(src, lean=False):
+    """The model's tensors and operators. `lean`: constant tensors keep only
+    where their bytes are (see lean()); tensor_at() reads one in full."""
     try:
-        return _read(src)
+        return _read(src, lean)
     except MemoryError:
         raise ValueError("model file is too big to read in this much memory (or corrupt)")
 
 
-def _read(src):
+def lean(t):
+    # A constant tensor as eval reaches it (ctx.buffer, ctx.weights): where
+    # its bytes are, without shape, scales or per-channel quantization.
+    slim = Tensor(t.index, (), t.type, t.size)
+    slim.data_at = t.data_at
+    slim.data_len = t.data_len
+    return slim
+
+
+def _subgraph(src):
+    # (model table, subgraph 0 table)
     model = root(src)
-    g = None
     for g in model.tables(S.MODEL_SUBGRAPHS, 64):
-        break
-    if g is None:
-        raise ValueError("model file has no subgraph")
+        return model, g
+    raise ValueError("model file has no subgraph")
+
+
+def tensor_at(src, index):
+    # Tensor `index` in full, read again from the file.
+    model, g = _subgraph(src)
+    buffers = model.vector(S.MODEL_BUFFERS, 4, _MAX_TENSORS) or (0, 0)
+    for i, tt in enumerate(g.tables(S.SUBGRAPH_TENSORS, _MAX_TENSORS)):
+        if i == index:
+            return _read_tensor(tt, i, buffers, src)
+
+
+def _read(src, lean_consts):
+    model, g = _subgraph(src)
     codes = _op_codes(model)
     buffers = model.vector(S.MODEL_BUFFERS, 4, _MAX_TENSORS) or (0, 0)
     tensors = []
     for i, tt in enumerate(g.tables(S.SUBGRAPH_TENSORS, _MAX_TENSORS)):
-        tensors.append(_read_tensor(tt, i, buffers, src))
+        t = _read_tensor(tt, i, buffers, src)
+        tensors.append(lean(t) if lean_consts and t.is_const else t)
         if i & 3 == 3:
             gc.collect()  # keeps what stays packed low in the heap
     ops = []

@@ -256,7 +256,7 @@ def prepare(ctx, op):
     d = ConvData((in_h, in_w, in_c, out_w, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w,
                   group_c, out_c // (in_c // group_c), x.zero_point + 128, out_h, out_c, batches,
                   in_h * in_w * in_c, out_h * out_w * out_c, k_h * k_w * group_c))
-    params = quant.conv_params(x.scale, channel_scales(op, filt, out_c), y.scale, out_c)
+    params = quant.conv_params(x.scale, channel_scales(op, filt, out_c), y.scale, out_c, ctx.keep)
     return finish(ctx, op, d, filt, bias, y, params, activation, x.zero_point, conv_row, d.words[_ROW_LEN], True)
 
 

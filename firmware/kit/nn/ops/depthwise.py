@@ -79,7 +79,7 @@ def prepare(ctx, op):
     else:
         d.bias = folded_bias(ctx, bias, filt, out_c, 0, x.zero_point + 128,
                              lambda w, out: _column_sums(w, k_h * k_w, out_c, out))
-    d.params = quant.conv_params(x.scale, channel_scales(op, filt, out_c), y.scale, out_c)
+    d.params = quant.conv_params(x.scale, channel_scales(op, filt, out_c), y.scale, out_c, ctx.keep)
     set_clamp(d.words, activation, y)
     ctx.scratch(d.words[_FOLD_BYTES] + 4 * out_w * out_c + strip_h * strip_w * in_c)
     return d

@@ -46,7 +46,7 @@ def prepare(ctx, op):
         raise errors.bad_shape(op, "input %s, weights %s and output %s do not match" % (
             list(x.shape), list(filt.shape), list(y.shape)))
     if filt.scales is not None:
-        params = quant.conv_params(x.scale, conv.channel_scales(op, filt, out_c), y.scale, out_c)
+        params = quant.conv_params(x.scale, conv.channel_scales(op, filt, out_c), y.scale, out_c, ctx.keep)
     else:
         if filt.zero_point:
             raise errors.unsupported(op, "weights zero point %d (int8 weights are symmetric)" % filt.zero_point)
