@@ -45,6 +45,10 @@ _ROW_LEN = const(24)  # bytes of one filter: k_h * k_w * group_c
 _GROUP = const(25)  # filters per weights slice (all of them when addressable)
 _ACC_BYTES = const(26)  # int32 accumulators for one output row of one group
 _FOLD_BYTES = const(27)  # scratch for the bias folded at each invoke (0: folded at prepare)
+# Where the row kernel finds the bias (in scratch, or 0 in d.bias) and the
+# patch in the op's scratch: [accumulators][folded bias][patch].
+_BIAS_AT = const(28)
+_PATCH_AT = const(29)
 
 # Streaming: weights slices of at most this many bytes (a group of filters).
 _SLICE = const(4096)
@@ -56,7 +60,7 @@ class ConvData:
     def __init__(self, geometry):
         from array import array
         # geometry: the words from _IN_H to _ROW_LEN, in order.
-        self.words = array("i", [0] * _IN_H + list(geometry) + [0, 0, 0])
+        self.words = array("i", [0] * _IN_H + list(geometry) + [0, 0, 0, 0, 0])
         # int32 words: bias - (in_zp + 128) * sum(w), see folded_bias(); None
         # when the weights are in place: then fold_rows() writes them into
         # the op's scratch at each invoke, and the heap keeps 4 bytes less
@@ -64,7 +68,8 @@ class ConvData:
         self.bias = None
         self.params = None  # quant.channel_params(): multiplier and shift per channel
         self.row = None  # the row kernel: conv_row, or fully_connected.fc_row
-        self.views = None  # set by the first eval: see _views()
+        self.w = None  # in-place weights (a memoryview), or None when streamed
+        self.b = None  # in-place bias bytes, when folded at each invoke
 
 
 def padding(kind, size, stride, dilation, k):
@@ -82,10 +87,12 @@ def padding(kind, size, stride, dilation, k):
 
 
 @micropython.viper
-def fold_rows(w: ptr8, rows: int, n: int, b: ptr8, has_bias: int, offset: int, out: ptr32):
+def fold_rows(w: ptr8, rows: int, n: int, b: ptr8, has_bias: int, offset: int, out: ptr32, at: int):
     # out[k] = bias[k] - offset * sum(signed bytes of row k of w), the low 32
-    # bits (C's int32 wrap): folded_bias() at invoke time. b: the bias's
-    # little-endian int32 bytes (read bytewise: a file need not align them).
+    # bits (C's int32 wrap), from byte `at` of out: folded_bias() at invoke
+    # time. b: the bias's little-endian int32 bytes (read bytewise: a file
+    # need not align them).
+    out = ptr32(uint(out) + at)
     k = 0
     i = 0
     n4 = n - (n & 3)
@@ -185,14 +192,20 @@ def finish(ctx, op, d, filt, bias, out, params, activation, in_zp, row, patch_by
     if in_place and fold_at_invoke:
         check_bias(bias, out_c)
         words[_FOLD_BYTES] = 4 * out_c
+        if bias is not None:
+            d.b = ctx.weights(bias, 0, 4 * out_c)
     else:
         d.bias = folded_bias(ctx, bias, filt, out_c, n, in_zp + 128)
+    if in_place:
+        d.w = ctx.weights(filt, 0, filt.size)
     d.params = params
     set_clamp(words, activation, out)
     group = out_c if in_place else max(1, min(out_c, _SLICE // n))
     words[_GROUP] = group
-    words[_ACC_BYTES] = 4 * words[_OUT_W] * group
-    ctx.scratch(words[_FOLD_BYTES] + words[_ACC_BYTES] + patch_bytes)
+    acc = words[_ACC_BYTES] = 4 * words[_OUT_W] * group
+    words[_BIAS_AT] = acc if words[_FOLD_BYTES] else 0
+    words[_PATCH_AT] = acc + words[_FOLD_BYTES]
+    ctx.scratch(words[_PATCH_AT] + patch_bytes)
     return d
 
 
@@ -266,7 +279,9 @@ def conv_row(px: ptr8, pw: ptr8, a: int, x: ptr8, w: ptr8, acc: ptr32, patch: pt
     # Accumulators of output row oy, filters k0..k0+kn (w holds just those
     # rows): acc[ox * kn + j]. The first three arguments are the hot loop's
     # variables (callers pass anything): viper keeps its first locals in
-    # registers.
+    # registers. patch and bias: at their offsets in g from what is passed.
+    patch = ptr8(uint(patch) + g[_PATCH_AT])
+    bias = ptr32(uint(bias) + g[_BIAS_AT])
     in_h = g[_IN_H]
     in_w = g[_IN_W]
     in_c = g[_IN_C]
@@ -341,37 +356,23 @@ def conv_row(px: ptr8, pw: ptr8, a: int, x: ptr8, w: ptr8, acc: ptr32, patch: pt
         ox += 1
 
 
-def _views(ctx, op, d):
-    # (accumulators, patch, weights, bias bytes, folded bias) as memoryviews,
-    # made on the first invoke and kept: the op's scratch is fixed once the
-    # arena is planned, and so are in-place weights. Streamed weights are
-    # read slice by slice instead. Scratch: [folded bias][accumulators][patch].
-    scratch = memoryview(ctx.scratch_buf)
-    filt = op.inputs[1]
-    words = d.words
-    fold = words[_FOLD_BYTES]
-    acc_end = fold + words[_ACC_BYTES]
-    weights = ctx.weights(filt, 0, filt.size) if addressable(ctx) else None
-    bias = op.inputs[2] if fold and len(op.inputs) > 2 else None
-    d.views = (scratch[fold:acc_end], scratch[acc_end:], weights,
-               ctx.weights(bias, 0, fold) if bias is not None else None, scratch[:fold] if fold else None)
-    return d.views
-
-
 def run(ctx, op, d):
     """Shared eval of CONV_2D and FULLY_CONNECTED."""
     x = ctx.buffer(op.inputs[0])
     y = ctx.buffer(op.outputs[0])
-    acc, patch, w, bias_in, bias = d.views or _views(ctx, op, d)
+    acc = ctx.scratch_buf  # [accumulators][folded bias][patch]: see finish()
+    w = d.w
     words = d.words
     params = d.params
     row = d.row
     out_c = words[_OUT_C]
     n = words[_ROW_LEN]
-    if bias is None:
-        bias = d.bias
-    else:
-        fold_rows(w, out_c, n, bias_in if bias_in is not None else w, bias_in is not None, words[_PAD_X], bias)
+    bias = d.bias
+    if words[_FOLD_BYTES]:
+        bias_bytes = d.b
+        fold_rows(w, out_c, n, bias_bytes if bias_bytes is not None else w, bias_bytes is not None, words[_PAD_X],
+                  acc, words[_BIAS_AT])
+        bias = acc
     out_w = words[_OUT_W]
     group = words[_GROUP]
     batches = words[_BATCHES]
@@ -390,7 +391,7 @@ def run(ctx, op, d):
                 # Streamed: the slice sits in a buffer that every op reuses.
                 w = ctx.weights(op.inputs[1], k0 * n, kn * n)
             for oy in range(out_h):
-                row(xb, w, 0, xb, w, acc, patch, bias, words, oy, k0, kn)
+                row(xb, w, 0, xb, w, acc, acc, bias, words, oy, k0, kn)
                 requantize(0, 0, acc, acc, y, at + oy * row_bytes + k0, out_w, kn, out_c, params, k0, words)
             k0 += kn
 

@@ -37,9 +37,12 @@ _OUT_H = const(18)
 _BATCHES = const(19)
 _IN_BATCH = const(20)  # bytes of one input image
 _OUT_BATCH = const(21)  # bytes of one output image
-_ACC_BYTES = const(22)  # int32 accumulators of one output row; the strip follows
-_FOLD_BYTES = const(23)  # scratch before them for the bias folded at each invoke, or 0
-_TAP0 = const(24)
+# The op's scratch: [accumulators of one output row][folded bias][strip].
+_ACC_BYTES = const(22)
+_FOLD_BYTES = const(23)  # the bias folded at each invoke, or 0 (kept in d.bias)
+_BIAS_AT = const(24)  # where the kernel finds the bias: in scratch, or 0 in d.bias
+_STRIP_AT = const(25)
+_TAP0 = const(26)
 
 
 class DepthwiseData:
@@ -51,7 +54,8 @@ class DepthwiseData:
         # the op's scratch at each invoke.
         self.bias = None
         self.params = None  # quant.channel_params()
-        self.views = None  # (accumulators, strip, weights, weights in place?) from the first eval
+        self.w = None  # in-place weights (a memoryview), or None when streamed
+        self.b = None  # in-place bias bytes, when folded at each invoke
 
 
 _SLOTS = (S.DW_PADDING, S.DW_STRIDE_W, S.DW_STRIDE_H, S.DW_ACTIVATION, S.DW_DILATION_W, S.DW_DILATION_H)
@@ -71,24 +75,32 @@ def prepare(ctx, op):
     d = DepthwiseData(array("i", [0] * _IN_H + [
         in_h, in_w, in_c, out_w, stride_h, stride_w, pad_h, pad_w, out_c // in_c, x.zero_point + 128, out_c,
         strip_h, strip_w, k_h * k_w, out_h, batches, in_h * in_w * in_c, out_h * out_w * out_c,
-        4 * out_w * out_c, 0] + taps))
+        4 * out_w * out_c, 0, 0, 0] + taps))
+    words = d.words
     # The filter is [1][k_h][k_w][out_c]: per-channel sums are column sums.
     if addressable(ctx):
         check_bias(bias, out_c)
-        d.words[_FOLD_BYTES] = 4 * out_c
+        words[_FOLD_BYTES] = 4 * out_c
+        words[_BIAS_AT] = words[_ACC_BYTES]
+        d.w = ctx.weights(filt, 0, filt.size)
+        if bias is not None:
+            d.b = ctx.weights(bias, 0, 4 * out_c)
     else:
         d.bias = folded_bias(ctx, bias, filt, out_c, 0, x.zero_point + 128,
                              lambda w, out: _column_sums(w, k_h * k_w, out_c, out))
+    words[_STRIP_AT] = words[_ACC_BYTES] + words[_FOLD_BYTES]
     d.params = quant.conv_params(x.scale, channel_scales(op, filt, out_c), y.scale, out_c, ctx.keep)
-    set_clamp(d.words, activation, y)
-    ctx.scratch(d.words[_FOLD_BYTES] + 4 * out_w * out_c + strip_h * strip_w * in_c)
+    set_clamp(words, activation, y)
+    ctx.scratch(words[_STRIP_AT] + strip_h * strip_w * in_c)
     return d
 
 
 @micropython.viper
-def fold_columns(w: ptr8, rows: int, n: int, b: ptr8, has_bias: int, offset: int, out: ptr32):
+def fold_columns(w: ptr8, rows: int, n: int, b: ptr8, has_bias: int, offset: int, out: ptr32, at: int):
     # out[j] = bias[j] - offset * sum over rows of the signed byte w[r * n + j]
-    # (low 32 bits): conv.fold_rows() for a [rows][n] filter's columns.
+    # (low 32 bits), from byte `at` of out: conv.fold_rows() for a [rows][n]
+    # filter's columns.
+    out = ptr32(uint(out) + at)
     end = rows * n
     j = 0
     while j < n:
@@ -119,7 +131,8 @@ def _column_sums(w: ptr8, rows: int, n: int, out: ptr32):
 @micropython.viper
 def fill_strip(sp: ptr8, x: ptr8, g: ptr32, oy: int):
     # The input rows output row oy reads, as x' = x + 128, padded with x' of
-    # the zero point where they fall outside the image.
+    # the zero point where they fall outside the image; sp: the op's scratch.
+    sp = ptr8(uint(sp) + g[_STRIP_AT])
     in_h = g[_IN_H]
     in_w = g[_IN_W]
     in_c = g[_IN_C]
@@ -169,6 +182,9 @@ def depthwise_row(xp: ptr8, wp: ptr8, a: int, sp: ptr8, w: ptr8, acc: ptr32,
                   bias: ptr32, g: ptr32):
     # acc[ox * out_c + o] for one output row from its strip. xp, wp, a: the
     # hot loop's variables, first so that viper keeps them in registers.
+    # sp and bias: at their offsets in g from what is passed.
+    sp = ptr8(uint(sp) + g[_STRIP_AT])
+    bias = ptr32(uint(bias) + g[_BIAS_AT])
     out_w = g[_OUT_W]
     out_c = g[_OUT_C]
     mult = g[_MULT]
@@ -236,28 +252,17 @@ def eval(ctx, op, d):
     x = ctx.buffer(op.inputs[0])
     y = ctx.buffer(op.outputs[0])
     words = d.words
-    views = d.views
-    if views is None or not views[3]:
-        # Kept from the first invoke: the op's scratch is fixed once the arena
-        # is planned, and so are in-place weights (streamed ones are read again).
-        # Scratch: [folded bias][accumulators][strip].
-        filt = op.inputs[1]
-        scratch = memoryview(ctx.scratch_buf)
-        fold = words[_FOLD_BYTES]
-        acc_end = fold + words[_ACC_BYTES]
-        bias = op.inputs[2] if fold and len(op.inputs) > 2 else None
-        views = d.views = (scratch[fold:acc_end], scratch[acc_end:], ctx.weights(filt, 0, filt.size),
-                           addressable(ctx), ctx.weights(bias, 0, fold) if bias is not None else None,
-                           scratch[:fold] if fold else None)
-    acc = views[0]
-    strip = views[1]
-    w = views[2]
-    bias = views[5]
-    if bias is None:
-        bias = d.bias
-    else:
-        b = views[4]
-        fold_columns(w, words[_TAPS], words[_OUT_C], b if b is not None else w, b is not None, words[_ZQ], bias)
+    s = ctx.scratch_buf  # [accumulators][folded bias][strip]
+    w = d.w
+    if w is None:
+        filt = op.inputs[1]  # streamed: read whole (depthwise filters are small)
+        w = ctx.weights(filt, 0, filt.size)
+    bias = d.bias
+    if words[_FOLD_BYTES]:
+        bias_bytes = d.b
+        fold_columns(w, words[_TAPS], words[_OUT_C], bias_bytes if bias_bytes is not None else w,
+                     bias_bytes is not None, words[_ZQ], s, words[_BIAS_AT])
+        bias = s
     params = d.params
     out_w = words[_OUT_W]
     out_c = words[_OUT_C]
@@ -270,6 +275,6 @@ def eval(ctx, op, d):
         xb = x[b * in_batch:(b + 1) * in_batch] if batches > 1 else x
         at = b * out_batch
         for oy in range(words[_OUT_H]):
-            fill_strip(strip, xb, words, oy)
-            depthwise_row(strip, w, 0, strip, w, acc, bias, words)
-            requantize(0, 0, acc, acc, y, at + oy * row_bytes, out_w, out_c, out_c, params, 0, words)
+            fill_strip(s, xb, words, oy)
+            depthwise_row(s, w, 0, s, w, s, bias, words)
+            requantize(0, 0, s, s, y, at + oy * row_bytes, out_w, out_c, out_c, params, 0, words)
