@@ -53,13 +53,16 @@ class Interpreter:
         # Scratch goes into the arena's holes at its op; what does not fit
         # shares one extra buffer (each scratch lives for one op only).
         where, extra = place_scratch(lifetimes(self.info, self.alias), offsets, size, self._scratch)
-        try:
-            gc.collect()
-            extra_buf = memoryview(bytearray(extra))
-        except MemoryError:
-            self._fail()
-            raise errors.too_big(size + extra, gc.mem_free() + size)
         arena = memoryview(self.arena)
+        if size + extra <= len(arena):
+            extra_buf = arena[size:]  # the arena's spare tail (see _take_arena)
+        else:
+            try:
+                gc.collect()
+                extra_buf = memoryview(bytearray(extra))
+            except MemoryError:
+                self._fail()
+                raise errors.too_big(size + extra, gc.mem_free() + size)
         self.views = self._views(self.info, offsets, arena)
         self.steps = []
         for ev, op, data in prepared:
@@ -91,8 +94,15 @@ class Interpreter:
         gc.collect()
         if size > gc.mem_free():
             raise errors.too_big(size, gc.mem_free())
+        # A spare tail of 1/16 of the arena, for the scratch that finds no
+        # hole at its op (at the arena's peak op there are none): found now,
+        # not in the fragmented heap that prepare leaves. Dropped if it
+        # does not fit.
         try:
-            self.arena = bytearray(size)
+            try:
+                self.arena = bytearray(size + (size >> 4 & ~3))
+            except MemoryError:
+                self.arena = bytearray(size)
         except MemoryError:
             self._fail()
             raise errors.too_big(size, gc.mem_free())
