@@ -76,3 +76,29 @@ print(json.dumps({"label": label, "score": score, "scores": scores, "labels": m.
     assert got["label"] == got["labels"][best] and got["score"] == max(got["scores"])
     assert abs(sum(got["scores"]) - 1.0) < 0.05  # a softmax, dequantized
     assert got["add"] == [2, "bytes", 16384]
+
+
+def test_inputs_written_in_the_arena_need_no_copy():
+    # Model.input(k): the arena bytes of input k, filled in place; invoke()
+    # without arguments runs on them (a camera frame needs no copy in the heap).
+    rng = np.random.default_rng(3)
+    a, b = (rng.integers(-128, 128, size=(1, 128, 128, 1), dtype=np.int8) for _ in range(2))
+    got = run_mp("""
+import gc
+from kit.nn import Model
+m = Model(%r)
+m.input(0)[:] = bytes(%r)
+m.input(1)[:] = bytes(%r)
+gc.collect()
+gc.disable()
+before = gc.mem_alloc()
+m._interp.invoke(())
+grew = gc.mem_alloc() - before
+gc.enable()
+out = m.invoke()
+print(json.dumps({"out": list(out[:64]), "n": len(out), "grew": grew, "views": [len(m.input(0)), len(m.input(1))]}))
+""" % (str(TFLM / "simple_add_model.tflite"), a.tobytes(), b.tobytes()))
+    want = run_tflm(TFLM / "simple_add_model.tflite", [a[None], b[None]])[0].ravel()
+    assert got["views"] == [16384, 16384] and got["n"] == 16384
+    assert got["grew"] == 0  # nothing allocated by an invoke on in-place inputs
+    assert np.array(got["out"], dtype=np.uint8).view(np.int8).tolist() == want[:64].tolist()

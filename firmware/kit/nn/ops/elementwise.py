@@ -123,10 +123,11 @@ def prepare_mul(ctx, op):
 
 
 @micropython.viper
-def _combine(a: ptr8, sa: int, b: ptr8, sb: int, lut1: ptr32, lut2: ptr32, acc: ptr32, n: int, mul: int):
+def _combine(a: ptr8, ia: int, sa: int, b: ptr8, ib: int, sb: int, lut1: ptr32, lut2: ptr32, acc: ptr32, n: int,
+             mul: int):
+    # n values from a[ia::sa] and b[ib::sb] (offsets, not slices: no
+    # memoryview made per chunk at each invoke).
     i = 0
-    ia = 0
-    ib = 0
     if mul:
         while i < n:
             acc[i] = lut1[a[ia]] * lut2[b[ib]]
@@ -146,7 +147,7 @@ def _run(d, acc, a, oa, sa, b, ob, sb, out, oo, n):
     requantize = quant.requantize
     while n > 0:
         k = n if n < _CHUNK else _CHUNK
-        _combine(a[oa:], sa, b[ob:], sb, d.lut1, d.lut2, acc, k, d.multiply)
+        _combine(a, oa, sa, b, ob, sb, d.lut1, d.lut2, acc, k, d.multiply)
         requantize(acc, out, oo, k, 1, 1, d.params, 0, d.clamp)  # k rows of one channel
         oa += k * sa
         ob += k * sb
