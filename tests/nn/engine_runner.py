@@ -72,8 +72,15 @@ sizes = [int(n) for n in sys.argv[6].split(",")]
 in_arena = sys.argv[7] == "arena"
 sys.path.insert(0, "/rom" if mode == "romcode" else %(firmware)r)
 if mode.startswith("rom"):
-    import os, uctypes, vfs
-    image = uctypes.bytearray_at(int(os.getenv("JAZARI_ROM_ADDR")), int(os.getenv("JAZARI_ROM_SIZE")))
+    import os, vfs
+    if os.getenv("JAZARI_ROM_FILE"):
+        # The image in the heap's first block (run_engine's rom_in_heap).
+        image = bytearray(int(os.getenv("JAZARI_ROM_SIZE")))
+        with open(os.getenv("JAZARI_ROM_FILE"), "rb") as f:
+            f.readinto(image)
+    else:
+        import uctypes
+        image = uctypes.bytearray_at(int(os.getenv("JAZARI_ROM_ADDR")), int(os.getenv("JAZARI_ROM_SIZE")))
     vfs.mount(vfs.VfsRom(image), "/rom")
     path = "/rom/" + path.split("/")[-1]
 from kit.nn.model import Model
@@ -164,12 +171,15 @@ def _sample_count(inputs):
     return counts.pop()
 
 
-def run_engine(model_path, inputs, heap=None, mode="file", meta=None, in_arena=False):
+def run_engine(model_path, inputs, heap=None, mode="file", meta=None, in_arena=False, rom_in_heap=False):
     """Outputs of the engine for every sample: one array per model output.
 
     `in_arena`: read each sample straight into the model's input tensors
     (Model.input(), then invoke() without arguments), as an app does when
     its heap has no room for a copy of the input.
+    `rom_in_heap` (rom modes): the ROMFS image is read into the first block of
+    the heap, which grows by its size, instead of mapped outside it: for a
+    MicroPython build that cannot run inside this process (a 32-bit one).
 
     `meta`, when a dict, receives the engine's arena_bytes (planned arena,
     scratch included), tensor_bytes (the activations' plan alone), last_us
@@ -183,16 +193,22 @@ def run_engine(model_path, inputs, heap=None, mode="file", meta=None, in_arena=F
                 for x in inputs:
                     f.write(np.ascontiguousarray(x[s]).tobytes())
         driver.write_text(_DRIVER % {"firmware": str(FIRMWARE)})
+        env = None
+        if mode.startswith("rom"):
+            image = _romfs_image(model_path, tmp, code=mode == "romcode")
+            if rom_in_heap:
+                size = image.stat().st_size
+                env = dict(os.environ, JAZARI_ROM_FILE=str(image), JAZARI_ROM_SIZE=str(size))
+                heap = "%d" % (_bytes(heap or "2M") + size + 64)  # + its block's rounding
         mp = [micropython()] + (["-X", "heapsize=%s" % heap] if heap else [])
         sizes = ",".join(str(x[0].nbytes) if samples else "0" for x in inputs)
         mp += [str(driver), str(Path(model_path).resolve()), str(fin), str(fout), str(samples), mode, sizes,
                "arena" if in_arena else "copy"]
-        if mode.startswith("rom"):
-            image = _romfs_image(model_path, tmp, code=mode == "romcode")
+        if mode.startswith("rom") and not rom_in_heap:
             cmd = [sys.executable, "-c", _ROM_LAUNCHER, str(image)] + mp
         else:
             cmd = mp
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=env)
         text = proc.stdout + proc.stderr
         for line in proc.stdout.splitlines():
             if line.startswith("ENGINE-ERROR "):
@@ -205,6 +221,12 @@ def run_engine(model_path, inputs, heap=None, mode="file", meta=None, in_arena=F
             meta.update({k: v for k, v in info.items() if k != "outputs"})
         raw = fout.read_bytes()
     return _split_outputs(raw, info["outputs"], samples)
+
+
+def _bytes(size):
+    # "110K" -> 112640, as MicroPython's -X heapsize reads it.
+    units = {"K": 1024, "M": 1024 * 1024}
+    return int(size[:-1]) * units[size[-1].upper()] if size[-1].upper() in units else int(size)
 
 
 def _split_outputs(raw, outs, samples):
