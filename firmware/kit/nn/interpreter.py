@@ -7,7 +7,6 @@ from . import schema as S
 from . import errors
 from .reader import read_model, declared_codes, tensor_at
 from .planner import lifetimes, plan, place_scratch
-from . import ops as registry
 
 _ACT_TYPES = (S.INT8, S.INT32)
 # Ops that keep per-channel constants (ctx.keep): sized in the planning pass.
@@ -16,6 +15,23 @@ _LOAD_GC_BYTES = const(4096)
 # What a corrupt model's numbers can make an op's Python code raise; turned
 # into one ValueError naming the operator.
 _BROKEN = (ZeroDivisionError, IndexError, KeyError, OverflowError, TypeError, AttributeError)
+
+
+def _forget(name):
+    # Let a module that only loading needs go (imported again if wanted).
+    # Its sys.modules entry and its package's attribute are set to None
+    # first: a deleted dict entry keeps its value until the slot is reused.
+    import sys
+    mod = sys.modules.get(name)
+    if mod is None:
+        return
+    sys.modules[name] = None
+    del sys.modules[name]
+    dot = name.rfind(".")
+    package = sys.modules.get(name[:dot])
+    if package is not None and getattr(package, name[dot + 1:], None) is mod:
+        setattr(package, name[dot + 1:], None)
+        delattr(package, name[dot + 1:])  # so that an import finds no attribute
 
 
 def _scrub(depth):
@@ -45,6 +61,7 @@ class Interpreter:
         self._scratch = {}
         self._kept = 0
         self._op = 0
+        self._ops = {}  # the model's {builtin code: (prepare, eval)}, from _load_code()
         self.scratch_buf = None
         size = self._take_arena(src)
         self._load_code(src)
@@ -118,20 +135,26 @@ class Interpreter:
 
     def _load_code(self, src):
         # The ops' code, before the model's objects.
+        # Then the registry goes: its tables of names (5 KB) are not needed
+        # once this model's (prepare, eval) pairs are found.
+        from . import ops as registry
         try:
+            self._aliasing = registry.ALIASING
             for code in declared_codes(src):
                 if code in registry.OPS:
-                    registry.lookup(code)
+                    self._ops[code] = registry.lookup(code)
         except MemoryError:
             self._fail()
             raise errors.no_room_code(gc.mem_free())
+        registry = None
+        _forget(__name__[:__name__.rfind(".")] + ".ops")
 
     def _read(self, src):
         # Pass 2: the objects the ops keep; returns the arena offsets.
         try:
             self.info = info = read_model(src, lean=True)
-            self._check(info)
-            self.alias = self._aliases(info)
+            self._check(info, self._ops)
+            self.alias = self._aliases(info, self._aliasing)
             return plan(lifetimes(info, self.alias))[0]
         except MemoryError:
             info = None
@@ -143,7 +166,7 @@ class Interpreter:
         prepared = []
         try:
             for op in self.info.operators:
-                prep, ev = registry.lookup(op.code)
+                prep, ev = self._ops[op.code]
                 self._op = op.index
                 # The model keeps its constant tensors lean (where their bytes
                 # are): this op's prepare sees them in full, read again.
@@ -170,21 +193,22 @@ class Interpreter:
 
     def _plan_size(self, src):
         # (arena bytes, bytes the ops will ask of ctx.keep at most)
+        from . import ops as registry
         info = read_model(src)
-        self._check(info)
+        self._check(info, registry.OPS)
         keep = 0
         for op in info.operators:
             if op.code in _PER_CHANNEL and len(op.inputs) > 1 and op.outputs[0].shape:
                 scales = op.inputs[1].scales
                 keep += 1 + 5 * (op.outputs[0].shape[-1] if scales is not None and len(scales) > 1 else 1)
-        return plan(lifetimes(info, self._aliases(info)))[1], keep
+        return plan(lifetimes(info, self._aliases(info, registry.ALIASING)))[1], keep
 
-    def _check(self, info):
+    def _check(self, info, supported):
         # Every op supported, every tensor of a type it takes; returns the
         # builtin codes the model uses (their code is not imported here).
         codes = []
         for op in info.operators:
-            if op.code not in registry.OPS:
+            if op.code not in supported:
                 raise errors.unsupported_op(op)
             if op.code not in codes:
                 codes.append(op.code)
@@ -209,10 +233,10 @@ class Interpreter:
             return
         raise errors.bad_type(op, t)
 
-    def _aliases(self, info):
+    def _aliases(self, info, aliasing):
         alias = {}
         for op in info.operators:
-            if op.code not in registry.ALIASING or not op.inputs or op.inputs[0] is None:
+            if op.code not in aliasing or not op.inputs or op.inputs[0] is None:
                 continue
             src, dst = op.inputs[0], op.outputs[0] if op.outputs else None
             if dst is None or src.is_const or dst.index in alias or src.size != dst.size:
