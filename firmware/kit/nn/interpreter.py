@@ -81,12 +81,14 @@ class Interpreter:
                 self._fail()
                 raise errors.too_big(size + extra, gc.mem_free() + size)
         self.views = self._views(self.info, offsets, arena)
-        self.steps = []
-        for ev, op, data in prepared:
+        # Lists at their final size: a list grown by appends leaves its old
+        # blocks as holes among what the model keeps.
+        self.steps = steps = [None] * len(prepared)
+        for i, (ev, op, data) in enumerate(prepared):
             n = self._scratch.get(op.index, 0)
             at = where.get(op.index)
             scratch = arena[at:at + n] if at is not None else (extra_buf[:n] if n else None)
-            self.steps.append((ev, op, data, scratch))
+            steps[i] = (ev, op, data, scratch)
         self.tensor_bytes = size
         self.arena_bytes = size + extra
 
@@ -163,7 +165,7 @@ class Interpreter:
 
     def _prepare(self, src):
         # Each op's prepare, once: [(eval, op, its data)].
-        prepared = []
+        prepared = [None] * len(self.info.operators)
         try:
             for op in self.info.operators:
                 prep, ev = self._ops[op.code]
@@ -173,7 +175,7 @@ class Interpreter:
                 lean = op.inputs
                 op.inputs = tuple(tensor_at(src, t.index) if t is not None and t.is_const else t for t in lean)
                 try:
-                    prepared.append((ev, op, prep(self, op)))
+                    prepared[op.index] = (ev, op, prep(self, op))
                 except _BROKEN as e:  # a corrupt file trips an op's arithmetic
                     raise errors.bad_shape(op, "%s: %s" % (type(e).__name__, e))
                 op.inputs = lean

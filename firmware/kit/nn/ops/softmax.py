@@ -28,7 +28,7 @@ def prepare(op, inp, out):
     m, shift = quant.quantize_multiplier(real)
     v = ((1 << _SCALED_DIFF_BITS) - 1) << (31 - _SCALED_DIFF_BITS)
     diff_min = -(v >> shift if shift >= 0 else v << -shift)
-    exps = array("i", bytes(4 * 256))  # exps[d] = exp(-d rescaled), Q0.31
+    exps = array("i", range(256))  # exps[d] = exp(-d rescaled), Q0.31 (one block, no zeros copied in)
     for d in range(256):
         if -d >= diff_min:
             exps[d] = exp_on_negative_values(srdhm(-d << shift if shift >= 0 else -d, m), _SCALED_DIFF_BITS)
