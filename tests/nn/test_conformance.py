@@ -55,8 +55,8 @@ def test_bit_exact_with_tflite_micro(name, mode):
 
 
 # Where the engine stands today on the 64-bit Unix port (objects twice their
-# ESP32 size), a few KB above the smallest heap each loads in (174, 212 and
-# 227 KB measured): the kit's .mpy on ROMFS, the code compiled from .py,
+# ESP32 size), a few KB above the smallest heap each loads in (169, 208 and
+# 221 KB measured): the kit's .mpy on ROMFS, the code compiled from .py,
 # the model streamed from a file. The 110 KB ESP32 profile is the slow tests below.
 @pytest.mark.parametrize("mode,heap", [("romcode", "182K"), ("rom", "220K"), ("file", "236K")])
 def test_person_detect_in_a_small_heap(mode, heap):
@@ -73,7 +73,7 @@ def test_person_detect_with_esp32_sized_objects(monkeypatch):
     # A 32-bit build has the ESP32's object sizes. It cannot run inside this
     # process, so the ROMFS image sits in the first block of its heap, which
     # grows by that much. Inputs written in the arena (Model.input()).
-    # Measured: it loads in 136 KB, which is where the engine stands against
+    # Measured: it loads in 132 KB, which is where the engine stands against
     # the ESP32's 110 KB.
     monkeypatch.setattr(engine_runner, "micropython", lambda: MICROPYTHON32)
     path = TFLM / "person_detect.tflite"
