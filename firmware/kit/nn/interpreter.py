@@ -79,7 +79,7 @@ class Interpreter:
                 extra_buf = memoryview(bytearray(extra))
             except MemoryError:
                 self._fail()
-                raise errors.too_big(size + extra, gc.mem_free() + size)
+                raise errors.too_big(size + extra, gc.mem_free())
         self.views = self._views(self.info, offsets, arena)
         # Lists at their final size: a list grown by appends leaves its old
         # blocks as holes among what the model keeps.
@@ -132,7 +132,7 @@ class Interpreter:
             self._keep = memoryview(bytearray(keep))
         except MemoryError:
             self._fail()
-            raise errors.too_big(size + keep, gc.mem_free() + size)
+            raise errors.too_big(size + keep, gc.mem_free())
         return size
 
     def _load_code(self, src):
