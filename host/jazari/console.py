@@ -35,7 +35,7 @@ class Console:
         self.err = err
         self.rtl = "auto"
 
-    def _stream(self, which):
+    def stream(self, which):
         stream = getattr(self, which)
         return stream if stream is not None else getattr(sys, "std" + which)
 
@@ -55,7 +55,7 @@ class Console:
         return "\n".join(get_display(arabic_reshaper.reshape(line)) for line in text.split("\n"))
 
     def _write(self, which, text):
-        stream = self._stream(which)
+        stream = self.stream(which)
         stream.write(self._visual(text, stream) + "\n")
         stream.flush()
 

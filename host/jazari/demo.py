@@ -65,9 +65,9 @@ class _LinePrinter:
 
 
 def _show_info(info):
-    from jazari.link.commands import _info_rows
+    from jazari.link.commands import info_rows
 
-    for label, value in _info_rows(info):
+    for label, value in info_rows(info):
         console.say(f"  {label}: {value}")
 
 

@@ -28,7 +28,7 @@ def query(port):
         return None, failure.message
 
 
-def _info_rows(info):
+def info_rows(info):
     return [
         (_("chip"), info.get("chip")),
         (_("board"), info.get("board")),
@@ -44,7 +44,7 @@ def do_info(args):
 
     with connect(args.port) as device:
         info = device.info()
-    for label, value in _info_rows(info):
+    for label, value in info_rows(info):
         console.say(f"{label}: {value}")
 
 
@@ -66,7 +66,7 @@ def do_boards(args):
         if info is None:
             table.add_row(port.device, kind, problem, "", "", "", "", "")
             continue
-        values = [str(value) for _label, value in _info_rows(info)]
+        values = [str(value) for _label, value in info_rows(info)]
         table.add_row(port.device, kind, *values)
-    Console(file=console._stream("out"), width=200).print(table)
+    Console(file=console.stream("out"), width=200).print(table)
     return 0

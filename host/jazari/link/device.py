@@ -51,12 +51,8 @@ class BoardError(JazariError):
     def __init__(self, traceback):
         self.traceback = traceback.replace("\r\n", "\n").strip()
         last_line = self.traceback.splitlines()[-1] if self.traceback else ""
+        self.exception_name = last_line.split(":", 1)[0].strip()
         super().__init__(_("The board reported an error: {error}").format(error=last_line))
-
-    @property
-    def exception_name(self):
-        last_line = self.traceback.splitlines()[-1] if self.traceback else ""
-        return last_line.split(":", 1)[0].strip()
 
 
 def _check_port(port):
@@ -181,12 +177,6 @@ class Device:
         text = self.exec("print(repr(%s))" % expression, timeout=timeout).strip()
         return ast.literal_eval(text)
 
-    def interrupt(self):
-        """Stop whatever runs on the board (Ctrl-C) and come back to the raw REPL."""
-        self.transport.serial.write(b"\r\x03\x03")
-        self.transport.in_raw_repl = False
-        self.enter_raw_repl(ANSWER_TIMEOUT)
-
     # -- what the board is ------------------------------------------------
 
     def info(self):
@@ -221,19 +211,16 @@ class Device:
 
     def soft_reset(self):
         """Restart MicroPython (like Ctrl-D): clears variables, runs boot.py and main.py."""
-        self._reset("\x04", soft=True)
+        self.transport.serial.write(b"\x04")  # Ctrl-D at the raw REPL's empty prompt
+        self._wait_until_answering()
 
     def hard_reset(self):
         """Reset the chip (machine.reset()), then wait until the board answers again."""
-        self._reset("import machine\nmachine.reset()", soft=False)
+        with contextlib.suppress(TransportError, OSError, serial.SerialException):
+            self.transport.exec_raw_no_follow("import machine\nmachine.reset()")
+        self._wait_until_answering()
 
-    def _reset(self, how, soft):
-        serial_port = self.transport.serial
-        if soft:
-            serial_port.write(b"\x04")
-        else:
-            with contextlib.suppress(TransportError, OSError, serial.SerialException):
-                self.transport.exec_raw_no_follow(how)
+    def _wait_until_answering(self):
         self.transport.in_raw_repl = False
         deadline = time.monotonic() + RESET_TIMEOUT
         while time.monotonic() < deadline:

@@ -55,7 +55,7 @@ def _print_table(table):
     """Render a rich table as plain text and print it through the console."""
     from rich.console import Console
 
-    stream = console._stream("out")
+    stream = console.stream("out")
     width = shutil.get_terminal_size((TABLE_WIDTH, 24)).columns if stream.isatty() else TABLE_WIDTH
     buffer = io.StringIO()
     Console(file=buffer, width=width, color_system=None).print(table)
