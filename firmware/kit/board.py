@@ -15,6 +15,9 @@ Which board this is, in order:
    esp32s3-psram);
 3. the firmware's name, sys.implementation._machine;
 4. otherwise the "generic" profile, which has no pins: set /kit.json.
+
+/kit.json also holds the board's identity, written by `jazari flash`:
+{"name": "jazari-07", "owner": "Amina", "team": "Falcons"}; info() reports it.
 """
 
 from micropython import const
@@ -22,6 +25,8 @@ from micropython import const
 _MB = const(1048576)
 _KB = const(1024)
 CONFIG = "/kit.json"
+# Keys of /kit.json that say whose the board is, not how it is wired.
+IDENTITY = ("name", "owner", "team")
 
 
 def _defaults():
@@ -207,6 +212,8 @@ def detect(machine=None, config=None):
     name = overrides.pop("board", None) or _env_profile() or _machine_profile(machine)
     p = get(name)
     for key in overrides:
+        if key in IDENTITY:
+            continue
         if key not in p or key == "name":
             raise ValueError("%s: %r is not a board field; fields: %s" % (config, key, ", ".join(sorted(p))))
         p[key] = overrides[key]
@@ -251,6 +258,15 @@ def _micropython_version():
     return text + "-" + v[3] if len(v) > 3 and v[3] else text
 
 
+def identity(config=None):
+    """name, owner and team from /kit.json (those it has), or {"config_error": why} if it is broken."""
+    try:
+        c = _read_config(config or CONFIG)
+    except ValueError as e:
+        return {"config_error": str(e)}
+    return {k: str(c[k]) for k in IDENTITY if c.get(k)}
+
+
 def info():
     """What the host shows about this board: one dict of str and int values."""
     import gc
@@ -258,15 +274,21 @@ def info():
     from binascii import hexlify
     from kit import __version__
 
-    p = profile()
+    found = identity()
+    try:
+        p = profile()
+    except ValueError as e:  # a broken /kit.json: report it, with the profile it would have had
+        found["config_error"] = str(e)
+        p = get(_env_profile() or _machine_profile(__import__("sys").implementation._machine))
     gc.collect()
-    return {
-        "board": p["name"],
-        "title": p["title"],
-        "chip": p["chip"],
-        "micropython": _micropython_version(),
-        "kit": __version__,
-        "unique_id": hexlify(machine.unique_id()).decode(),
-        "free_heap": gc.mem_free(),
-        "flash_size": _flash_size(p),
-    }
+    found.update(
+        board=p["name"],
+        title=p["title"],
+        chip=p["chip"],
+        micropython=_micropython_version(),
+        kit=__version__,
+        unique_id=hexlify(machine.unique_id()).decode(),
+        free_heap=gc.mem_free(),
+        flash_size=_flash_size(p),
+    )
+    return found
