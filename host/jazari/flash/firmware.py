@@ -1,0 +1,274 @@
+"""MicroPython firmware for a chip: a file given, the cache, or a pinned download.
+
+Every firmware file is kept in the cache under its SHA-256
+(`<cache>/<sha256>/<file name>`) and checked against that hash each time it is
+used, so a damaged or swapped file is never flashed. Without `--firmware FILE`
+the pinned release for the chip is looked up there by name, then downloaded
+from micropython.org (when online) and checked against its pinned SHA-256.
+
+A firmware file is an ESP app image (header magic 0xE9) whose extended header
+names the chip it was built for. A MicroPython release `.bin` is a combined
+image written at the chip's bootloader offset: the second-stage bootloader,
+then the partition table at 0x8000 and the app at 0x10000 (both counted from
+the start of the flash). A bare app image (ESP-IDF's `micropython.bin`, or
+tools/make_test_firmware.py's) has no table: the image build supplies one.
+"""
+
+import hashlib
+import shutil
+import struct
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from jazari.errors import JazariError
+from jazari.flash import layout
+from jazari.flash.cache import cache_dir, write_atomically
+from jazari.i18n import _
+
+IMAGE_MAGIC = 0xE9
+_HEADER = struct.Struct("<BBBBI")  # magic, segments, flash mode, size/frequency, entry
+_CHIP_ID = struct.Struct("<H")  # in the extended header, after WP pin and 3 drive bytes
+_CHIP_ID_AT = _HEADER.size + 4
+_SEGMENT_AT = _HEADER.size + 16 + 8  # first segment's data: after both headers and its own header
+_APP_DESC = struct.Struct("<I12x32s")  # esp_app_desc_t: magic, secure version, reserved, version
+APP_DESC_MAGIC = 0xABCD5432
+CHIP_NAMES = {"esp32": "ESP32", "esp32s3": "ESP32-S3"}  # how esptool names them
+_CHUNK = 1 << 16
+DOWNLOAD_TIMEOUT = 60  # seconds without data before a download is given up
+
+
+@dataclass(frozen=True)
+class Release:
+    """One pinned file of a MicroPython release on micropython.org."""
+
+    board: str
+    file: str
+    sha256: str | None
+
+    @property
+    def url(self):
+        return "https://micropython.org/resources/firmware/" + self.file
+
+
+# MicroPython v1.25.0 (2025-04-15), the generic builds (4 MB+ ESP32, ESP32-S3),
+# file names as published at micropython.org/download/<board>/.
+# No SHA-256 is published there and none could be checked from here when
+# these were pinned: until one is recorded (sha256sum of the file downloaded
+# from micropython.org), a download is refused rather than trusted, and
+# classrooms pass the file with --firmware (kept in the cache after that).
+PINNED_VERSION = "v1.25.0"
+PINNED = {
+    "esp32": Release("ESP32_GENERIC", "ESP32_GENERIC-20250415-v1.25.0.bin", None),
+    "esp32s3": Release("ESP32_GENERIC_S3", "ESP32_GENERIC_S3-20250415-v1.25.0.bin", None),
+}
+
+
+@dataclass(frozen=True)
+class Firmware:
+    path: Path  # the verified copy in the cache
+    sha256: str
+    chip: str  # as esptool names it: "ESP32", "ESP32-S3"
+    version: str | None  # the app's version (MicroPython's git tag), if it records one
+    size: int
+
+    def read(self):
+        """The firmware's bytes, checked against its SHA-256 again (the cache may have changed since)."""
+        data = Path(self.path).read_bytes()
+        _verify_cached(self.path, data, self.sha256)
+        return data
+
+
+@dataclass(frozen=True)
+class ImageLayout:
+    """What the bytes of a firmware file say about themselves."""
+
+    chip: str  # esptool's name, or "chip id N" for a chip esptool does not know
+    version: str | None
+    table: tuple | None  # the partitions of a combined image; None for a bare app
+
+
+def chip_key(chip):
+    """'esp32' or 'esp32s3' for any spelling of those chips ('ESP32-S3', 'esp32s3'...)."""
+    key = str(chip).lower().replace("-", "").replace("_", "")
+    layout.bootloader_offset(key)  # refuses other chips in one translated line
+    return key
+
+
+def resolve_firmware(chip, firmware=None, *, cache_dir=None, offline=False):
+    """The MicroPython firmware to flash on a `chip` board, verified, from the cache.
+
+    `firmware`: a file to use (copied into the cache by its SHA-256); else the
+    pinned release for the chip, from the cache or (unless `offline`) from
+    micropython.org. Raises a translated JazariError for a missing file, a
+    file that is no ESP32 firmware, one for another chip, or a hash mismatch,
+    before anything is written to a board.
+    """
+    key = chip_key(chip)
+    folder = Path(cache_dir) if cache_dir is not None else _default_cache()
+    if firmware is not None:
+        data = _read_given(Path(firmware))
+        release = _release_named(Path(firmware).name)
+        if release is not None and release.sha256 is not None:
+            _verify_pinned(firmware, data, release)
+        return _admit(data, Path(firmware), key, folder)
+    release = PINNED[key]
+    cached = _cached_release(folder, release)
+    if cached is not None:
+        return _from_cache(cached, key)
+    if offline:
+        raise JazariError(
+            _("No MicroPython firmware for {chip} in the cache ({folder}) and offline: pass --firmware FILE "
+              "(the file {name} from {url}).").format(chip=CHIP_NAMES[key], folder=folder, name=release.file, url=release.url)
+        )
+    return _admit(_download(release), Path(release.file), key, folder)
+
+
+def _default_cache():
+    return cache_dir("firmware")
+
+
+def _read_given(path):
+    if not path.is_file():
+        raise JazariError(
+            _("Firmware file {path} not found: check the path, or leave out --firmware to use the "
+              "cached MicroPython release.").format(path=path)
+        )
+    return path.read_bytes()
+
+
+def _release_named(name):
+    for release in PINNED.values():
+        if release.file == name:
+            return release
+    return None
+
+
+def _cached_release(folder, release):
+    """The cached copy of `release`, found by its pinned hash or, with no pin, by its name."""
+    if release.sha256 is not None:
+        candidate = folder / release.sha256 / release.file
+        return candidate if candidate.is_file() else None
+    return next(iter(sorted(folder.glob("*/" + release.file))), None)
+
+
+def _from_cache(path, key):
+    """A Firmware for a file already in the cache, whose folder name is its SHA-256."""
+    data = path.read_bytes()
+    _verify_cached(path, data, path.parent.name)
+    return _described(path, data, key)
+
+
+def _admit(data, source, key, folder):
+    """Check `data` (from `source`) is firmware for chip `key`, then keep it in the cache under its SHA-256."""
+    describe_image(data, source, key)  # refuses a wrong file before it enters the cache
+    digest = hashlib.sha256(data).hexdigest()
+    path = folder / digest / source.name
+    if not path.is_file():
+        write_atomically(path, [data])
+    return _from_cache(path, key)
+
+
+def _described(path, data, key):
+    image = describe_image(data, path, key)
+    return Firmware(Path(path), hashlib.sha256(data).hexdigest(), image.chip, image.version, len(data))
+
+
+def describe_image(data, name, key):
+    """The ImageLayout of firmware `data` (file `name`), refused unless it is an image for chip `key`."""
+    if len(data) < _SEGMENT_AT or data[0] != IMAGE_MAGIC:
+        raise JazariError(
+            _("{path} is not an ESP32 firmware image (it does not start with 0xE9): use the .bin file "
+              "for your board from micropython.org/download.").format(path=name)
+        )
+    chip = chip_name(_CHIP_ID.unpack_from(data, _CHIP_ID_AT)[0])
+    if chip != CHIP_NAMES[key]:
+        raise JazariError(
+            _("This firmware is for {firmware_chip}, the board is an {board_chip}: pick the {board_chip} "
+              "firmware ({board} on micropython.org/download).").format(
+                firmware_chip=chip, board_chip=CHIP_NAMES[key], board=PINNED[key].board
+            )
+        )
+    table = _combined_table(data, key)
+    app_at = _app_offset(table, key) if table else 0
+    return ImageLayout(chip, _app_version(data, app_at), table)
+
+
+def chip_name(chip_id):
+    """esptool's name for the chip with this image chip ID."""
+    from esptool.targets import CHIP_DEFS
+
+    for target in CHIP_DEFS.values():
+        if getattr(target, "IMAGE_CHIP_ID", None) == chip_id:
+            return target.CHIP_NAME
+    return _("chip id {number}").format(number=chip_id)
+
+
+def _combined_table(data, key):
+    """The partition table inside a combined image, or None for a bare app image."""
+    at = layout.PARTITION_TABLE_OFFSET - layout.bootloader_offset(key)
+    if data[at : at + 2] != b"\xaa\x50":
+        return None
+    return layout.parse_partition_table(data[at : at + layout.PARTITION_TABLE_LENGTH])
+
+
+def _app_offset(table, key):
+    apps = [part.offset for part in table if part.type == layout.TYPE_APP]
+    return min(apps, default=layout.FACTORY.offset) - layout.bootloader_offset(key)
+
+
+def _app_version(data, app_at):
+    """The version in the app description that opens the app's first segment, if any."""
+    at = app_at + _SEGMENT_AT
+    if len(data) < at + _APP_DESC.size:
+        return None
+    magic, version = _APP_DESC.unpack_from(data, at)
+    if magic != APP_DESC_MAGIC:
+        return None
+    return version.split(b"\0", 1)[0].decode("ascii", "replace") or None
+
+
+def _verify_cached(path, data, expected):
+    got = hashlib.sha256(data).hexdigest()
+    if got != expected:
+        raise JazariError(
+            _("The cached firmware {path} is damaged (SHA-256 {got}, expected {expected}): delete it, then run "
+              "again online or with --firmware FILE.").format(path=path, got=got, expected=expected)
+        )
+
+
+def _verify_pinned(source, data, release):
+    got = hashlib.sha256(data).hexdigest()
+    if got != release.sha256:
+        raise JazariError(
+            _("{path} is not the pinned MicroPython release {name}: its SHA-256 is {got}, expected {expected}. "
+              "Download it again from {url}.").format(
+                path=source, name=release.file, got=got, expected=release.sha256, url=release.url
+            )
+        )
+
+
+def _download(release):
+    """The bytes of `release` from micropython.org, refused unless they match its pinned SHA-256."""
+    if release.sha256 is None:
+        raise JazariError(
+            _("No SHA-256 is pinned for {name} in this version of jazari, so a download cannot be checked: "
+              "download it from {url}, check it, and pass --firmware FILE.").format(name=release.file, url=release.url)
+        )
+    digest = hashlib.sha256()
+    parts = []
+    try:
+        with urllib.request.urlopen(release.url, timeout=DOWNLOAD_TIMEOUT) as response:
+            while chunk := response.read(_CHUNK):
+                digest.update(chunk)
+                parts.append(chunk)
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise JazariError(
+            _("Could not download {url} ({reason}): check the connection, or download the file on another "
+              "computer and pass --firmware FILE.").format(url=release.url, reason=reason)
+        ) from None
+    data = b"".join(parts)
+    _verify_pinned(release.url, data, release)
+    return data
