@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "jazari.link.commands",
     "jazari.link.deploy_commands",
     "jazari.nn.commands",
+    "jazari.flash.commands",
     "jazari.demo",
 )
 

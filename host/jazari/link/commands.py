@@ -44,8 +44,14 @@ def do_info(args):
 
     with connect(args.port) as device:
         info = device.info()
-    for label, value in info_rows(info):
+    for label, value in identity_rows(info) + info_rows(info):
         console.say(f"{label}: {value}")
+
+
+def identity_rows(info):
+    """Whose the board is, from its /kit.json (written by `jazari flash`): only what it has."""
+    labels = ((_("name"), "name"), (_("owner"), "owner"), (_("team"), "team"))
+    return [(label, info[key]) for label, key in labels if info.get(key)]
 
 
 def do_boards(args):

@@ -1,0 +1,75 @@
+"""What each board of a classroom gets: firmware for its chip, the kit, and its identity.
+
+`Classroom.plan` is what `flash_boards` calls once every board has said what
+it is: boards in the roster keep their row, new boards take the next free
+rows in port order, and the roster is saved with their MAC addresses before
+anything is written, so a board keeps its student from one class to the next.
+"""
+
+from jazari.errors import JazariError
+from jazari.flash.flasher import Job
+from jazari.flash.roster import BOARD_PREFIX, Roster, short_id
+
+BOARD_MARCH = "xtensawin"  # ESP32 and ESP32-S3
+
+
+class Classroom:
+    def __init__(self, firmware=None, lessons=(), models=(), roster=None, offline=False, cache_dir=None):
+        self.firmware_file = firmware
+        self.lessons, self.models = list(lessons), list(models)
+        self.roster = Roster(roster) if roster else None  # read now: a bad roster stops before any board is touched
+        self.offline, self.cache_dir = offline, cache_dir
+        self._firmware = {}  # chip -> Firmware, or the JazariError that refused it
+
+    def plan(self, found):
+        """{port: Job or JazariError} for the boards in `found` (in port order)."""
+        seats = self.roster.assign([board.mac for board in found]) if self.roster else {}
+        if self.roster:
+            self.roster.save()
+        jobs = {}
+        for board in found:
+            seat = seats.get(board.mac)
+            identity = seat.identity() if seat else {"name": BOARD_PREFIX + short_id(board.mac).lower()}
+            try:
+                image = self._image(board, identity)
+            except JazariError as failure:
+                jobs[board.port] = failure
+                continue
+            jobs[board.port] = Job(image, owner=identity.get("owner", ""), team=identity.get("team", ""), name=identity["name"])
+        return jobs
+
+    def _image(self, board, identity):
+        from jazari.flash.image import build_image
+
+        return build_image(
+            self._firmware_for(board.chip),
+            flash_size=board.flash_size,
+            lessons=self.lessons,
+            models=self.models,
+            identity=identity,
+            march=_march(board.port),
+        )
+
+    def _firmware_for(self, chip):
+        from jazari.flash.firmware import resolve_firmware
+
+        if chip not in self._firmware:
+            try:
+                self._firmware[chip] = resolve_firmware(chip, self.firmware_file, cache_dir=self.cache_dir, offline=self.offline)
+            except JazariError as failure:
+                self._firmware[chip] = failure
+        found = self._firmware[chip]
+        if isinstance(found, JazariError):
+            raise found
+        return found
+
+
+def _march(port):
+    """A virtual board runs the kit's .mpy on this computer's CPU; a real board on its Xtensa core."""
+    from jazari.flash.flasher import is_virtual
+
+    if is_virtual(port):
+        from jazari.sim.board import NATIVE_MARCH
+
+        return NATIVE_MARCH
+    return BOARD_MARCH

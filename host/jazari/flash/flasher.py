@@ -1,0 +1,379 @@
+"""Flash many boards at once through esptool's Python API.
+
+    results = flash_boards(ports, plan, baud=921600, watch=watch)
+
+One thread per port. Each connects to its board's ROM bootloader, reads the
+chip, MAC and flash size, and reports them; once every board has reported (or
+failed), `plan(found)` runs once, with the boards in port order, and returns
+what each one gets (a `Job`: the image and who the board belongs to), so roster
+rows are handed out in a fixed order. Then each thread loads esptool's stub,
+raises the line rate, writes its image with one `write_flash` call (which
+checks every chunk by MD5 afterwards) and lets the board go. A write that fails
+is tried once more at ROM_BAUD; a board that fails never stops the others.
+
+Threads, not processes: esptool keeps its state in each ESPLoader (one per
+port) except its logger, a single global; `BoardLog` is installed there and
+sends each thread's output to that thread's board. Threads cost nothing to
+start, and the work is waiting on serial lines.
+"""
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+import serial
+from esp_pylib.logger import EspLog, EspLogBase
+
+from jazari.errors import JazariError
+from jazari.i18n import _
+
+ROM_BAUD = 115200  # what every ROM bootloader speaks at first; the retry's rate too
+DEFAULT_BAUD = 921600
+CONNECT_ATTEMPTS = 3  # a board in download mode answers the first; a busy hub may need another
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a board said about itself before anything was written."""
+
+    port: str
+    chip: str  # esptool's name: "ESP32", "ESP32-S3"
+    mac: str  # "24:0a:c4:12:34:56"
+    flash_size: int  # bytes, from the flash chip's ID
+
+
+@dataclass
+class Job:
+    """What one board gets: `image` (a FlashImage: chip, chunks, total_bytes), whose it is."""
+
+    image: object = field(repr=False)
+    owner: str = ""
+    team: str = ""
+    name: str = ""  # the board's name, e.g. "jazari-07"
+
+
+@dataclass
+class Result:
+    port: str
+    chip: str = ""
+    mac: str = ""
+    job: Job | None = None
+    ok: bool = False
+    message: str = ""  # why it failed (translated), empty when it worked
+    seconds: float = 0.0
+    retried: bool = False
+    details: list = field(default_factory=list)  # esptool's last lines before a failed write
+
+    @property
+    def owner(self):
+        return self.job.owner if self.job else ""
+
+    @property
+    def team(self):
+        return self.job.team if self.job else ""
+
+    @property
+    def name(self):
+        return self.job.name if self.job else ""
+
+
+class Watch:
+    """What the flasher tells about each board as it goes; the default says nothing."""
+
+    def started(self, port):
+        pass
+
+    def assigned(self, port, job):
+        pass
+
+    def progress(self, port, fraction):
+        """`fraction` (0 to 1) of the board's image is written."""
+
+    def finished(self, result):
+        pass
+
+
+def flash_boards(ports, plan, *, baud=DEFAULT_BAUD, watch=None):
+    """Flash every port at once; return one Result per port, in the order given."""
+    watch = watch or Watch()
+    gathering = _Gathering(ports, plan)
+    board_log = BoardLog()
+    results = [Result(port) for port in ports]
+    previous = EspLog.instance
+    EspLog.set_logger(board_log)
+    try:
+        threads = [
+            threading.Thread(target=_flash_one, args=(result, gathering, board_log, baud, watch), daemon=True)
+            for result in results
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        EspLog.instance = previous  # esptool's own logger (or none yet) again
+    return results
+
+
+def _flash_one(result, gathering, board_log, baud, watch):
+    start = time.monotonic()
+    watch.started(result.port)
+    try:
+        with board_log.routed(result.port, watch) as route:
+            _Board(result, gathering, baud, watch, route).flash()
+        result.ok = True
+    except JazariError as failure:
+        result.message = failure.message
+    except Exception as failure:  # a board must never take the others down
+        result.message = _("Flashing the board on {port} failed: {reason}").format(port=result.port, reason=_reason(failure))
+    finally:
+        gathering.leave(result.port)  # no-op once it has reported
+        result.seconds = time.monotonic() - start
+        watch.finished(result)
+
+
+class _Board:
+    """One board's flashing, from the first SYNC to letting it go."""
+
+    def __init__(self, result, gathering, baud, watch, route):
+        self.result, self.gathering, self.baud, self.watch, self.route = result, gathering, baud, watch, route
+        self.port = result.port
+        self.esp = None
+
+    def flash(self):
+        from jazari.link.device import _check_port
+
+        _check_port(self.port)  # busy or missing ports, in the link's own words
+        try:
+            self._connect()
+            found = self._identify()
+            job = self.gathering.report(found)
+            if isinstance(job, JazariError):
+                raise job
+            self.result.job = job
+            self.watch.assigned(self.port, job)
+            self._check(found, job.image)
+            self._write_with_retry(job.image)
+        finally:
+            self._close()
+
+    def _connect(self):
+        from esptool.cmds import detect_chip
+        from esptool.util import FatalError
+
+        try:
+            self.esp = detect_chip(self.port, ROM_BAUD, _connect_mode(self.port), connect_attempts=CONNECT_ATTEMPTS)
+        except (FatalError, serial.SerialException, OSError):
+            raise JazariError(
+                _("No ESP32 bootloader answers on {port}: hold BOOT, press and release EN (reset), release BOOT, then flash again.").format(
+                    port=self.port
+                )
+            ) from None
+
+    def _identify(self):
+        from esptool.cmds import attach_flash, detect_flash_size
+        from esptool.util import flash_size_bytes
+
+        esp = self.esp
+        self.result.chip = esp.CHIP_NAME
+        self.result.mac = ":".join(f"{byte:02x}" for byte in esp.read_mac())
+        self.esp = esp = esp.run_stub()
+        esp.WRITE_FLASH_ATTEMPTS = 1  # a failed write is retried here, at a lower rate, not after 7 s of reconnecting
+        attach_flash(esp)
+        return Found(self.port, esp.CHIP_NAME, self.result.mac, flash_size_bytes(detect_flash_size(esp)) or 0)
+
+    def _check(self, found, image):
+        """Refuse, before writing anything, an image for another chip or one bigger than the flash."""
+        if image.chip != found.chip:
+            raise JazariError(
+                _("The image is for {image_chip} but the board on {port} is an {board_chip}: nothing was written; flash it with {board_chip} firmware.").format(
+                    image_chip=image.chip, port=self.port, board_chip=found.chip
+                )
+            )
+        end = max(offset + len(data) for offset, data in image.chunks)
+        if found.flash_size and end > found.flash_size:
+            raise JazariError(
+                _("The image needs {needed} KB of flash but the board on {port} has {size} KB: nothing was written; use a board with more flash.").format(
+                    needed=end // 1024, port=self.port, size=found.flash_size // 1024
+                )
+            )
+
+    def _write_with_retry(self, image):
+        try:
+            self._write(image, self.baud)
+        except _WriteFailed:
+            if self.baud <= ROM_BAUD:
+                raise
+            self.result.retried = True
+            self.esp.flush_input()
+            self._write(image, ROM_BAUD)
+
+    def _write(self, image, baud):
+        from esptool.cmds import write_flash
+        from esptool.util import FatalError
+
+        chunks = sorted((offset, bytes(data)) for offset, data in image.chunks if data)
+        self.route.start(len(chunks))
+        try:
+            if baud != self.esp._port.baudrate:
+                self.esp.change_baud(baud)
+            write_flash(self.esp, chunks, flash_size="keep")
+        except (FatalError, serial.SerialException, OSError) as failure:
+            self.result.details = list(self.route.lines)
+            raise _WriteFailed(self.port, failure) from None
+
+    def _close(self):
+        """Let the board go: a real one is reset through RTS; a virtual one
+        boots from its flash when the port closes after a write."""
+        esp, self.esp = self.esp, None
+        if esp is None:
+            return
+        try:
+            if self.result.job is not None and not is_virtual(self.port):
+                esp.hard_reset()
+        except (serial.SerialException, OSError):
+            pass
+        finally:
+            esp._port.close()
+
+
+class _WriteFailed(JazariError):
+    """A write or its MD5 check failed: translated, and worth one more try."""
+
+    def __init__(self, port, failure):
+        text = str(failure)
+        if "MD5" in text or "empty" in text:
+            message = _("The flash of the board on {port} does not hold what was written (MD5 check failed): flash it again with a lower --baud.")
+        elif isinstance(failure, (serial.SerialException, OSError)) or "timed out" in text.lower() or "stream stopped" in text.lower():
+            message = _("Lost the board on {port} while writing (unplugged or reset?): plug it in again, put it in download mode and flash it again.")
+        else:
+            message = _("Flashing the board on {port} failed: {reason}")
+        super().__init__(message.format(port=port, reason=_reason(failure)))
+
+
+def _reason(failure):
+    lines = str(failure).strip().splitlines()
+    return lines[0] if lines else type(failure).__name__
+
+
+def is_virtual(port):
+    """A virtual board's port is a pseudo-terminal (its stable name a link to one)."""
+    return os.path.realpath(port).startswith("/dev/pts/")
+
+
+def _connect_mode(port):
+    """Virtual boards wait in download mode and have no DTR/RTS to reset them
+    with; USB boards are reset into their bootloader through those lines."""
+    return "no-reset" if is_virtual(port) else "default-reset"
+
+
+class _Gathering:
+    """Boards report what they are in parallel; `plan` runs once, when every
+    board has reported or failed, and each reporter gets its own Job back."""
+
+    def __init__(self, ports, plan):
+        self._ports = list(ports)
+        self._waiting = set(self._ports)
+        self._found = {}
+        self._jobs = None
+        self._plan = plan
+        self._ready = threading.Condition()
+
+    def report(self, found):
+        with self._ready:
+            self._found[found.port] = found
+            self._arrived(found.port)
+            while self._jobs is None:
+                self._ready.wait()
+            return self._jobs.get(found.port) or JazariError(
+                _("Nothing to flash on the board on {port}.").format(port=found.port)
+            )
+
+    def leave(self, port):
+        with self._ready:
+            if port in self._waiting:
+                self._arrived(port)
+
+    def _arrived(self, port):
+        self._waiting.discard(port)
+        if self._waiting:
+            return
+        found = [self._found[port] for port in self._ports if port in self._found]
+        try:
+            self._jobs = self._plan(found) if found else {}
+        except JazariError as failure:
+            self._jobs = {board.port: failure for board in found}
+        self._ready.notify_all()
+
+
+class BoardLog(EspLogBase):
+    """esptool's logger, replaced: each thread's output goes to its own board.
+
+    Progress goes to that board's `Route` (one bar per board); text is kept,
+    last lines only, to explain a failure. Built on esp_pylib's EspLogBase, the
+    interface esptool documents for custom loggers.
+    """
+
+    def __init__(self):
+        self._local = threading.local()
+
+    def routed(self, port, watch):
+        """Route this thread's output to `port` while the returned context lasts."""
+        return Route(self._local, port, watch)
+
+    def print(self, *args, **_kwargs):
+        route = getattr(self._local, "route", None)
+        if route is not None:
+            route.keep(" ".join(str(arg) for arg in args))
+
+    note = hint = debug = print
+
+    def warn(self, *args, suggestion=None):
+        self.print(*args)
+
+    err = warning = error = warn
+
+    def set_verbosity(self, mode):
+        pass
+
+    def progress_bar(self, cur_iter, total_iters, prefix="", suffix="", bar_length=30):
+        route = getattr(self._local, "route", None)
+        if route is not None:
+            route.track(cur_iter, total_iters)
+
+
+class Route:
+    """One board's share of esptool's output, while its thread flashes it."""
+
+    KEPT_LINES = 20
+
+    def __init__(self, local, port, watch):
+        self.local, self.port, self.watch = local, port, watch
+        self.lines = []  # esptool's last lines, to explain a failure
+        self.start(1)
+
+    def start(self, chunks):
+        """A write of `chunks` chunks begins: the bar goes back to 0."""
+        self.chunks, self.base, self.last = chunks, 0, (0, 0)
+
+    def keep(self, line):
+        self.lines.append(line)
+        del self.lines[: -self.KEPT_LINES]
+
+    def track(self, done, total):
+        # esptool counts each chunk on its own, from 0 to its (compressed)
+        # size: a new count starts once the previous one is complete.
+        last_done, last_total = self.last
+        if last_total and last_done >= last_total:
+            self.base += 1
+        self.last = (done, total)
+        fraction = (self.base + (done / total if total else 1)) / self.chunks
+        self.watch.progress(self.port, min(fraction, 1.0))
+
+    def __enter__(self):
+        self.local.route = self
+        return self
+
+    def __exit__(self, *_exc):
+        self.local.route = None

@@ -1,0 +1,179 @@
+"""A classroom roster: which board is whose.
+
+A roster is the teacher's CSV file, one row per student or team:
+
+    name,team,mac
+    Amina Benali,Falcons,
+    Youssef El Idrissi,Falcons,02:4a:5a:1b:2c:3d
+
+Columns are found by name (`name`/`student`/`nom`/`élève`, `team`/`équipe`/
+`group`, `mac`, `board`), in any order, with `,` `;` or tab between them (a
+French spreadsheet writes `;`); other columns are kept as they are. Flashing
+ties each board's MAC address to a row: a board whose MAC is already in the
+roster gets its row again, a new board the next row without a MAC (boards
+taken in port order). The file is then rewritten, atomically, with the MACs
+and board names filled in, so the next class finds every board with the same
+student.
+"""
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from jazari.errors import JazariError
+from jazari.flash.cache import write_atomically
+from jazari.i18n import _
+
+BOARD_PREFIX = "jazari-"
+# Header names (lower case, accents kept) that mean each column.
+NAME_HEADERS = ("name", "student", "owner", "nom", "élève", "eleve", "prénom nom", "الاسم", "الطالب")
+TEAM_HEADERS = ("team", "équipe", "equipe", "group", "groupe", "الفريق")
+MAC_HEADERS = ("mac", "mac address", "adresse mac")
+BOARD_HEADERS = ("board", "carte", "البطاقة")
+_DELIMITERS = ",;\t"
+
+
+def normal_mac(text):
+    """`02:4A:5A-1B2C3D` -> `02:4a:5a:1b:2c:3d`; '' for no MAC; None if it is not one."""
+    digits = "".join(c for c in text.lower() if c in "0123456789abcdef")
+    if not text.strip():
+        return ""
+    if len(digits) != 12 or any(c not in "0123456789abcdef:-. " for c in text.strip().lower()):
+        return None
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+def short_id(mac):
+    """The part of a MAC address that differs between boards of a batch, to read on a label."""
+    return mac.replace(":", "")[-6:].upper() if mac else ""
+
+
+@dataclass
+class Seat:
+    """One row of the roster as the kit sees it (the row's other columns stay in `row`)."""
+
+    number: int  # 1-based row number: the board name's default
+    row: dict
+
+    @property
+    def student(self):
+        return self.row.get(_field(self.row, NAME_HEADERS), "").strip()
+
+    @property
+    def team(self):
+        return self.row.get(_field(self.row, TEAM_HEADERS), "").strip()
+
+    @property
+    def owner(self):
+        """Who the board belongs to: the student, else the team."""
+        return self.student or self.team
+
+    @property
+    def board(self):
+        return self.row.get(_field(self.row, BOARD_HEADERS), "").strip() or f"{BOARD_PREFIX}{self.number:02d}"
+
+    @property
+    def mac(self):
+        return self.row.get(_field(self.row, MAC_HEADERS), "").strip()
+
+    def identity(self):
+        """What goes in the board's /kit.json."""
+        return {"name": self.board, "owner": self.owner, "team": self.team}
+
+
+def _field(row, names):
+    for key in row:
+        if key is not None and key.strip().lower() in names:
+            return key
+    return None
+
+
+class Roster:
+    def __init__(self, path):
+        self.path = Path(path)
+        raw = self._read_bytes()
+        self._bom = raw.startswith(b"\xef\xbb\xbf")
+        text = raw.decode("utf-8-sig")
+        self.delimiter = _delimiter(text)
+        reader = csv.DictReader(io.StringIO(text), delimiter=self.delimiter)
+        self.columns = [name for name in (reader.fieldnames or []) if name is not None]
+        if not self.columns or not (_has(self.columns, NAME_HEADERS) or _has(self.columns, TEAM_HEADERS)):
+            raise JazariError(
+                _("The roster {path} needs a 'name' or 'team' column on its first line.").format(path=self.path)
+            )
+        for names, default in ((BOARD_HEADERS, "board"), (MAC_HEADERS, "mac")):
+            if not _has(self.columns, names):
+                self.columns.append(default)
+        self.mac_column = next(c for c in self.columns if c.strip().lower() in MAC_HEADERS)
+        self.board_column = next(c for c in self.columns if c.strip().lower() in BOARD_HEADERS)
+        rows = [{column: (row.get(column) or "") for column in self.columns} for row in reader]
+        self.seats = [Seat(number, row) for number, row in enumerate(rows, 1) if any(v.strip() for v in row.values())]
+        self._check_macs()
+
+    def _read_bytes(self):
+        try:
+            return self.path.read_bytes()
+        except OSError as failure:
+            raise JazariError(
+                _("Cannot read the roster {path}: {reason}").format(path=self.path, reason=failure.strerror)
+            ) from None
+
+    def _check_macs(self):
+        seen = {}
+        for seat in self.seats:
+            mac = normal_mac(seat.mac)
+            if mac is None:
+                raise JazariError(
+                    _("Row {row} of {path}: '{mac}' is not a MAC address (like 24:0a:c4:12:34:56).").format(
+                        row=seat.number + 1, path=self.path, mac=seat.mac
+                    )
+                )
+            if mac and mac in seen:
+                raise JazariError(
+                    _("Rows {first} and {second} of {path} have the same MAC address {mac}: keep it on one row.").format(
+                        first=seen[mac] + 1, second=seat.number + 1, path=self.path, mac=mac
+                    )
+                )
+            seat.row[self.mac_column] = mac
+            seen[mac] = seat.number
+
+    def seat_of(self, mac):
+        return next((seat for seat in self.seats if seat.mac == mac), None)
+
+    def assign(self, macs):
+        """{mac: Seat or None} for boards given in port order: known MACs keep
+        their row, new ones take the free rows in order (None once none is left)."""
+        seats = {mac: self.seat_of(mac) for mac in macs}
+        free = iter(seat for seat in self.seats if not seat.mac)
+        for mac in macs:
+            if seats[mac] is None:
+                seat = next(free, None)
+                if seat is not None:
+                    seat.row[self.mac_column] = mac
+                    seat.row[self.board_column] = seat.board
+                seats[mac] = seat
+        return seats
+
+    def save(self):
+        """Rewrite the file atomically: a reader sees the old roster or the new one, never half."""
+        out = io.StringIO()
+        writer = csv.DictWriter(out, self.columns, delimiter=self.delimiter, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(seat.row for seat in self.seats)
+        data = (("\ufeff" if self._bom else "") + out.getvalue()).encode("utf-8")
+        try:
+            write_atomically(self.path, [data])
+        except OSError as failure:
+            raise JazariError(
+                _("Cannot write the roster {path}: {reason}").format(path=self.path, reason=failure.strerror)
+            ) from None
+
+
+def _has(columns, names):
+    return any(column.strip().lower() in names for column in columns)
+
+
+def _delimiter(text):
+    header = text.split("\n", 1)[0]
+    return max(_DELIMITERS, key=header.count) if any(d in header for d in _DELIMITERS) else ","
