@@ -87,6 +87,7 @@ class ImageLayout:
     chip: str  # esptool's name, or "chip id N" for a chip esptool does not know
     version: str | None
     table: tuple | None  # the partitions of a combined image; None for a bare app
+    offset: int | None  # where a combined image is written (the bootloader offset, or 0 if it starts there)
 
 
 def chip_key(chip):
@@ -177,12 +178,13 @@ def _described(path, data, key):
 
 def describe_image(data, name, key):
     """The ImageLayout of firmware `data` (file `name`), refused unless it is an image for chip `key`."""
-    if len(data) < _SEGMENT_AT or data[0] != IMAGE_MAGIC:
+    start = _first_header(data, key)
+    if start is None:
         raise JazariError(
             _("{path} is not an ESP32 firmware image (it does not start with 0xE9): use the .bin file "
               "for your board from micropython.org/download.").format(path=name)
         )
-    chip = chip_name(_CHIP_ID.unpack_from(data, _CHIP_ID_AT)[0])
+    chip = chip_name(_CHIP_ID.unpack_from(data, start + _CHIP_ID_AT)[0])
     if chip != CHIP_NAMES[key]:
         raise JazariError(
             _("This firmware is for {firmware_chip}, the board is an {board_chip}: pick the {board_chip} "
@@ -190,9 +192,21 @@ def describe_image(data, name, key):
                 firmware_chip=chip, board_chip=CHIP_NAMES[key], board=PINNED[key].board
             )
         )
-    table = _combined_table(data, key)
-    app_at = _app_offset(table, key) if table else 0
-    return ImageLayout(chip, _app_version(data, app_at), table)
+    offset = layout.bootloader_offset(key) - start  # where the file goes, if it is a combined image
+    table = _combined_table(data, offset)
+    if table is None:
+        return ImageLayout(chip, _app_version(data, 0), None, None)
+    apps = [part.offset for part in table if part.type == layout.TYPE_APP]
+    return ImageLayout(chip, _app_version(data, min(apps, default=layout.FACTORY.offset) - offset), table, offset)
+
+
+def _first_header(data, key):
+    """Where the first image header is in `data`: 0, or the bootloader offset when a
+    merged image starts at flash address 0 (erased bytes before the bootloader); None if nowhere."""
+    for start in (0, layout.bootloader_offset(key)):
+        if len(data) >= start + _SEGMENT_AT and data[start] == IMAGE_MAGIC and not data[:start].strip(b"\xff"):
+            return start
+    return None
 
 
 def chip_name(chip_id):
@@ -205,17 +219,12 @@ def chip_name(chip_id):
     return _("chip id {number}").format(number=chip_id)
 
 
-def _combined_table(data, key):
-    """The partition table inside a combined image, or None for a bare app image."""
-    at = layout.PARTITION_TABLE_OFFSET - layout.bootloader_offset(key)
+def _combined_table(data, offset):
+    """The partition table inside a combined image written at `offset`, or None for a bare app image."""
+    at = layout.PARTITION_TABLE_OFFSET - offset
     if data[at : at + 2] != b"\xaa\x50":
         return None
     return layout.parse_partition_table(data[at : at + layout.PARTITION_TABLE_LENGTH])
-
-
-def _app_offset(table, key):
-    apps = [part.offset for part in table if part.type == layout.TYPE_APP]
-    return min(apps, default=layout.FACTORY.offset) - layout.bootloader_offset(key)
 
 
 def _app_version(data, app_at):

@@ -81,8 +81,7 @@ def build_image(firmware, *, flash_size, lessons=(), models=(), identity=None, m
     models = [_existing(path, _("Model file {path} not found: check the path.")) for path in models]
     key = chip_key(firmware.chip)
     data = firmware.read()
-    table = describe_image(data, firmware.path, key).table
-    regions, table = _firmware_regions(data, table, key, firmware, romfs)
+    regions, table = _firmware_regions(data, describe_image(data, firmware.path, key), firmware, romfs)
     _check_table_fits(table, flash_size)
     rom_part = next((p for p in table if p.subtype == layout.SUBTYPE_ROMFS and p.type == layout.TYPE_DATA), None)
     if romfs is False:
@@ -129,16 +128,16 @@ def _existing(path, message):
     return path
 
 
-def _firmware_regions(data, table, key, firmware, romfs):
+def _firmware_regions(data, found, firmware, romfs):
     """The firmware's chunks and the partition table the board will boot with."""
     name = "MicroPython {}".format(firmware.version) if firmware.version else Path(firmware.path).name
+    table = found.table
     if table is not None:
         if romfs is True and not any(p.subtype == layout.SUBTYPE_ROMFS for p in table):
             raise JazariError(
                 _("This firmware has no ROMFS partition: use a build with ROMFS, or flash without ROMFS.")
             )
-        offset = layout.bootloader_offset(key)
-        return [_part(_("firmware"), offset, data, _("{name}, bootloader and partition table").format(name=name))], table
+        return [_part(_("firmware"), found.offset, data, _("{name}, bootloader and partition table").format(name=name))], table
     table = layout.ROMFS_TABLE if romfs else layout.STANDARD_TABLE
     app = next(p for p in table if p.type == layout.TYPE_APP)
     if len(data) > app.size:
