@@ -74,21 +74,25 @@ def bench_mpremote(board, local):
     return seconds, counter.bytes
 
 
-def decode_speed(payload_kind, megabytes=20):
+def decode_speed(payload_kind, megabytes=20, repeats=5):
+    """MB/s of FrameDecoder on 4 KB reads; the best of `repeats` runs (the
+    machine may be shared: the best run is the one least disturbed)."""
     if payload_kind == "random":
         payload = os.urandom(WIRE.MAX_PAYLOAD)
     else:  # int16 samples near zero: many 0x00 bytes, COBS's worst case
         payload = bytes(i % 3 for i in range(WIRE.MAX_PAYLOAD))
     stream = b"".join(pack(WIRE.STREAM_BATCH, seq, payload) for seq in range(256))
-    rounds = max(1, megabytes * 1_000_000 // len(stream))
-    decoder = FrameDecoder()
-    start = time.perf_counter()
-    for _ in range(rounds):
-        for at in range(0, len(stream), 4096):  # reads of 4 KB, as from a busy port
-            decoder.feed(stream[at:at + 4096])
-    seconds = time.perf_counter() - start
-    assert decoder.corrupt == 0
-    return rounds * len(stream) / seconds / 1e6
+    rounds = max(1, megabytes * 1_000_000 // len(stream) // repeats)
+    best = float("inf")
+    for _ in range(repeats):
+        decoder = FrameDecoder()
+        start = time.perf_counter()
+        for _ in range(rounds):
+            for at in range(0, len(stream), 4096):  # reads of 4 KB, as from a busy port
+                decoder.feed(stream[at:at + 4096])
+        best = min(best, time.perf_counter() - start)
+        assert decoder.corrupt == 0 and decoder.frames == rounds * 256
+    return rounds * len(stream) / best / 1e6
 
 
 def sample_files(folder, sizes):
