@@ -1,0 +1,103 @@
+"""Labelled examples on disk, in the layout training reads.
+
+    DIR/manifest.json              {"format": 1, "examples": [...]}, one entry per example
+    DIR/<label>/<label>.<n>.csv    t_us, then one column per channel
+
+An example is written under a temporary name and renamed once complete;
+the manifest is replaced atomically after each one, so an interrupted
+session leaves every finished example and nothing half-written.
+docs/datasets.md describes every field.
+"""
+
+import json
+import os
+import re
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from jazari.errors import JazariError
+from jazari.i18n import _
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+# Characters that cannot be in a folder name on Windows, macOS or Linux.
+_FORBIDDEN = re.compile(r'[\x00-\x1f<>:"|?*]')
+
+
+def check_label(label):
+    """The label, or a JazariError saying why it cannot name a folder."""
+    if any(separator in label for separator in ("/", "\\")):
+        raise JazariError(
+            _("The label '{label}' contains a path separator (/ or \\): use a plain word, e.g. 'wave'.").format(label=label)
+        )
+    if not label.strip() or label.strip(".") == "" or _FORBIDDEN.search(label) or label != label.strip():
+        raise JazariError(
+            _("The label '{label}' cannot name a folder: use letters, digits, '-' or '_', e.g. 'wave'.").format(label=label)
+        )
+    return label
+
+
+def utc_now():
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _replace_atomically(path, text):
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".%s." % path.name, suffix=".part")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class Dataset:
+    """A dataset folder: where the next example of a label goes, and its manifest."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+        self.manifest_path = self.root / MANIFEST
+        self._check_writable()
+        self.examples = self._read_manifest()
+
+    def _check_writable(self):
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.root):
+                pass
+        except OSError as failure:
+            raise JazariError(
+                _("Cannot write in the dataset folder {folder} ({reason}): pick another with --dataset DIR.").format(folder=self.root, reason=failure.strerror or failure)
+            ) from None
+
+    def _read_manifest(self):
+        if not self.manifest_path.exists():
+            return []
+        try:
+            return list(json.loads(self.manifest_path.read_text(encoding="utf-8"))["examples"])
+        except (ValueError, KeyError, TypeError):
+            raise JazariError(
+                _("{path} is not a dataset manifest: move it away or pick another folder with --dataset DIR.").format(path=self.manifest_path)
+            ) from None
+
+    def next_path(self, label):
+        """DIR/<label>/<label>.<n>.csv with n one more than any example there."""
+        folder = self.root / check_label(label)
+        folder.mkdir(exist_ok=True)
+        pattern = re.compile(r"^%s\.(\d+)\.\w+$" % re.escape(label))
+        taken = [int(match.group(1)) for match in map(pattern.match, os.listdir(folder)) if match]
+        taken += [int(m.group(1)) for m in (pattern.match(Path(e["file"]).name) for e in self.examples) if m]
+        return folder / ("%s.%d.csv" % (label, max(taken, default=0) + 1))
+
+    def add(self, entry):
+        """Record one finished example (its file relative to the root) in the manifest."""
+        self.examples.append(entry)
+        text = json.dumps({"format": FORMAT, "examples": self.examples}, indent=1, ensure_ascii=False)
+        _replace_atomically(self.manifest_path, text + "\n")
+
+    def relative(self, path):
+        return Path(path).relative_to(self.root).as_posix()
