@@ -86,3 +86,58 @@ def test_forwarder_error_line_and_silence(virtual_board):
     start_sketch(virtual_board.port, "import time\ntime.sleep(30)\n")
     result = run_jazari("monitor", virtual_board.port, "--forwarder", "--seconds", "1")
     assert result.returncode == 1 and "No lines came from" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_board_gone_mid_record_keeps_every_received_sample(virtual_board, tmp_path):
+    start_sketch(virtual_board.port)
+    out = tmp_path / "cut.csv"
+    monitor = subprocess.Popen(
+        [sys.executable, "-m", "jazari.cli", "monitor", virtual_board.port, "--forwarder", "--rate", "100", "--record", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "JAZARI_LANG": "en"},
+    )
+    try:
+        wait_for_rows(out, 30)
+        virtual_board.stop()  # the cable is pulled
+        stdout, stderr = monitor.communicate(timeout=30)
+    finally:
+        monitor.kill()
+    assert monitor.returncode == 1
+    assert "stopped sending" in stderr and "Traceback" not in stderr
+    names, t_us, values = read_csv(out)
+    assert f"received {len(t_us)} samples" in stdout  # the file holds every sample received
+    assert np.array_equal(values[:, 1], 2 * values[:, 0])
+
+
+def wait_for_rows(path, rows, timeout=20):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) > rows:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{path} did not get {rows} rows")
+
+
+def test_ctrl_c_ends_cleanly_with_a_summary(virtual_board, tmp_path):
+    import signal
+
+    start_sketch(virtual_board.port)
+    out = tmp_path / "stopped.csv"
+    png = tmp_path / "stopped.png"
+    monitor = subprocess.Popen(
+        [sys.executable, "-m", "jazari.cli", "monitor", virtual_board.port, "--forwarder", "--rate", "100", "--record", str(out), "--png", str(png)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "JAZARI_LANG": "en"},
+    )
+    try:
+        wait_for_rows(out, 30)
+        monitor.send_signal(signal.SIGINT)
+        stdout, stderr = monitor.communicate(timeout=30)
+    finally:
+        monitor.kill()
+    assert monitor.returncode == 0, stderr
+    names, t_us, values = read_csv(out)
+    assert f"received {len(t_us)} samples" in stdout and "Traceback" not in stderr
+    from jazari.record.png import decode_png
+
+    assert decode_png(png.read_bytes()).shape[1] > 100
