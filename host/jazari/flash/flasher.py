@@ -28,6 +28,13 @@ from esp_pylib.logger import EspLog, EspLogBase
 from jazari.errors import JazariError
 from jazari.i18n import _
 
+try:
+    from termios import error as _TermiosError  # pyserial's on a port that is gone, on POSIX
+except ImportError:
+    _TermiosError = OSError
+# What a serial line that breaks (a board unplugged, a hub reset) raises.
+LINE_ERRORS = (serial.SerialException, OSError, _TermiosError)
+
 ROM_BAUD = 115200  # what every ROM bootloader speaks at first; the retry's rate too
 DEFAULT_BAUD = 921600
 CONNECT_ATTEMPTS = 3  # a board in download mode answers the first; a busy hub may need another
@@ -164,7 +171,7 @@ class _Board:
 
         try:
             self.esp = detect_chip(self.port, ROM_BAUD, _connect_mode(self.port), connect_attempts=CONNECT_ATTEMPTS)
-        except (FatalError, serial.SerialException, OSError):
+        except (FatalError, *LINE_ERRORS):
             raise JazariError(
                 _("No ESP32 bootloader answers on {port}: hold BOOT, press and release EN (reset), release BOOT, then flash again.").format(
                     port=self.port
@@ -206,7 +213,6 @@ class _Board:
             if self.baud <= ROM_BAUD:
                 raise
             self.result.retried = True
-            self.esp.flush_input()
             self._write(image, ROM_BAUD)
 
     def _write(self, image, baud):
@@ -216,10 +222,11 @@ class _Board:
         chunks = sorted((offset, bytes(data)) for offset, data in image.chunks if data)
         self.route.start(len(chunks))
         try:
+            self.esp.flush_input()  # what a failed try left on the line
             if baud != self.esp._port.baudrate:
                 self.esp.change_baud(baud)
             write_flash(self.esp, chunks, flash_size="keep")
-        except (FatalError, serial.SerialException, OSError) as failure:
+        except (FatalError, *LINE_ERRORS) as failure:
             self.result.details = list(self.route.lines)
             raise _WriteFailed(self.port, failure) from None
 
@@ -232,7 +239,7 @@ class _Board:
         try:
             if self.result.job is not None and not is_virtual(self.port):
                 esp.hard_reset()
-        except (serial.SerialException, OSError):
+        except LINE_ERRORS:
             pass
         finally:
             esp._port.close()
@@ -245,7 +252,7 @@ class _WriteFailed(JazariError):
         text = str(failure)
         if "MD5" in text or "empty" in text:
             message = _("The flash of the board on {port} does not hold what was written (MD5 check failed): flash it again with a lower --baud.")
-        elif isinstance(failure, (serial.SerialException, OSError)) or "timed out" in text.lower() or "stream stopped" in text.lower():
+        elif isinstance(failure, LINE_ERRORS) or "timed out" in text.lower() or "stream stopped" in text.lower():
             message = _("Lost the board on {port} while writing (unplugged or reset?): plug it in again, put it in download mode and flash it again.")
         else:
             message = _("Flashing the board on {port} failed: {reason}")
