@@ -208,6 +208,14 @@ def test_stock_table_keeps_models_in_the_filesystem_and_romfs_false_too(tmp_path
     assert not any(layout.ROMFS.offset <= offset < layout.ROMFS.end for offset, _ in kept.chunks)
 
 
+def test_release_version_comes_from_the_banner_when_the_app_description_has_none(tmp_path):
+    # MicroPython releases leave esp_app_desc_t's version empty; their REPL banner names the tag.
+    app = make_app(tmp_path / "app.bin", "esp32", version="")
+    assert resolve_firmware("esp32", app).version is None
+    app.write_bytes(app.read_bytes() + b"\0MicroPython v1.27.0 on 2025-12-09; Generic ESP32 module\0")
+    assert resolve_firmware("esp32", app).version == "v1.27.0"
+
+
 def test_a_bigger_flash_gets_a_bigger_filesystem(tmp_path):
     firmware = resolve_firmware("esp32s3", make_app(tmp_path / "app.bin", "esp32s3"))
     image = build_image(firmware, flash_size=8 << 20, march=NATIVE_MARCH)

@@ -15,6 +15,7 @@ tools/make_test_firmware.py's) has no table: the image build supplies one.
 """
 
 import hashlib
+import re
 import shutil
 import struct
 import urllib.error
@@ -34,6 +35,7 @@ _CHIP_ID_AT = _HEADER.size + 4
 _SEGMENT_AT = _HEADER.size + 16 + 8  # first segment's data: after both headers and its own header
 _APP_DESC = struct.Struct("<I12x32s")  # esp_app_desc_t: magic, secure version, reserved, version
 APP_DESC_MAGIC = 0xABCD5432
+_BANNER = re.compile(rb"MicroPython (v[0-9][0-9A-Za-z.+-]*) on [0-9]")
 CHIP_NAMES = {"esp32": "ESP32", "esp32s3": "ESP32-S3"}  # how esptool names them
 _CHUNK = 1 << 16
 DOWNLOAD_TIMEOUT = 60  # seconds without data before a download is given up
@@ -52,16 +54,24 @@ class Release:
         return "https://micropython.org/resources/firmware/" + self.file
 
 
-# MicroPython v1.25.0 (2025-04-15), the generic builds (4 MB+ ESP32, ESP32-S3),
-# file names as published at micropython.org/download/<board>/.
-# No SHA-256 is published there and none could be checked from here when
-# these were pinned: until one is recorded (sha256sum of the file downloaded
-# from micropython.org), a download is refused rather than trusted, and
-# classrooms pass the file with --firmware (kept in the cache after that).
-PINNED_VERSION = "v1.25.0"
+# MicroPython v1.27.0 (2025-12-09), the generic builds for ESP32 (written at
+# 0x1000) and ESP32-S3 (at 0x0), file names as published on
+# micropython.org/download/ESP32_GENERIC/ and .../ESP32_GENERIC_S3/.
+# micropython.org publishes no checksums. The ESP32-S3 hash was taken from a
+# copy of the published file (esptool image-info: valid checksums and
+# validation hashes; "MicroPython v1.27.0 on 2025-12-09" inside); no copy of
+# the ESP32 file could be checked when this was pinned, so its hash is None:
+# a download of it is refused rather than trusted, until its sha256sum (of
+# the file from micropython.org) is recorded here. Classrooms pass it with
+# --firmware meanwhile; the cache keeps it after that.
+PINNED_VERSION = "v1.27.0"
 PINNED = {
-    "esp32": Release("ESP32_GENERIC", "ESP32_GENERIC-20250415-v1.25.0.bin", None),
-    "esp32s3": Release("ESP32_GENERIC_S3", "ESP32_GENERIC_S3-20250415-v1.25.0.bin", None),
+    "esp32": Release("ESP32_GENERIC", "ESP32_GENERIC-20251209-v1.27.0.bin", None),
+    "esp32s3": Release(
+        "ESP32_GENERIC_S3",
+        "ESP32_GENERIC_S3-20251209-v1.27.0.bin",
+        "f533115edca660863b1308445d5c08e3fa108b34c39229a53c2f984a8186a9cd",
+    ),
 }
 
 
@@ -228,14 +238,15 @@ def _combined_table(data, offset):
 
 
 def _app_version(data, app_at):
-    """The version in the app description that opens the app's first segment, if any."""
+    """The app's version: from its app description, else from MicroPython's banner inside it."""
     at = app_at + _SEGMENT_AT
-    if len(data) < at + _APP_DESC.size:
-        return None
-    magic, version = _APP_DESC.unpack_from(data, at)
-    if magic != APP_DESC_MAGIC:
-        return None
-    return version.split(b"\0", 1)[0].decode("ascii", "replace") or None
+    if len(data) >= at + _APP_DESC.size:
+        magic, version = _APP_DESC.unpack_from(data, at)
+        if magic == APP_DESC_MAGIC and version.strip(b"\0"):
+            return version.split(b"\0", 1)[0].decode("ascii", "replace")
+    # Releases leave the description's version empty; the REPL banner holds the git tag.
+    banner = _BANNER.search(data, max(app_at, 0))
+    return banner.group(1).decode("ascii") if banner else None
 
 
 def _verify_cached(path, data, expected):
