@@ -141,3 +141,25 @@ def test_ctrl_c_ends_cleanly_with_a_summary(virtual_board, tmp_path):
     from jazari.record.png import decode_png
 
     assert decode_png(png.read_bytes()).shape[1] > 100
+
+
+def test_live_view_shows_plots_and_counters(virtual_board):
+    import io
+
+    from jazari.console import console
+    from jazari.record.forwarder import ForwarderSource
+    from jazari.record.monitor import monitor
+
+    start_sketch(virtual_board.port)
+    screen = io.StringIO()
+    before = console.out
+    console.out = screen
+    try:
+        with ForwarderSource(virtual_board.port, rate_hz=100, names=("a", "b", "c")) as source:
+            summary, failure = monitor(source, seconds=0.5, live=True)
+    finally:
+        console.out = before
+    assert failure is None and summary.received + summary.lost == 50
+    shown = " ".join(screen.getvalue().split())  # lines joined where the view wrapped them
+    assert "lost on the wire" in shown and "dropped on the board" in shown
+    assert any(0x2801 <= ord(char) <= 0x28FF for char in shown)  # braille dots were drawn

@@ -7,12 +7,14 @@ on the board's clock and the loss counters (red as soon as one is not 0).
 """
 
 import numpy as np
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from jazari.i18n import _
 
-PLOT_WIDTH = 56  # characters
+PLOT_WIDTH = 56  # characters, on a terminal wide enough
+OTHER_COLUMNS = 44  # what the name, value, unit and range columns take
 _DOT_BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.int32)
 _BLANK = 0x2800  # the empty braille cell
 
@@ -58,21 +60,25 @@ def counters_line(rate, asked, received, dropped, lost, seconds):
     """The counters shown under the plots (and in the final summary)."""
     text = Text()
     text.append(_("rate {measured} Hz (asked {asked})").format(measured=_value(rate), asked=_value(asked)))
-    text.append("  ·  " + _("received {count}").format(count=received))
-    text.append("  ·  ")
+    text.append(" · " + _("received {count}").format(count=received))
+    text.append(" · ")
     text.append(_("dropped on the board {count}").format(count=dropped), style="bold red" if dropped else "green")
-    text.append("  ·  ")
+    text.append(" · ")
     text.append(_("lost on the wire {count}").format(count=lost), style="bold red" if lost else "green")
-    text.append("  ·  " + _("{seconds} s").format(seconds="%.1f" % seconds))
+    text.append(" · " + _("{seconds} s").format(seconds="%.1f" % seconds))
     return text
 
 
-def render(info, recent, totals, seconds):
-    """A rich renderable of the whole view: plots, values, counters."""
+def plot_width(terminal_width):
+    return max(12, min(PLOT_WIDTH, terminal_width - OTHER_COLUMNS))
+
+
+def render(info, recent, totals, seconds, width=PLOT_WIDTH):
+    """A rich renderable of the whole view: plots `width` characters wide, values, counters."""
     t_us, values = recent.window()
     height = max(1, min(4, 8 // max(1, len(info.channels))))
     table = Table(box=None, show_header=True, pad_edge=False, header_style="bold")
-    table.add_column(_("channel"))
+    table.add_column(_("channel"), no_wrap=True)
     table.add_column(_("last seconds"), no_wrap=True)
     table.add_column(_("value"), justify="right")
     table.add_column(_("unit"))
@@ -80,13 +86,11 @@ def render(info, recent, totals, seconds):
     units = tuple(info.units) + ("",) * len(info.channels)
     for index, name in enumerate(info.channels):
         column = values[:, index]
-        plot = "\n".join(braille_rows(column, height=height))
+        plot = "\n".join(braille_rows(column, width, height))
         if len(column):
             current, span = _value(column[-1]), "%s … %s" % (_value(column.min()), _value(column.max()))
         else:
             current, span = "-", ""
         table.add_row(name, plot, current, units[index], span)
     received, dropped, lost = totals
-    table.caption = counters_line(recent.rate(), info.rate_hz, received, dropped, lost, seconds)
-    table.caption_justify = "left"
-    return table
+    return Group(table, counters_line(recent.rate(), info.rate_hz, received, dropped, lost, seconds))

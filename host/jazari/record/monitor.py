@@ -118,12 +118,13 @@ def _live_view(info, recent, summary, live):
     from rich.console import Console
     from rich.live import Live
 
-    from jazari.record.live import render
+    from jazari.record.live import plot_width, render
 
+    screen = Console(file=out)
     totals = lambda: (summary.received, summary.dropped, summary.lost)  # noqa: E731
     return Live(
-        get_renderable=lambda: render(info, recent, totals(), summary.seconds),
-        console=Console(file=out),
+        get_renderable=lambda: render(info, recent, totals(), summary.seconds, plot_width(screen.width)),
+        console=screen,
         refresh_per_second=REFRESH_PER_SECOND,
     )
 
