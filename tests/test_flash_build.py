@@ -8,14 +8,15 @@ end to end, the real esptool writes the chunks into a virtual board in
 download mode and the board then imports the kit from that flash.
 """
 
+import functools
 import hashlib
+import http.server
 import json
 import os
 import re
-import shutil
-import struct
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -283,6 +284,54 @@ def test_given_file_is_kept_in_the_cache_and_found_offline(tmp_path, cache, monk
     assert not list(first.path.parent.glob("*.part"))
     given.unlink()
     assert resolve_firmware("esp32", offline=True) == first
+
+
+@pytest.fixture
+def firmware_server(tmp_path, monkeypatch):
+    """A local web server standing in for micropython.org/resources/firmware/: (folder it serves, base URL)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.RequestHandlerClass.log_message = lambda *args: None
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = "http://127.0.0.1:%d/" % server.server_address[1]
+    monkeypatch.setattr(firmware_module, "DOWNLOAD_BASE", base)
+    yield served, base
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_download_is_checked_against_the_pin_before_it_enters_the_cache(tmp_path, cache, firmware_server, monkeypatch, language):
+    served, base = firmware_server
+    release = firmware_module.PINNED["esp32s3"]
+    good = make_app(served / release.file, "esp32s3").read_bytes()
+    monkeypatch.setitem(firmware_module.PINNED, "esp32s3", firmware_module.Release(release.board, release.file, "1" * 64))
+    got = hashlib.sha256(good).hexdigest()
+    refused(lambda: resolve_firmware("esp32s3"), language, "en", base + release.file, got, "1" * 64)
+    assert not list((cache / "firmware").rglob("*.bin")) and not list((cache / "firmware").rglob("*.part"))
+
+    monkeypatch.setitem(firmware_module.PINNED, "esp32s3", firmware_module.Release(release.board, release.file, got))
+    downloaded = resolve_firmware("esp32s3")
+    assert downloaded.path == cache / "firmware" / got / release.file and downloaded.path.read_bytes() == good
+    (served / release.file).unlink()  # from now on only the cache has it
+    assert resolve_firmware("esp32s3", offline=True) == downloaded
+
+
+def test_unreachable_server_says_what_to_do(monkeypatch, language):
+    monkeypatch.setattr(firmware_module, "DOWNLOAD_BASE", "http://127.0.0.1:9/")  # discard port: nothing listens
+    release = firmware_module.PINNED["esp32s3"]
+    refused(lambda: resolve_firmware("esp32s3"), language, "en", release.file, "--firmware")
+    refused(lambda: resolve_firmware("esp32s3"), language, "fr", release.file, "--firmware")
+
+
+def test_unpinned_release_is_never_downloaded(monkeypatch, language):
+    release = firmware_module.PINNED["esp32"]
+    monkeypatch.setitem(firmware_module.PINNED, "esp32", firmware_module.Release(release.board, release.file, None))
+    refused(lambda: resolve_firmware("esp32"), language, "en", release.file, "--firmware", "cannot be checked")
+    refused(lambda: resolve_firmware("esp32"), language, "ar", release.file, "--firmware")
 
 
 def test_pinned_release_with_another_hash_is_refused(tmp_path, monkeypatch, language):

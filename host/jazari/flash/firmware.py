@@ -16,7 +16,6 @@ tools/make_test_firmware.py's) has no table: the image build supplies one.
 
 import hashlib
 import re
-import shutil
 import struct
 import urllib.error
 import urllib.request
@@ -25,7 +24,8 @@ from pathlib import Path
 
 from jazari.errors import JazariError
 from jazari.flash import layout
-from jazari.flash.cache import cache_dir, write_atomically
+from jazari.flash.cache import cache_dir as kit_cache_dir
+from jazari.flash.cache import write_atomically
 from jazari.i18n import _
 
 IMAGE_MAGIC = 0xE9
@@ -38,6 +38,7 @@ APP_DESC_MAGIC = 0xABCD5432
 _BANNER = re.compile(rb"MicroPython (v[0-9][0-9A-Za-z.+-]*) on [0-9]")
 CHIP_NAMES = {"esp32": "ESP32", "esp32s3": "ESP32-S3"}  # how esptool names them
 _CHUNK = 1 << 16
+DOWNLOAD_BASE = "https://micropython.org/resources/firmware/"
 DOWNLOAD_TIMEOUT = 60  # seconds without data before a download is given up
 
 
@@ -51,7 +52,7 @@ class Release:
 
     @property
     def url(self):
-        return "https://micropython.org/resources/firmware/" + self.file
+        return DOWNLOAD_BASE + self.file
 
 
 # MicroPython v1.27.0 (2025-12-09), the generic builds for ESP32 (written at
@@ -117,7 +118,7 @@ def resolve_firmware(chip, firmware=None, *, cache_dir=None, offline=False):
     before anything is written to a board.
     """
     key = chip_key(chip)
-    folder = Path(cache_dir) if cache_dir is not None else _default_cache()
+    folder = Path(cache_dir) if cache_dir is not None else kit_cache_dir("firmware")
     if firmware is not None:
         data = _read_given(Path(firmware))
         release = _release_named(Path(firmware).name)
@@ -134,10 +135,6 @@ def resolve_firmware(chip, firmware=None, *, cache_dir=None, offline=False):
               "(the file {name} from {url}).").format(chip=CHIP_NAMES[key], folder=folder, name=release.file, url=release.url)
         )
     return _admit(_download(release), Path(release.file), key, folder)
-
-
-def _default_cache():
-    return cache_dir("firmware")
 
 
 def _read_given(path):
