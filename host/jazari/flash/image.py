@@ -77,8 +77,8 @@ def build_image(firmware, *, flash_size, lessons=(), models=(), identity=None, m
     one, False never, True needs one (a bare app gets the ROMFS table).
     Every input is checked before anything is built.
     """
-    lessons = [_existing(path, _("Lesson folder {path} not found: check the path.")) for path in lessons]
-    models = [_existing(path, _("Model file {path} not found: check the path.")) for path in models]
+    lessons = [_existing(path, Path.exists, _("Lesson folder {path} not found: check the path.")) for path in lessons]
+    models = [_existing(path, Path.is_file, _("Model file {path} not found: check the path.")) for path in models]
     key = chip_key(firmware.chip)
     data = firmware.read()
     regions, table = _firmware_regions(data, describe_image(data, firmware.path, key), firmware, romfs)
@@ -121,9 +121,9 @@ def _part(what, offset, data, detail=""):
     return _Part(what, offset, len(data), [(offset, data)], detail)
 
 
-def _existing(path, message):
+def _existing(path, present, message):
     path = Path(path)
-    if not path.exists():
+    if not present(path):
         raise JazariError(message.format(path=path))
     return path
 
