@@ -26,6 +26,7 @@ def _source_options(parser):
     parser.add_argument("port", nargs="?", help=_("serial port or virtual board path (default: the one connected)"))
     parser.add_argument("--source", default="imu", help=_("sensor to stream: imu, mic, adc or button (default: imu)"))
     parser.add_argument("--rate", type=float, metavar=_("HZ"), help=_("samples per second (default: the sensor's own)"))
+    parser.add_argument("--pin", type=int, help=_("with --source adc: the GPIO to read, e.g. 34"))
     parser.add_argument("--forwarder", action="store_true", help=_("read Edge Impulse data-forwarder lines from a board without the kit"))
     parser.add_argument("--names", help=_("with --forwarder: channel names separated by commas (default: ch0, ch1...)"))
     parser.add_argument("--baud", type=int, default=115200, help=_("with --forwarder: the line's baud rate (default: 115200)"))
@@ -45,7 +46,8 @@ def _open_source(args, command):
 
     port = pick_port(args.port, command)
     if not args.forwarder:
-        return KitSource(port, args.source, args.rate)
+        options = {"pin": args.pin} if args.pin is not None else {}
+        return KitSource(port, args.source, args.rate, options)
     from jazari.record.forwarder import ForwarderSource
 
     names = [name.strip() for name in args.names.split(",")] if args.names else None

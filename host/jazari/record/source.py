@@ -47,18 +47,19 @@ def check_positive(value, option):
 class KitSource:
     """A board running the kit, in link mode for as long as this is open."""
 
-    def __init__(self, port, source="imu", rate_hz=None):
+    def __init__(self, port, source="imu", rate_hz=None, options=None):
         from jazari.link.session import LinkSession
 
         self.port = port
         self.source = check_source(source)
         self.rate_hz = rate_hz
+        self.options = options or {}  # what the source needs, e.g. {"pin": 34} for the adc
         self.session = LinkSession.open(port)
         self.hello = self.session.hello
         self.has_led = True
 
     def open_stream(self):
-        return self.session.open_stream(self.source, rate_hz=self.rate_hz)
+        return self.session.open_stream(self.source, rate_hz=self.rate_hz, **self.options)
 
     def cue(self, on):
         """Light (or put out) the board's LED; False if the board has none."""
