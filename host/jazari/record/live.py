@@ -56,10 +56,10 @@ def _value(number):
     return "%.4g" % number
 
 
-def counters_line(rate, asked, received, dropped, lost, seconds):
+def counters_line(rate, declared, received, dropped, lost, seconds):
     """The counters shown under the plots (and in the final summary)."""
     text = Text()
-    text.append(_("rate {measured} Hz (asked {asked})").format(measured=_value(rate), asked=_value(asked)))
+    text.append(_("rate {measured} Hz (declared {declared})").format(measured=_value(rate), declared=_value(declared)))
     text.append(" · " + _("received {count}").format(count=received))
     text.append(" · ")
     text.append(_("dropped on the board {count}").format(count=dropped), style="bold red" if dropped else "green")
