@@ -133,7 +133,7 @@ def _flash_one(result, gathering, board_log, baud, watch):
     except JazariError as failure:
         result.message = failure.message
     except Exception as failure:  # a board must never take the others down
-        result.message = _("Flashing the board on {port} failed: {reason}").format(port=result.port, reason=_reason(failure))
+        result.message = line_failure(result.port, failure).message
     finally:
         gathering.leave(result.port)  # no-op once it has reported
         result.seconds = time.monotonic() - start
@@ -179,6 +179,14 @@ class _Board:
             ) from None
 
     def _identify(self):
+        from esptool.util import FatalError
+
+        try:
+            return self._read_board()
+        except (FatalError, *LINE_ERRORS) as failure:
+            raise line_failure(self.port, failure) from None
+
+    def _read_board(self):
         from esptool.cmds import attach_flash, detect_flash_size
         from esptool.util import flash_size_bytes
 
@@ -228,7 +236,7 @@ class _Board:
             write_flash(self.esp, chunks, flash_size="keep")
         except (FatalError, *LINE_ERRORS) as failure:
             self.result.details = list(self.route.lines)
-            raise _WriteFailed(self.port, failure) from None
+            raise _WriteFailed(line_failure(self.port, failure).message) from None
 
     def _close(self):
         """Let the board go: a real one is reset through RTS; a virtual one
@@ -246,17 +254,19 @@ class _Board:
 
 
 class _WriteFailed(JazariError):
-    """A write or its MD5 check failed: translated, and worth one more try."""
+    """A write or its MD5 check failed: worth one more try, at a lower rate."""
 
-    def __init__(self, port, failure):
-        text = str(failure)
-        if "MD5" in text or "empty" in text:
-            message = _("The flash of the board on {port} does not hold what was written (MD5 check failed): flash it again with a lower --baud.")
-        elif isinstance(failure, LINE_ERRORS) or "timed out" in text.lower() or "stream stopped" in text.lower():
-            message = _("Lost the board on {port} while writing (unplugged or reset?): plug it in again, put it in download mode and flash it again.")
-        else:
-            message = _("Flashing the board on {port} failed: {reason}")
-        super().__init__(message.format(port=port, reason=_reason(failure)))
+
+def line_failure(port, failure):
+    """esptool's error, or the serial line's, as one translated line about the board on `port`."""
+    text = str(failure)
+    if "MD5" in text or "empty" in text:
+        message = _("The flash of the board on {port} does not hold what was written (MD5 check failed): flash it again with a lower --baud.")
+    elif isinstance(failure, LINE_ERRORS) or "timed out" in text.lower() or "stream stopped" in text.lower():
+        message = _("Lost the board on {port} while writing (unplugged or reset?): plug it in again, put it in download mode and flash it again.")
+    else:
+        message = _("Flashing the board on {port} failed: {reason}")
+    return JazariError(message.format(port=port, reason=_reason(failure)))
 
 
 def _reason(failure):
@@ -309,9 +319,11 @@ class _Gathering:
         found = [self._found[port] for port in self._ports if port in self._found]
         try:
             self._jobs = self._plan(found) if found else {}
-        except JazariError as failure:
-            self._jobs = {board.port: failure for board in found}
-        self._ready.notify_all()
+        except Exception as failure:  # every board waits for the plan: each must hear why there is none
+            refusal = failure if isinstance(failure, JazariError) else None
+            self._jobs = {board.port: refusal or line_failure(board.port, failure) for board in found}
+        finally:
+            self._ready.notify_all()
 
 
 class BoardLog(EspLogBase):
