@@ -14,6 +14,7 @@ from pathlib import Path
 
 from jazari.errors import JazariError
 from jazari.i18n import _
+from jazari.link.device import port_gone
 from jazari.link.frames import WIRE
 from jazari.link.session import ENOSPC, LinkError
 
@@ -58,30 +59,51 @@ def _folder(local, remote_root):
 def deploy(link, pairs, progress=None):
     """Copy `pairs` (from `plan`) over the LinkSession `link`.
 
-    `progress(board_path, done_bytes, total_bytes)` is called after each
-    acknowledged chunk.
+    `progress(board_path, done_bytes, total_bytes)` is called when a file
+    starts (done: 0, where a .part file resumes, or all of it when it is
+    unchanged) and after each acknowledged chunk.
     """
     report = DeployReport()
     made = {"/"}
     for local, remote in pairs:
         try:
-            data = local.read_bytes()
-        except OSError as failure:
-            raise JazariError(_("Cannot read {path}: {reason}").format(path=local, reason=failure.strerror)) from None
-        digest = hashlib.sha256(data).digest()
-        if link.file_hash(remote) == (len(data), digest):
-            report.skipped.append(remote)
-            continue
-        _make_folders(link, posixpath.dirname(remote), made)
-        start = _resume_offset(link, remote + PART, data)
-        if start:
-            report.resumed.append(remote)
-        report.sent += _copy(link, data, remote, start, progress)
-        if link.file_hash(remote + PART) != (len(data), digest):
-            raise JazariError(_("{path} arrived damaged on the board. Run the command again.").format(path=remote))
-        link.rename(remote + PART, remote)
-        report.copied.append(remote)
+            _deploy_file(link, local, remote, made, report, progress or _quiet)
+        except JazariError as failure:
+            if isinstance(failure, LinkError) or not port_gone(link.device.port):
+                raise
+            link.device.close()  # the line is dead: closing the session must not touch it
+            raise JazariError(
+                _("The board on {port} was unplugged while {path} was being copied; that file on the board is unchanged. Plug it in again and run the command again: it carries on where it stopped.").format(
+                    port=link.device.port, path=remote
+                )
+            ) from None
     return report
+
+
+def _quiet(_remote, _done, _total):
+    pass
+
+
+def _deploy_file(link, local, remote, made, report, progress):
+    try:
+        data = local.read_bytes()
+    except OSError as failure:
+        raise JazariError(_("Cannot read {path}: {reason}").format(path=local, reason=failure.strerror)) from None
+    digest = hashlib.sha256(data).digest()
+    if link.file_hash(remote) == (len(data), digest):
+        report.skipped.append(remote)
+        progress(remote, len(data), len(data))
+        return
+    _make_folders(link, posixpath.dirname(remote), made)
+    start = _resume_offset(link, remote + PART, data)
+    if start:
+        report.resumed.append(remote)
+    progress(remote, start, len(data))
+    report.sent += _copy(link, data, remote, start, progress)
+    if link.file_hash(remote + PART) != (len(data), digest):
+        raise JazariError(_("{path} arrived damaged on the board. Run the command again.").format(path=remote))
+    link.rename(remote + PART, remote)
+    report.copied.append(remote)
 
 
 def _make_folders(link, folder, made):
@@ -112,8 +134,7 @@ def _copy(link, data, remote, start, progress):
     try:
         while offset < len(data):
             offset = link.write(offset, data[offset:offset + WIRE.CHUNK])
-            if progress:
-                progress(remote, offset, len(data))
+            progress(remote, offset, len(data))
         link.close_file()
     except LinkError as failure:
         if failure.errno != ENOSPC:

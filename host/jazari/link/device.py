@@ -91,6 +91,21 @@ def not_answering(port):
     )
 
 
+def port_gone(port):
+    """Whether the board's port has vanished, as a USB port does when its cable is pulled."""
+    if port.startswith("/"):
+        return not os.path.exists(port)
+    from serial.tools import list_ports
+
+    return port not in {info.device for info in list_ports.comports()}
+
+
+def unplugged(port):
+    return JazariError(
+        _("The board on {port} was unplugged. Plug it in again, then run the command again.").format(port=port)
+    )
+
+
 class Device:
     """One connected board: run code on it, ask what it is, copy files."""
 
@@ -144,12 +159,21 @@ class Device:
         self.transport.in_raw_repl = True
 
     def close(self):
-        try:
+        with contextlib.suppress(OSError, serial.SerialException, TransportError):
             if self.transport.in_raw_repl:
                 self.transport.exit_raw_repl()
+        try:
             self.transport.close()
         except (OSError, serial.SerialException, TransportError):
-            pass
+            self.transport.serial.close()  # a dead line (unplugged): mpremote stopped at DTR/RTS
+
+    def _line_lost(self):
+        """The error for a line that failed: the board unplugged (the line is
+        then closed: nothing more can pass on it), or not answering."""
+        if not port_gone(self.port):
+            return not_answering(self.port)
+        self.close()
+        return unplugged(self.port)
 
     def __enter__(self):
         return self
@@ -167,7 +191,7 @@ class Device:
         except TransportExecError as failure:
             raise BoardError(failure.error_output) from None
         except (TransportError, OSError, serial.SerialException):
-            raise not_answering(self.port) from None
+            raise self._line_lost() from None
         if err:
             raise BoardError(err.decode("utf-8", "replace"))
         return out.decode("utf-8", "replace").replace("\r\n", "\n")

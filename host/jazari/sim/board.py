@@ -174,6 +174,27 @@ class VirtualBoard:
         bootloader for esptool; a plain reset leaves download mode and boots."""
         self._tell("download" if download else "reset")
 
+    def unplug(self):
+        """Pull the USB cable: the port disappears (a program that has it open
+        gets errors on its next read or write, as with a real cable pulled)
+        and the board loses power. Returns once the port is gone."""
+        self._tell("unplug")
+        answer = self._read_answer(STOP_TIMEOUT)
+        if "unplugged" not in answer:
+            raise JazariError(self._failure(answer))
+        self.device = None
+
+    def replug(self, timeout=START_TIMEOUT):
+        """Plug the cable in again: the same `port`, a new `device` behind it,
+        and a board booting from power-on (its flash kept). Returns once its
+        REPL answers."""
+        self._tell("replug")
+        answer = self._read_answer(timeout)
+        if "device" not in answer:
+            raise JazariError(self._failure(answer))
+        self.device = answer["device"]
+        return self
+
     def wait_boot(self, after=0, timeout=START_TIMEOUT):
         """Wait until MicroPython has booted more than `after` times (a download-mode
         board boots once esptool lets go); return how many times it has."""

@@ -1,5 +1,6 @@
 """`jazari sim`: start virtual boards and keep them running until Ctrl-C."""
 
+import os
 import signal
 import time
 
@@ -28,6 +29,9 @@ def register(subparsers):
         action="store_true",
         help=_("start in the ROM bootloader, as if BOOT were held at reset: esptool can flash the boards"),
     )
+    cable = sim.add_mutually_exclusive_group()
+    cable.add_argument("--unplug", metavar=_("NAME"), help=_("pull the USB cable of the running virtual board NAME (e.g. sim-esp32-0)"))
+    cable.add_argument("--replug", metavar=_("NAME"), help=_("plug it in again: the same port, the board boots from power-on"))
     sim.set_defaults(func=do_sim)
 
 
@@ -44,9 +48,23 @@ def _stop_on_sigterm(_signum, _frame):
     raise KeyboardInterrupt  # `kill` or a closed terminal stops the boards as Ctrl-C does
 
 
+def do_cable(name, plug):
+    """Pull or plug in the cable of a board that another `jazari sim` runs."""
+    from jazari.sim.registry import board_entry
+
+    entry = board_entry(name)
+    if entry is None:
+        raise BadOption(_("No virtual board called {name} is running ('jazari boards' lists them).").format(name=name))
+    os.kill(entry["pid"], signal.SIGUSR2 if plug else signal.SIGUSR1)
+    console.say((_("{name} plugged in again.") if plug else _("{name} unplugged.")).format(name=name))
+    return 0
+
+
 def do_sim(args):
     from jazari.sim.board import start_boards
 
+    if args.unplug or args.replug:
+        return do_cable(args.unplug or args.replug, plug=bool(args.replug))
     _check(args)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     boards = start_boards(

@@ -86,6 +86,12 @@ def release(name):
     (runtime_dir() / "boards" / f"{name}.json").unlink(missing_ok=True)
 
 
+def board_entry(name):
+    """The description of the running board called `name` (with `unplugged`
+    and no port while its cable is out), or None."""
+    return _read(runtime_dir() / "boards" / f"{name}.json")
+
+
 def running_boards():
     """The boards whose supervisor is alive, sorted by name; each a dict with
     name, pid, port, profile, chip, uid, flash, events."""

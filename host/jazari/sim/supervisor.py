@@ -20,10 +20,20 @@ ESP32 on a serial port.
   flash file; when it lets go (the tool asks for the app, or closes the port
   after writing flash) MicroPython boots from that flash.
 
+- The USB cable pulled ("unplug"): the outer pty closes, so a tool's reads
+  and writes on it fail as on a vanished USB port, the stable symlink goes,
+  and the board loses power (MicroPython is killed, no ROM message: nobody
+  could read it). Plugged in again ("replug"): a new pty behind the same
+  symlink, and a power-on boot from the flash.
+
 Run as `python -m jazari.sim.supervisor CONFIG_JSON` by `jazari.sim.board`:
 it prints one JSON line on stdout when the REPL is ready (or fails), then
-serves until its stdin closes, "stop" arrives or SIGTERM; "reset" on stdin
-is a hard reset (EN), "download" a reset with BOOT held (download mode).
+serves until its stdin closes, "stop" arrives or SIGTERM. Commands, one a
+line on stdin: "reset" is a hard reset (EN), "download" a reset with BOOT
+held (download mode), "unplug" and "replug" pull and plug the cable (each
+answered by a JSON line: `{"unplugged": ...}`, then the board's entry once
+its REPL is ready again). SIGUSR1 and SIGUSR2 (`jazari sim --unplug/--replug`)
+unplug and replug too.
 """
 
 import fcntl
@@ -126,6 +136,9 @@ class Supervisor:
         self.rom = None  # the ROM bootloader while in download mode
         self.download_asked = False
         self.had_tool = False  # a tool had the port open at the last look
+        self.waking_by = None  # after a replug: when to count it as up even without a prompt
+        self.answering = False  # the command being run came from the parent, which waits for its answer
+        self.waking_answer = False  # answer the parent once the replugged board is up
 
     # -- the MicroPython process
 
@@ -169,6 +182,8 @@ class Supervisor:
         self.to_tool += data
         if not self.ready and self.mode.prompted:
             self._announce()
+        elif self.waking_by and self.mode.prompted:
+            self._woken()
 
     def _child_ended(self):
         code = self.child.finish()
@@ -198,6 +213,8 @@ class Supervisor:
     def hard_reset(self, download=False):
         """Like pressing EN: the MicroPython process is killed and started again;
         with `download`, BOOT is held meanwhile: the board stays in its ROM bootloader."""
+        if self.port is None:
+            return  # unplugged: no power, the button does nothing
         if self.rom is not None:
             self._leave_download("rom" if download else "app")
         elif self.child is not None:
@@ -206,6 +223,52 @@ class Supervisor:
             self.child.kill()
         elif download:
             self._enter_download("poweron")
+
+    # -- the USB cable
+
+    def unplug(self):
+        """The cable pulled: the port vanishes and the board loses power."""
+        if self.port is None:
+            self._answer({"unplugged": self.config["name"]})
+            return
+        if self.rom is not None:
+            self.rom.close()
+            self.rom = None
+        if self.child is not None:
+            self.child.kill()
+            self.child.finish()
+            self.child = None
+        self.respawn_at = self.restart = self.waking_by = None
+        self.reset_asked = self.download_asked = self.had_tool = False
+        self.to_tool.clear()
+        self.to_child.clear()
+        _unlink(self.config["link"], self.port.device)
+        os.close(self.port.fd)  # a tool's reads and writes on its end now fail (EIO)
+        self.port = None
+        registry.publish(self.config["name"], self.entry())  # without a port: not listed
+        self._answer({"unplugged": self.config["name"]})
+
+    def replug(self):
+        """The cable plugged in again: the same port path, a board that boots from power-on."""
+        if self.port is not None:
+            self._answer(self.entry())
+            return
+        self.port = OuterPort()
+        _link(self.config["link"], self.port.device)
+        self.down, self.up = LineRate(self.config.get("baud")), LineRate(self.config.get("baud"))
+        registry.publish(self.config["name"], self.entry())
+        self._spawn(PWRON_RESET)
+        self.waking_by = time.monotonic() + BOOT_PATIENCE
+        self.waking_answer = self.answering
+
+    def _woken(self):
+        self.waking_by = None
+        if self.waking_answer:
+            _answer(self.entry())
+
+    def _answer(self, message):
+        if self.answering:
+            _answer(message)
 
     # -- download mode
 
@@ -256,10 +319,11 @@ class Supervisor:
             self.ready = True
             message = self.entry()
             registry.publish(message["name"], message)
-        sys.stdout.write(json.dumps(message) + "\n")
-        sys.stdout.flush()
+        _answer(message)
 
     def entry(self):
+        if self.port is None:
+            return {"name": self.config["name"], "profile": self.profile.name, "unplugged": True}
         return {
             "name": self.config["name"],
             "port": self.config["link"],
@@ -273,19 +337,29 @@ class Supervisor:
             "download": self.rom is not None,
         }
 
-    def _control(self, control_fd):
-        line = os.read(control_fd, 256)
-        if not line or b"stop" in line:
+    def _control(self, control_fd, from_parent=True):
+        lines = os.read(control_fd, 256)
+        if not lines:
             raise Stopped
-        if b"download" in line:
-            self.hard_reset(download=True)
-        elif b"reset" in line:
-            self.hard_reset()
+        self.answering = from_parent  # signals (jazari sim --unplug) get no answer
+        for command in lines.split():
+            if command == b"stop":
+                raise Stopped
+            action = self._COMMANDS.get(command)
+            if action:
+                action(self)
+
+    _COMMANDS = {
+        b"reset": hard_reset,
+        b"download": lambda self: self.hard_reset(download=True),
+        b"unplug": unplug,
+        b"replug": replug,
+    }
 
     # -- the loop
 
-    def serve(self, control_fd):
-        """Move bytes until told to stop."""
+    def serve(self, control_fd, signal_fd=None):
+        """Move bytes until told to stop; `signal_fd` carries commands from signal handlers."""
         if self.config.get("download_mode"):
             self._enter_download("poweron")
         else:
@@ -297,13 +371,19 @@ class Supervisor:
                 self._spawn(*self.respawn_at[1:])
             if not self.ready and now > boot_deadline and self.child is not None:
                 self._announce()
+            if self.waking_by and now > self.waking_by:
+                self._woken()  # a main.py that loops: up, though no prompt shows
             readers, writers, timeout = self._plan(now, control_fd)
+            if signal_fd is not None:
+                readers.append(signal_fd)
             readable, writable, _ = select.select(readers, writers, [], timeout)
+            if signal_fd in readable:
+                self._control(signal_fd, from_parent=False)
             self._move(readable, writable, control_fd)
 
     def _plan(self, now, control_fd):
         readers, writers, timeouts = [control_fd], [], [BOOT_PATIENCE]
-        connected = self.port.tool_connected()
+        connected = self.port is not None and self.port.tool_connected()
         if self.rom is not None and self.had_tool and not connected:
             self._tool_left()
         self.had_tool = connected
@@ -342,14 +422,15 @@ class Supervisor:
                 self._child_ended()
             elif data:
                 self._from_child(data)
-        if self.port.fd in readable:
+        port = self.port
+        if port is not None and port.fd in readable:
             if self.rom is not None:
                 self._to_rom(self.port.read())
             else:
                 self.to_child += self.port.read()
         now = time.monotonic()
-        if self.port.fd in writable:
-            self._send(self.port.write, self.to_tool, self.down, now)
+        if port is not None and port is self.port and port.fd in writable:
+            self._send(port.write, self.to_tool, self.down, now)
         if self.child is child and child is not None and child.fd in writable:
             self._send(self._to_child_write, self.to_child, self.up, now)
 
@@ -372,7 +453,20 @@ class Supervisor:
             self.child.kill()
             self.child.finish()
             self.child = None
-        os.close(self.port.fd)
+        if self.port is not None:
+            os.close(self.port.fd)
+
+
+def _answer(message):
+    """One JSON line to the parent (jazari.sim.board)."""
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def _unlink(path, device):
+    """Remove the stable name if it still points at this board's pty."""
+    if os.path.islink(path) and os.readlink(path) == device:
+        os.unlink(path)
 
 
 def _link(path, device):
@@ -384,6 +478,15 @@ def _link(path, device):
 
 def _on_sigterm(_signum, _frame):
     raise Stopped
+
+
+def _signal_commands():
+    """A pipe the supervisor reads like its stdin: SIGUSR1 writes "unplug", SIGUSR2 "replug"."""
+    reader, writer = os.pipe()
+    os.set_blocking(writer, False)
+    for signum, command in ((signal.SIGUSR1, b"unplug\n"), (signal.SIGUSR2, b"replug\n")):
+        signal.signal(signum, lambda _signum, _frame, command=command: os.write(writer, command))
+    return reader
 
 
 def main(argv):
@@ -406,14 +509,14 @@ def main(argv):
                 return 1
             supervisor = Supervisor(config)
             _link(config["link"], supervisor.port.device)
-            supervisor.serve(sys.stdin.fileno())
+            supervisor.serve(sys.stdin.fileno(), _signal_commands())
     except Stopped:
         pass
     finally:
         if supervisor is not None:
             supervisor.close()
-        if os.path.islink(config["link"]) and supervisor and os.readlink(config["link"]) == supervisor.port.device:
-            os.unlink(config["link"])
+        if supervisor is not None and supervisor.port is not None:
+            _unlink(config["link"], supervisor.port.device)
         registry.release(name)
         if config.get("scratch") and supervisor and supervisor.ready:
             # The board's temporary folder, in case its owner died first (after a
