@@ -22,6 +22,7 @@ import kit.wire as wire
 # input by up to 2 + (largest frame) // 254 bytes: the frame starts this far in.
 _ROOM = const(12)
 _PAYLOAD = const(_ROOM + 4)  # where a reply's payload goes in _tx (after the header)
+PAYLOAD_AT = _PAYLOAD  # the same, for kit.linkstream (const names with _ stay private)
 
 _rx = None  # the frame being received, decoded in place
 _tx = None  # the reply: built at _ROOM, COBS-encoded from 0, kept for a repeated request
@@ -30,6 +31,7 @@ _last_seq = -1  # seq of the REQUEST whose reply is in _tx
 _names = None  # exec namespace, kept across EXEC requests like the REPL's
 _model = None  # (path, kit.Model) of the last OP_RUN_MODEL: loading is the slow part
 corrupt = 0  # frames dropped on a bad CRC, length or size
+pump = None  # kit.linkstream.pump while telemetry streams run: the loop must not block
 
 
 def _read_frame(stdin, one):
@@ -203,6 +205,10 @@ def _operate(op, args):
             import kit.linkfs  # only when files move: exec-only sessions stay small
 
             return kit.linkfs.operate(op, args)
+        if op == wire.OP_STREAM_START or op == wire.OP_STREAM_STOP:
+            import kit.linkstream
+
+            return kit.linkstream.operate(op, args)
         return error(wire.E_UNKNOWN, 0, "")
     except OSError as failure:
         errno = failure.errno if isinstance(failure.errno, int) else 0
@@ -217,7 +223,8 @@ def _reply(seq, op, args):
         _send(wire.REPLY, seq, 0)
         _reset(args[0])
     size = _operate(op, args)
-    _send(wire.REPLY if size >= 0 else wire.ERROR, seq, abs(size))
+    kind = wire.STREAM_DECLARE if op == wire.OP_STREAM_START else wire.REPLY
+    _send(kind if size >= 0 else wire.ERROR, seq, abs(size))
     _last_seq = seq
 
 
@@ -252,10 +259,12 @@ def serve():
     try:
         sys.stdout.buffer.write(b"\0")  # ends whatever the REPL printed before
         _send(wire.HELLO, 0, _hello())
-        while _serve_one(stdin, one):
+        while (pump or _serve_one)(stdin, one):
             pass
     finally:
         micropython.kbd_intr(3)
+        if "kit.linkstream" in sys.modules:
+            sys.modules["kit.linkstream"].stop_all()
         if "kit.linkfs" in sys.modules:
             sys.modules["kit.linkfs"].close()
         _rx = _tx = _model = _names = None
@@ -267,19 +276,20 @@ def _forget():
     # Gives the student's heap back: the next serve() imports the link afresh.
     import kit
 
-    for name in ("link", "linkfs", "wire"):
+    for name in ("link", "linkfs", "linkstream", "sampler", "sources", "wire"):
         sys.modules.pop("kit." + name, None)
         kit.__dict__.pop(name, None)
 
 
 def _serve_one(stdin, one):
     # False once the host has said goodbye.
-    global _last_seq, corrupt
     n = _read_frame(stdin, one)
-    if n < 0:
-        return False
-    if n == 0:
-        return True
+    return n == 0 or (n > 0 and handle(n))
+
+
+def handle(n):
+    """Answer the frame of `n` bytes in _rx; False once the host has said goodbye."""
+    global _last_seq, corrupt
     if not _valid(n):
         corrupt += 1
         return True

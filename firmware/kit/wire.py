@@ -24,8 +24,8 @@ PONG = const(0x51)  # board -> host: yes
 REQUEST = const(0x10)  # host -> board: operation byte, then its arguments
 REPLY = const(0x11)  # board -> host: same seq as the request
 ERROR = const(0x12)  # board -> host: same seq; error byte, then a text
-STREAM_DECLARE = const(0x20)  # board -> host: a telemetry stream's channels
-STREAM_BATCH = const(0x21)  # board -> host: packed samples with ticks_us
+STREAM_DECLARE = const(0x20)  # board -> host: a stream's channels; the reply to OP_STREAM_START
+STREAM_BATCH = const(0x21)  # board -> host: packed samples after a BATCH_HEADER
 LOG = const(0x30)  # board -> host: a line of text (level byte first)
 EVENT = const(0x31)  # board -> host: a named event (button, reset cause)
 BREAK = const(0x03)  # the reserved type
@@ -44,6 +44,13 @@ OP_READ = const(0x17)
 OP_FREE = const(0x18)
 OP_RESET = const(0x20)
 OP_RUN_MODEL = const(0x30)  # reserved for the model lessons
+OP_STREAM_START = const(0x40)  # answered by a STREAM_DECLARE frame, then batches follow
+OP_STREAM_STOP = const(0x41)  # remaining batches, then a REPLY: samples taken, dropped
+
+# Telemetry (docs/protocol.md, "Telemetry").
+BATCH_HEADER = const(13)  # stream id, first sample's number, its ticks_us, drops so far
+WRAP_BITS = const(30)  # sample numbers, ticks_us and drop counts wrap at 2**30, as ticks_us on an ESP32
+ALL_STREAMS = const(0xFF)  # OP_STREAM_STOP's id for every stream
 
 # Error codes (first payload byte of an ERROR).
 E_UNKNOWN = const(1)  # unknown operation

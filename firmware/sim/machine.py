@@ -212,6 +212,7 @@ _LAZY = {
     "ADC": "machine_adc",
     "PWM": "machine_pwm",
     "I2C": "machine_i2c",
+    "I2S": "machine_i2s",
     "SoftI2C": "machine_i2c",
     "RTC": "machine_rtc",
     "Timer": "machine_timer",

@@ -35,6 +35,12 @@ ENOSPC = 28
 _U32 = struct.Struct("<I")
 _SERVE = "import kit.link\nkit.link.serve()"
 _AT_A_REPL = b">>> "
+# What a board prints when it restarts: the ROM's reset line, a soft reboot, the prompt.
+_RESTARTED = (b"rst:0x", b"soft reboot", _AT_A_REPL)
+# Frames the board sends on its own: kept for their readers while a request waits.
+ROUTED = (WIRE.STREAM_BATCH, WIRE.LOG, WIRE.EVENT)
+_ANSWERS = (WIRE.REPLY, WIRE.ERROR, WIRE.STREAM_DECLARE)  # STREAM_DECLARE answers OP_STREAM_START
+INBOX_FRAMES = 4096  # per kind; a stream's batches beyond it show up as lost samples
 
 
 class LinkError(JazariError):
@@ -60,6 +66,8 @@ class LinkSession:
         self.linked = False  # the board is in link mode with us
         self._seq = 0
         self._frames = collections.deque()
+        self.inbox = {kind: collections.deque(maxlen=INBOX_FRAMES) for kind in ROUTED}
+        self.streams = {}  # stream id -> open jazari.link.telemetry.Stream
 
     # -- entering and leaving ----------------------------------------------
 
@@ -89,6 +97,8 @@ class LinkSession:
                 self._break()
                 raise JazariError(self._version_message(version)) from None
             self._handshake()
+            self.request(WIRE.OP_STREAM_STOP, bytes([WIRE.ALL_STREAMS]))  # streams an earlier run left going
+            self.inbox[WIRE.STREAM_BATCH].clear()
             return
         self._enter()
 
@@ -154,7 +164,10 @@ class LinkSession:
         self.device.enter_raw_repl(REPL_TIMEOUT)
 
     def close(self):
-        """Say BYE, come back to the raw REPL and close the port."""
+        """Say BYE, come back to the raw REPL and close the port (the board stops its streams)."""
+        for stream in list(self.streams.values()):
+            stream.closed = True
+        self.streams.clear()
         try:
             if self.linked:
                 seq = self._next_seq()
@@ -188,8 +201,9 @@ class LinkSession:
     def _wait(self, wanted, timeout, repl_end=False):
         """The first frame `wanted` accepts within `timeout` s, or None.
 
-        Other frames are dropped (telemetry is not read in a request). With
-        `repl_end`, also stop when the raw REPL says the code has ended.
+        Frames the board sends on its own (ROUTED) go to their inbox for
+        their readers; others are dropped. With `repl_end`, also stop when
+        the raw REPL says the code has ended.
         """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -197,6 +211,8 @@ class LinkSession:
                 frame = self._frames.popleft()
                 if wanted(frame):
                     return frame
+                if frame.type in self.inbox:
+                    self.inbox[frame.type].append(frame)
             if repl_end and self.decoder.pending.endswith(b"\x04>"):
                 return None
             try:
@@ -207,6 +223,30 @@ class LinkSession:
                 self._frames.extend(self.decoder.feed(data))
         return None
 
+    def next_frame(self, kind, timeout):
+        """The next frame of a ROUTED `kind` within `timeout` s, or None.
+
+        Raises JazariError when the board is seen restarting (reset, crash):
+        the session is over, and a new one can start at once.
+        """
+        if self.inbox[kind]:
+            return self.inbox[kind].popleft()
+        frame = self._wait(lambda f: f.type == kind, timeout)
+        if frame is not None:
+            return frame
+        if any(mark in self.decoder.pending for mark in _RESTARTED):
+            self.linked = False
+            raise JazariError(
+                _("The board on {port} restarted (reset, crash or power): it left link mode. Run the command again.").format(port=self.device.port)
+            )
+        return None
+
+    def open_stream(self, source, rate_hz=None, **options):
+        """Start sampling `source` on the board: a jazari.link.telemetry.Stream."""
+        from jazari.link.telemetry import Stream
+
+        return Stream.start(self, source, rate_hz, options)
+
     def request(self, op, args=b""):
         """Run one operation on the board; its reply's payload (bytes).
 
@@ -216,7 +256,7 @@ class LinkSession:
         """
         seq = self._next_seq()
         frame = pack(WIRE.REQUEST, seq, bytes([op]) + bytes(args))
-        answered = lambda f: f.seq == seq and f.type in (WIRE.REPLY, WIRE.ERROR)  # noqa: E731
+        answered = lambda f: f.seq == seq and f.type in _ANSWERS  # noqa: E731
         reply = None
         for attempt in range(self.max_retries + 1):
             # A retry goes only to a board still in link mode (it answers a
