@@ -107,8 +107,11 @@ def flash_boards(ports, plan, *, baud=DEFAULT_BAUD, watch=None):
     gathering = _Gathering(ports, plan)
     board_log = BoardLog()
     results = [Result(port) for port in ports]
-    previous = EspLog.instance
+    import esptool.loader
+
+    previous, hex_formatter = EspLog.instance, esptool.loader.HexFormatter
     EspLog.set_logger(board_log)
+    esptool.loader.HexFormatter = _HexUnformatted
     try:
         threads = [
             threading.Thread(target=_flash_one, args=(result, gathering, board_log, baud, watch), daemon=True)
@@ -119,7 +122,7 @@ def flash_boards(ports, plan, *, baud=DEFAULT_BAUD, watch=None):
         for thread in threads:
             thread.join()
     finally:
-        EspLog.instance = previous  # esptool's own logger (or none yet) again
+        EspLog.instance, esptool.loader.HexFormatter = previous, hex_formatter  # esptool as it was
     return results
 
 
@@ -272,6 +275,19 @@ def line_failure(port, failure):
 def _reason(failure):
     lines = str(failure).strip().splitlines()
     return lines[0] if lines else type(failure).__name__
+
+
+class _HexUnformatted:
+    """Stands in for esptool's HexFormatter while flashing: esptool formats
+    every frame it sends and receives as hex for its trace, even with tracing
+    off (half a second of CPU per MB written, and a classroom's boards share
+    one interpreter lock). Tracing is never on here: the text is left short."""
+
+    def __init__(self, data, auto_split=True):
+        self.size = len(data)
+
+    def __str__(self):
+        return f"<{self.size} bytes>"
 
 
 def is_virtual(port):
