@@ -127,7 +127,7 @@ def _resume_offset(link, temporary, data):
 
 def _copy(link, data, remote, start, progress):
     temporary = remote + PART
-    free, _total = link.free(posixpath.dirname(remote))
+    free = _free(link, remote)
     if len(data) - start > free:
         raise _no_room(remote, len(data) - start, free)
     offset = link.open_file(temporary, append=start > 0)
@@ -141,8 +141,16 @@ def _copy(link, data, remote, start, progress):
             raise
         link.close_file()
         link.remove(temporary)  # nothing half-written stays behind
-        raise _no_room(remote, len(data), link.free(posixpath.dirname(remote))[0]) from None
+        raise _no_room(remote, len(data), _free(link, remote)) from None
     return len(data) - start
+
+
+def _free(link, remote):
+    """Free bytes where `remote` goes. LittleFS can count more blocks in use
+    than it has (after a write that filled it): a negative count, which
+    arrives as a huge unsigned one, means none."""
+    free, total = link.free(posixpath.dirname(remote))
+    return free if free <= total else 0
 
 
 def _no_room(remote, needed, free):
