@@ -167,7 +167,7 @@ class Device:
         except (OSError, serial.SerialException, TransportError):
             self.transport.serial.close()  # a dead line (unplugged): mpremote stopped at DTR/RTS
 
-    def _line_lost(self):
+    def line_lost(self):
         """The error for a line that failed: the board unplugged (the line is
         then closed: nothing more can pass on it), or not answering."""
         if not port_gone(self.port):
@@ -191,7 +191,7 @@ class Device:
         except TransportExecError as failure:
             raise BoardError(failure.error_output) from None
         except (TransportError, OSError, serial.SerialException):
-            raise self._line_lost() from None
+            raise self.line_lost() from None
         if err:
             raise BoardError(err.decode("utf-8", "replace"))
         return out.decode("utf-8", "replace").replace("\r\n", "\n")
