@@ -88,8 +88,12 @@ def test_flash_with_a_roster_then_the_board_answers_with_its_name(virtual_boards
     # The second board was flashed for Yanis last week; Amina's row has no board yet.
     roster.write_text(f"nom;équipe;mac\nAmina Benali;Faucons;\nYanis;Aigles;{mac_of(second).upper()}\n", encoding="utf-8")
 
+    lesson = tmp_path / "03-gestes"
+    lesson.mkdir()
+    (lesson / "lecon.txt").write_text("Agitez la carte.", encoding="utf-8")
+
     ports = [first.port, second.port]
-    code = main(["flash", *ports, "--firmware", str(test_firmware("esp32")), "--roster", str(roster)])
+    code = main(["flash", *ports, "--firmware", str(test_firmware("esp32")), "--roster", str(roster), "--lessons", str(lesson)])
     out = capsys.readouterr().out
     assert code == 0, out
     for port in ports:
@@ -100,6 +104,8 @@ def test_flash_with_a_roster_then_the_board_answers_with_its_name(virtual_boards
         board.wait_boot()  # esptool let go: MicroPython boots from what it wrote
         with jazari.connect(board.device) as device:
             info = device.info()
+            lesson_text = device.eval("open('/lessons/03-gestes/lecon.txt').read()")
+        assert lesson_text == "Agitez la carte."
         assert info["kit"] == jazari.__version__
         assert (info["name"], info["owner"], info["team"]) == (name, owner, team)
         assert info["unique_id"] == board.uid

@@ -12,9 +12,11 @@ checks every chunk by MD5 afterwards) and lets the board go. A write that fails
 is tried once more at ROM_BAUD; a board that fails never stops the others.
 
 Threads, not processes: esptool keeps its state in each ESPLoader (one per
-port) except its logger, a single global; `BoardLog` is installed there and
-sends each thread's output to that thread's board. Threads cost nothing to
-start, and the work is waiting on serial lines.
+port), except two globals swapped while flashing: its logger (`BoardLog`
+sends each thread's progress to that thread's board) and the hex formatter
+of its trace (whose texts, made even with tracing off, were most of the CPU
+spent here). Threads cost nothing to start, and the work is waiting on
+serial lines.
 """
 
 import os
@@ -22,8 +24,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import esptool.loader
 import serial
 from esp_pylib.logger import EspLog, EspLogBase
+from esptool.cmds import attach_flash, detect_chip, detect_flash_size, write_flash
+from esptool.util import FatalError, flash_size_bytes
 
 from jazari.errors import JazariError
 from jazari.i18n import _
@@ -70,7 +75,6 @@ class Result:
     message: str = ""  # why it failed (translated), empty when it worked
     seconds: float = 0.0
     retried: bool = False
-    details: list = field(default_factory=list)  # esptool's last lines before a failed write
 
     @property
     def owner(self):
@@ -107,8 +111,6 @@ def flash_boards(ports, plan, *, baud=DEFAULT_BAUD, watch=None):
     gathering = _Gathering(ports, plan)
     board_log = BoardLog()
     results = [Result(port) for port in ports]
-    import esptool.loader
-
     previous, hex_formatter = EspLog.instance, esptool.loader.HexFormatter
     EspLog.set_logger(board_log)
     esptool.loader.HexFormatter = _HexUnformatted
@@ -169,9 +171,6 @@ class _Board:
             self._close()
 
     def _connect(self):
-        from esptool.cmds import detect_chip
-        from esptool.util import FatalError
-
         try:
             self.esp = detect_chip(self.port, ROM_BAUD, _connect_mode(self.port), connect_attempts=CONNECT_ATTEMPTS)
         except (FatalError, *LINE_ERRORS):
@@ -182,17 +181,12 @@ class _Board:
             ) from None
 
     def _identify(self):
-        from esptool.util import FatalError
-
         try:
             return self._read_board()
         except (FatalError, *LINE_ERRORS) as failure:
             raise line_failure(self.port, failure) from None
 
     def _read_board(self):
-        from esptool.cmds import attach_flash, detect_flash_size
-        from esptool.util import flash_size_bytes
-
         esp = self.esp
         self.result.chip = esp.CHIP_NAME
         self.result.mac = ":".join(f"{byte:02x}" for byte in esp.read_mac())
@@ -227,9 +221,6 @@ class _Board:
             self._write(image, ROM_BAUD)
 
     def _write(self, image, baud):
-        from esptool.cmds import write_flash
-        from esptool.util import FatalError
-
         chunks = sorted((offset, bytes(data)) for offset, data in image.chunks if data)
         self.route.start(len(chunks))
         try:
@@ -238,7 +229,6 @@ class _Board:
                 self.esp.change_baud(baud)
             write_flash(self.esp, chunks, flash_size="keep")
         except (FatalError, *LINE_ERRORS) as failure:
-            self.result.details = list(self.route.lines)
             raise _WriteFailed(line_failure(self.port, failure).message) from None
 
     def _close(self):
@@ -343,31 +333,22 @@ class _Gathering:
 
 
 class BoardLog(EspLogBase):
-    """esptool's logger, replaced: each thread's output goes to its own board.
-
-    Progress goes to that board's `Route` (one bar per board); text is kept,
-    last lines only, to explain a failure. Built on esp_pylib's EspLogBase, the
-    interface esptool documents for custom loggers.
-    """
+    """esptool's logger, replaced while flashing: each thread's progress goes
+    to its own board's `Route` (one bar per board); esptool's text is not
+    shown (what a teacher reads comes from the results). Built on esp_pylib's
+    EspLogBase, the interface esptool documents for custom loggers."""
 
     def __init__(self):
         self._local = threading.local()
 
     def routed(self, port, watch):
-        """Route this thread's output to `port` while the returned context lasts."""
+        """Route this thread's progress to `port` while the returned context lasts."""
         return Route(self._local, port, watch)
 
-    def print(self, *args, **_kwargs):
-        route = getattr(self._local, "route", None)
-        if route is not None:
-            route.keep(" ".join(str(arg) for arg in args))
+    def print(self, *args, **kwargs):
+        pass
 
-    note = hint = debug = print
-
-    def warn(self, *args, suggestion=None):
-        self.print(*args)
-
-    err = warning = error = warn
+    note = hint = debug = warn = err = warning = error = print
 
     def set_verbosity(self, mode):
         pass
@@ -379,22 +360,15 @@ class BoardLog(EspLogBase):
 
 
 class Route:
-    """One board's share of esptool's output, while its thread flashes it."""
-
-    KEPT_LINES = 20
+    """One board's progress, from esptool's counts to the fraction of its whole image."""
 
     def __init__(self, local, port, watch):
         self.local, self.port, self.watch = local, port, watch
-        self.lines = []  # esptool's last lines, to explain a failure
         self.start(1)
 
     def start(self, chunks):
         """A write of `chunks` chunks begins: the bar goes back to 0."""
         self.chunks, self.base, self.last = chunks, 0, (0, 0)
-
-    def keep(self, line):
-        self.lines.append(line)
-        del self.lines[: -self.KEPT_LINES]
 
     def track(self, done, total):
         # esptool counts each chunk on its own, from 0 to its (compressed)
