@@ -22,6 +22,7 @@ from jazari.cli import main
 from jazari.errors import JazariError
 from jazari.i18n import catalog
 from jazari.nn import run as model_run
+from jazari.nn import inspect
 from jazari.nn.inspect import summarize
 from jazari.nn.tflite import BUILTIN_NAMES, load_model
 
@@ -262,6 +263,22 @@ print(Interpreter(FileSource(f, f.seek(0, 2)), Streamed(f)).arena_bytes)
     assert done.returncode == 0, done.stderr + done.stdout
     used, in_place, streamed = map(int, done.stdout.split()[-3:])
     return used, in_place, streamed
+
+
+def test_model_info_counts_as_loading_code_what_the_engine_lets_go():
+    # The modules kit.Model imports to load, and drops once the model is ready,
+    # seen in sys.modules under the real MicroPython.
+    code = f"""
+import sys
+sys.path.insert(0, {str(FIRMWARE)!r})
+import kit, kit.nn.interpreter
+before = set(sys.modules)
+m = kit.Model({str(model_path("hello_world_int8"))!r})
+print(" ".join(sorted(n.split(".")[-1] for n in before if n.startswith("kit.nn.") and n not in sys.modules)))
+"""
+    done = subprocess.run([MICROPYTHON, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert sorted(inspect.LOADER_MODULES) == done.stdout.split()
 
 
 def corpus_models():

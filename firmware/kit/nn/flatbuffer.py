@@ -161,6 +161,13 @@ class Table:
             at = start + 4 * i
             yield Table(src, at + src.unpack("<I", at)[0])
 
+    def item(self, slot, i, limit):
+        # Table i of a vector of tables that tables() has walked before.
+        start, n = self.vector(slot, 4, limit)
+        if not 0 <= i < n:
+            raise corrupt("table %d of %d" % (i, n), start)
+        at = start + 4 * i
+        return Table(self.src, at + self.src.unpack("<I", at)[0])
 
     def data(self, slot):
         # (start, length) of a byte vector, not read.

@@ -5,8 +5,11 @@ import gc
 from micropython import const
 from . import schema as S
 from . import errors
-from .reader import read_model, declared_codes, tensor_at
-from .planner import lifetimes, plan, place_scratch
+# The loader's modules, let go once a model is ready (_release_loaders) and
+# imported again by the next Model. Imported with this module, before the
+# model's bytes take the heap: compiled from .py, they want it contiguous.
+from . import reader, planner
+from . import tensors
 
 _ACT_TYPES = (S.INT8, S.INT32)
 # Ops that keep per-channel constants (ctx.keep): sized in the planning pass.
@@ -15,6 +18,20 @@ _LOAD_GC_BYTES = const(4096)
 # What a corrupt model's numbers can make an op's Python code raise; turned
 # into one ValueError naming the operator.
 _BROKEN = (ZeroDivisionError, IndexError, KeyError, OverflowError, TypeError, AttributeError)
+_LOADERS = ("reader", "flatbuffer", "planner")
+
+
+def _import_loaders():
+    global reader, planner
+    from . import reader, planner
+
+
+def _release_loaders():
+    global reader, planner
+    reader = planner = None
+    package = __name__[:__name__.rfind(".")]
+    for name in _LOADERS:
+        _forget(package + "." + name)
 
 
 def _forget(name):
@@ -43,21 +60,44 @@ def _scrub(depth):
         _scrub(depth - 1)
 
 
+# The plan pass 1 leaves for the rest of the load, one row of ints per tensor.
+_ROOT = const(0)  # the tensor whose bytes it shares (itself, or -1 when not in the arena)
+_FIRST = const(1)  # first and last op using it, for a root (else -1)
+_LAST = const(2)
+_AT = const(3)  # offset in the arena, for a root
+_SIZE = const(4)  # bytes
+_ROW = const(5)
+
+
+class _Op:
+    # An operator as eval sees it: its index and code (for errors), and its
+    # tensors as _ref() made them.
+    def __init__(self, index, code, inputs, outputs):
+        self.index = index
+        self.code = code
+        self.inputs = inputs
+        self.outputs = outputs
+
+
 class Interpreter:
     def __init__(self, src, weights):
         # Collect every few KB while loading: MicroPython otherwise allocates
         # upward through the whole free heap before it collects, sprinkling
         # what the ops keep between their garbage, until no block of even
         # 2 KB is left although half the heap is free.
+        if reader is None:
+            _import_loaders()
         old = gc.threshold()
         gc.threshold(_LOAD_GC_BYTES)
         try:
             self._load(src, weights)
         finally:
             gc.threshold(old)
+            _release_loaders()
 
     def _load(self, src, weights):
         self.weights_src = weights
+        self._in_place = getattr(weights, "addressable", True)
         self._scratch = {}
         self._kept = 0
         self._op = 0
@@ -65,12 +105,36 @@ class Interpreter:
         self.scratch_buf = None
         size = self._take_arena(src)
         self._load_code(src)
-        offsets = self._read(src)
-        prepared = self._prepare(src)
+        arena = memoryview(self.arena)
+        self.views = self._views(arena)
+        graph = reader.Graph(src)
+        self.steps = steps = self._prepare(graph)
+        # The model's inputs and outputs, in full, for Model and invoke.
+        try:
+            self.info = tensors.ModelInfo(None, None, [graph.tensor(k) for k in graph.inputs],
+                                          [graph.tensor(k) for k in graph.outputs])
+        except MemoryError:
+            self._fail()
+            raise errors.no_room_reading(gc.mem_free())
+        graph = None
+        extra = self._place_scratch(steps, size, arena)
+        self._plan = self._scratch = None
+        self.tensor_bytes = size
+        self.arena_bytes = size + extra
+
+    def _place_scratch(self, steps, size, arena):
         # Scratch goes into the arena's holes at its op; what does not fit
         # shares one extra buffer (each scratch lives for one op only).
-        where, extra = place_scratch(lifetimes(self.info, self.alias), offsets, size, self._scratch)
-        arena = memoryview(self.arena)
+        # Returns the extra buffer's bytes.
+        p = self._plan
+        live, offsets = {}, {}
+        for k in range(len(p) // _ROW):
+            r = k * _ROW
+            if p[r + _FIRST] >= 0:
+                live[k] = (p[r + _FIRST], p[r + _LAST], p[r + _SIZE])
+                offsets[k] = p[r + _AT]
+        where, extra = planner.place_scratch(live, offsets, size, self._scratch)
+        live = offsets = None
         if size + extra <= len(arena):
             extra_buf = arena[size:]  # the arena's spare tail (see _take_arena)
         else:
@@ -80,35 +144,41 @@ class Interpreter:
             except MemoryError:
                 self._fail()
                 raise errors.too_big(size + extra, gc.mem_free())
-        self.views = self._views(self.info, offsets, arena)
-        # Lists at their final size: a list grown by appends leaves its old
-        # blocks as holes among what the model keeps.
-        self.steps = steps = [None] * len(prepared)
-        for i, (ev, op, data) in enumerate(prepared):
-            n = self._scratch.get(op.index, 0)
-            at = where.get(op.index)
-            scratch = arena[at:at + n] if at is not None else (extra_buf[:n] if n else None)
-            steps[i] = (ev, op, data, scratch)
-        self.tensor_bytes = size
-        self.arena_bytes = size + extra
+        for i in range(len(steps)):
+            n = self._scratch.get(i, 0)
+            if n:
+                at = where.get(i)
+                ev, op, data, _ = steps[i]
+                steps[i] = (ev, op, data, arena[at:at + n] if at is not None else extra_buf[:n])
+        return extra
 
     def _fail(self):
         # Let go of everything before reporting how much memory is free.
-        self.arena = self.info = self._keep = None
+        self.arena = self.info = self._keep = self._plan = self.steps = self.views = None
         gc.collect()
 
     def _take_arena(self, src):
         # Pass 1: check the model and plan its activations, then let go of
         # everything and take the arena as one block in a clean heap, before
         # the ops' code and the model's objects split the heap into holes.
-        # Only a small int survives this pass: any object kept from it would
-        # sit above its garbage and split the free space.
+        # Only the plan's row of ints per tensor survives this pass, copied
+        # low in the heap once its garbage is gone: any other object kept
+        # would sit above that garbage and split the free space.
         try:
-            size, keep = self._plan_size(src)
+            size, keep, plan = self._plan_size(src)
         except MemoryError:
             _scrub(8)
             self._fail()
             raise errors.no_room_reading(gc.mem_free())
+        _scrub(8)
+        gc.collect()
+        from array import array
+        try:
+            self._plan = array("i", plan)
+        except MemoryError:
+            self._fail()
+            raise errors.no_room_reading(gc.mem_free())
+        plan = None
         _scrub(8)
         gc.collect()
         if size > gc.mem_free():
@@ -141,8 +211,7 @@ class Interpreter:
         # once this model's (prepare, eval) pairs are found.
         from . import ops as registry
         try:
-            self._aliasing = registry.ALIASING
-            for code in declared_codes(src):
+            for code in reader.declared_codes(src):
                 if code in registry.OPS:
                     self._ops[code] = registry.lookup(code)
         except MemoryError:
@@ -151,59 +220,88 @@ class Interpreter:
         registry = None
         _forget(__name__[:__name__.rfind(".")] + ".ops")
 
-    def _read(self, src):
-        # Pass 2: the objects the ops keep; returns the arena offsets.
-        try:
-            self.info = info = read_model(src, lean=True)
-            self._check(info, self._ops)
-            self.alias = self._aliases(info, self._aliasing)
-            return plan(lifetimes(info, self.alias))[0]
-        except MemoryError:
-            info = None
-            self._fail()
-            raise errors.no_room_reading(gc.mem_free())
+    def _views(self, arena):
+        # Each planned tensor's bytes in the arena (None for the others).
+        p = self._plan
+        n = len(p) // _ROW
+        views = [None] * n
+        for k in range(n):
+            r = k * _ROW
+            root = p[r + _ROOT]
+            if root >= 0:
+                at = p[root * _ROW + _AT]
+                views[k] = arena[at:at + p[r + _SIZE]]
+        return views
 
-    def _prepare(self, src):
-        # Each op's prepare, once: [(eval, op, its data)].
-        prepared = [None] * len(self.info.operators)
+    def _prepare(self, graph):
+        # Pass 2, one operator at a time: read it (its tensors in full),
+        # prepare it once, and keep only what eval reaches (_ref): the
+        # whole model's objects never sit in the heap beside the arena.
+        # Returns the steps [(eval, op, its data, scratch or None)].
+        steps = [None] * graph.count
         try:
-            for op in self.info.operators:
+            for i in range(graph.count):
+                self._op = i
+                op = graph.operator(i)
                 prep, ev = self._ops[op.code]
-                self._op = op.index
-                # The model keeps its constant tensors lean (where their bytes
-                # are): this op's prepare sees them in full, read again.
-                lean = op.inputs
-                op.inputs = tuple(tensor_at(src, t.index) if t is not None and t.is_const else t for t in lean)
                 try:
-                    prepared[op.index] = (ev, op, prep(self, op))
+                    data = prep(self, op)
                 except _BROKEN as e:  # a corrupt file trips an op's arithmetic
                     raise errors.bad_shape(op, "%s: %s" % (type(e).__name__, e))
-                op.inputs = lean
-                # Options are read in prepare only. (Set to None: a deleted
-                # attribute's value stays in the instance's table.)
-                if op.options is not None:
-                    op.options = None
+                steps[i] = (ev, _Op(i, op.code, tuple(self._ref(t) for t in op.inputs),
+                                    tuple(self._ref(t) for t in op.outputs)), data, None)
+                op = data = None
                 # MicroPython allocates upwards from its last collection: a
                 # collection per op keeps what the ops keep packed low, instead
                 # of sprinkled across the heap between their garbage.
                 gc.collect()
         except MemoryError:
-            prepared = None
+            steps = None
             self._fail()
             raise errors.no_room_preparing(self._op, gc.mem_free())
-        return prepared
+        return steps
+
+    def _ref(self, t):
+        # What eval reaches of a tensor: its view into the arena, a
+        # constant's bytes in place (a memoryview of the model), or, when
+        # streamed, the constant as reader.lean() keeps it.
+        if t is None:
+            return None
+        if not t.is_const:
+            return self.views[t.index]
+        if self._in_place:
+            return self.weights_src.tensor(t)
+        return reader.lean(t)
 
     def _plan_size(self, src):
-        # (arena bytes, bytes the ops will ask of ctx.keep at most)
+        # (arena bytes, bytes the ops will ask of ctx.keep at most, the
+        # plan as bytes: a row of _ROW ints per tensor)
         from . import ops as registry
-        info = read_model(src)
+        info = reader.read_model(src)
         self._check(info, registry.OPS)
         keep = 0
         for op in info.operators:
             if op.code in _PER_CHANNEL and len(op.inputs) > 1 and op.outputs[0].shape:
                 scales = op.inputs[1].scales
                 keep += 1 + 5 * (op.outputs[0].shape[-1] if scales is not None and len(scales) > 1 else 1)
-        return plan(lifetimes(info, self._aliases(info, registry.ALIASING)))[1], keep
+        alias = self._aliases(info, registry.ALIASING)
+        registry = None
+        live = planner.lifetimes(info, alias)
+        offsets, size = planner.plan(live)
+        from array import array
+        p = array("i", bytes(4 * _ROW * len(info.tensors)))
+        for t in info.tensors:
+            r = t.index * _ROW
+            root = t.index
+            while root in alias:
+                root = alias[root]
+            p[r + _ROOT] = root if root in live else -1
+            p[r + _FIRST] = -1
+            p[r + _SIZE] = t.size
+        for k, (first, last, _) in live.items():
+            r = k * _ROW
+            p[r + _FIRST], p[r + _LAST], p[r + _AT] = first, last, offsets[k]
+        return size, keep, bytes(p)
 
     def _check(self, info, supported):
         # Every op supported, every tensor of a type it takes; returns the
@@ -250,31 +348,24 @@ class Interpreter:
                 alias[dst.index] = k
         return alias
 
-    def _views(self, info, offsets, arena):
-        views = [None] * len(info.tensors)
-        for t in info.tensors:
-            at = offsets.get(self._root(t.index))
-            if at is not None:
-                views[t.index] = arena[at:at + t.size]
-        return views
-
-    # The ctx interface used by ops (docs/engine.md).
+    # The ctx interface used by ops (docs/engine.md). At eval, a tensor is
+    # what _freeze made of it: its bytes, or a streamed constant's Tensor.
     def buffer(self, t):
+        if type(t) is memoryview:
+            return t
         if t.is_const:
             return self.weights_src.tensor(t)
         return self.views[t.index]
 
     def weights(self, t, start, nbytes):
+        if type(t) is memoryview:
+            return t[start:start + nbytes]
         return self.weights_src.read(t, start, nbytes)
 
     def shares(self, a, b):
         # True when tensors a and b were planned onto the same bytes.
-        return self._root(a.index) == self._root(b.index)
-
-    def _root(self, k):
-        while k in self.alias:
-            k = self.alias[k]
-        return k
+        p = self._plan
+        return p[a.index * _ROW + _ROOT] == p[b.index * _ROW + _ROOT]
 
     def keep(self, nbytes):
         # At prepare: `nbytes` (zeros) that this op keeps for good, from the

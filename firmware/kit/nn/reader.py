@@ -4,7 +4,8 @@
 from micropython import const
 from . import schema as S
 import gc
-from .flatbuffer import Table, Numbers, Int64s, root
+from .flatbuffer import Table, root
+from .tensors import Tensor, Operator, ModelInfo
 
 # Caps on counts that only a hostile file would exceed (they keep a corrupt
 # file from filling the heap with objects before we notice).
@@ -14,65 +15,6 @@ _MAX_RANK = const(8)
 _MAX_OP_IO = const(256)
 _MAX_CHANNELS = const(65536)
 _MAX_ELEMENTS = const(0x7FFFFFFF)
-
-
-class Tensor:
-    # Defaults live on the class, so each instance only stores what differs
-    # (a few hundred bytes each on a 110 KB heap matter).
-    name = ""  # kept for the model's inputs and outputs only
-    scale = 0.0
-    zero_point = 0
-    quantized_dimension = 0
-    is_variable = False
-    data_at = 0  # constant bytes: start in the model file, and length
-    data_len = 0
-    _channels = None  # per-channel quantization: (source, scales at, zero points at or -1, count)
-
-    def __init__(self, index, shape, type, size):
-        self.index = index
-        self.shape = shape
-        self.type = type
-        self.size = size  # bytes
-
-    @property
-    def is_const(self):
-        return self.data_len > 0
-
-    @property
-    def scales(self):
-        # Per-channel scales as a list-like read from the file, else None.
-        c = self._channels
-        return Numbers(c[0], c[1], c[3]) if c else None
-
-    @property
-    def zero_points(self):
-        c = self._channels
-        if not c:
-            return None
-        return Int64s(c[0], c[2], c[3]) if c[2] >= 0 else (self.zero_point,) * c[3]
-
-    def __repr__(self):
-        return "<Tensor %d %s %s %s>" % (self.index, self.name, S.TYPE_NAMES.get(self.type, self.type), self.shape)
-
-
-class Operator:
-    options = None  # the builtin-options Table, when the op has one
-
-    def __init__(self, index, code, inputs, outputs, options):
-        self.index = index
-        self.code = code
-        self.inputs = inputs  # tuples of Tensor (None for an omitted input)
-        self.outputs = outputs
-        if options is not None:
-            self.options = options
-
-
-class ModelInfo:
-    def __init__(self, tensors, operators, inputs, outputs):
-        self.tensors = tensors
-        self.operators = operators
-        self.inputs = inputs
-        self.outputs = outputs
 
 
 def _check_elements(shape, index):
@@ -201,6 +143,34 @@ def tensor_at(src, index):
     for i, tt in enumerate(g.tables(S.SUBGRAPH_TENSORS, _MAX_TENSORS)):
         if i == index:
             return _read_tensor(tt, i, buffers, src)
+
+
+class Graph:
+    """Subgraph 0 read one operator at a time, for a file that read_model()
+    has already checked whole: the interpreter's second pass, which must not
+    hold every tensor's object beside the arena."""
+
+    def __init__(self, src):
+        model, g = _subgraph(src)
+        self.src = src
+        self.g = g
+        self.codes = _op_codes(model)
+        self.buffers = model.vector(S.MODEL_BUFFERS, 4, _MAX_TENSORS) or (0, 0)
+        self.count = g.count(S.SUBGRAPH_OPERATORS, _MAX_OPS)
+        self.inputs = g.ints(S.SUBGRAPH_INPUTS, "i", _MAX_OP_IO) or ()
+        self.outputs = g.ints(S.SUBGRAPH_OUTPUTS, "i", _MAX_OP_IO) or ()
+
+    def tensor(self, i):
+        t = _read_tensor(self.g.item(S.SUBGRAPH_TENSORS, i, _MAX_TENSORS), i, self.buffers, self.src)
+        if i in self.inputs or i in self.outputs:
+            t.name = self.g.item(S.SUBGRAPH_TENSORS, i, _MAX_TENSORS).string(S.TENSOR_NAME)
+        return t
+
+    def operator(self, i):
+        ot = self.g.item(S.SUBGRAPH_OPERATORS, i, _MAX_OPS)
+        ins = tuple(self.tensor(k) if k >= 0 else None for k in ot.ints(S.OP_INPUTS, "i", _MAX_OP_IO) or ())
+        outs = tuple(self.tensor(k) for k in ot.ints(S.OP_OUTPUTS, "i", _MAX_OP_IO) or ())
+        return Operator(i, self.codes[ot.uint32(S.OP_OPCODE_INDEX)], ins, outs, ot.table(S.OP_OPTIONS))
 
 
 def _read(src, lean_consts):

@@ -46,6 +46,10 @@ BYTES_PER_CHANNEL = 25
 LOAD_PEAK_BYTES = 24 * KB
 # Layers whose second input is a weight tensor the engine may stream.
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+# The engine's modules only loading needs, let go once the model is ready
+# (firmware/kit/nn/interpreter.py's _LOADERS): their code counts in the
+# load's peak, not in what the model keeps.
+LOADER_MODULES = ("reader", "flatbuffer", "planner")
 
 
 @dataclass(frozen=True)
@@ -276,9 +280,8 @@ def _engine_imports(path):
     return found
 
 
-@lru_cache(maxsize=64)
-def engine_source_bytes(modules):
-    """Bytes of engine source a model imports: the core (kit.Model) and the op modules it uses, with their imports."""
+def _engine_sources(modules):
+    """The engine source files a model imports: the core (kit.Model) and the op modules it uses, with their imports."""
     nn = firmware_dir() / "kit" / "nn"
     pending = [nn.parent / "__init__.py", nn / "__init__.py", nn / "model.py", nn / "interpreter.py"]
     pending += [nn / "ops" / f"{module}.py" for module in modules]
@@ -288,7 +291,14 @@ def engine_source_bytes(modules):
         if path not in seen and path.is_file():
             seen.add(path)
             pending += _engine_imports(path)
-    return sum(path.stat().st_size for path in seen)
+    return seen
+
+
+@lru_cache(maxsize=64)
+def engine_source_bytes(modules, loaders=False):
+    """Bytes of engine source a model keeps imported (`loaders`: of the modules only loading needs)."""
+    return sum(path.stat().st_size for path in _engine_sources(modules)
+               if (path.stem in LOADER_MODULES) == loaders)
 
 
 def engine_overhead(model):
@@ -328,10 +338,15 @@ def fit(model, profile, arenas, macs, elements):
     in_ram = weights_in_ram(model, profile)
     overhead = engine_overhead(model)
     kept = arenas[in_ram] + overhead + (model.size if in_ram else _streamed_constants(model))
-    needed = kept + LOAD_PEAK_BYTES
+    needed = kept + LOAD_PEAK_BYTES + loader_bytes()
     latency = macs / (profile.mmacs * 1e3) + elements / (profile.melems * 1e3)
     return Fit(profile, in_ram, arenas[in_ram], kept, needed, model.size <= profile.file_space,
-               needed <= profile.free_heap, latency, arenas[True] + overhead + LOAD_PEAK_BYTES)
+               needed <= profile.free_heap, latency, arenas[True] + overhead + LOAD_PEAK_BYTES + loader_bytes())
+
+
+def loader_bytes():
+    """Heap the engine's loading code takes while a model loads."""
+    return int(CODE_BYTES_PER_SOURCE_BYTE * engine_source_bytes(frozenset(), loaders=True))
 
 
 # -- the whole summary ---------------------------------------------------------------

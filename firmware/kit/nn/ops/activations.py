@@ -46,8 +46,8 @@ def lookup(src: ptr8, dst: ptr8, n: int, lut: ptr8):
 
 
 def eval_lut(ctx, op, lut):
-    inp = op.inputs[0]
-    lookup(ctx.buffer(inp), ctx.buffer(op.outputs[0]), inp.size, lut)
+    x = ctx.buffer(op.inputs[0])
+    lookup(x, ctx.buffer(op.outputs[0]), len(x), lut)
 
 
 def _ratio(a, b, bits=53):

@@ -40,7 +40,7 @@ def prepare_quantize(ctx, op):
     if out.type != S.INT8 or out.scales is not None:
         raise errors.bad_type(op, out)
     if inp.type == S.FLOAT32:
-        return None, n
+        return None, n, _f32(out.scale), out.zero_point
     if inp.type != S.INT8:
         raise errors.bad_type(op, inp)
     m, shift = quant.quantize_multiplier(quant.divide(quant.exact(inp.scale), quant.exact(out.scale)))
@@ -49,19 +49,16 @@ def prepare_quantize(ctx, op):
     for x in range(-128, 128):
         y = quant.mbqm(x - zi, m, shift) + zo
         lut[x & 0xFF] = (-128 if y < -128 else 127 if y > 127 else y) & 0xFF
-    return lut, n
+    return lut, n, 0, 0
 
 
 def eval_quantize(ctx, op, data):
-    lut, n = data
+    lut, n, scale, zp = data
     src = ctx.buffer(op.inputs[0])
     dst = ctx.buffer(op.outputs[0])
     if lut is not None:
         lookup(src, dst, n, lut)
         return
-    out = op.outputs[0]
-    scale = _f32(out.scale)
-    zp = out.zero_point
     for i in range(n):
         # AffineQuantize: round(value / scale) in float32, half away from zero.
         v = _f32(struct.unpack_from("<f", src, 4 * i)[0] / scale)
@@ -75,14 +72,13 @@ def prepare_dequantize(ctx, op):
         raise errors.bad_type(op, inp)
     if out.type != S.FLOAT32:
         raise errors.bad_type(op, out)
-    return n
+    return n, inp.scale, inp.zero_point
 
 
-def eval_dequantize(ctx, op, n):
-    inp = op.inputs[0]
-    src = ctx.buffer(inp)
+def eval_dequantize(ctx, op, data):
+    n, scale, zp = data
+    src = ctx.buffer(op.inputs[0])
     dst = ctx.buffer(op.outputs[0])
-    scale, zp = inp.scale, inp.zero_point
     for i in range(n):
         x = src[i]
         struct.pack_into("<f", dst, 4 * i, scale * ((x - 256 if x > 127 else x) - zp))
