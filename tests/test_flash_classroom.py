@@ -191,7 +191,7 @@ def test_wrong_chip_images_are_refused_before_writing(virtual_boards, test_firmw
     # An image built for an ESP32, handed to it anyway: the flasher's own check refuses it.
     esp32_board = Found(s3.port, "ESP32", mac_of(s3), layout.FLASH_SIZE)
     esp32_image = Classroom(firmware=test_firmware("esp32"))._image(esp32_board, {"name": "jazari-01"})
-    results = flash_boards([s3.port], lambda found: {board.port: Job(esp32_image) for board in found})
+    results = flash_boards([s3.port], lambda found: {seen.port: Job(esp32_image) for seen in found})
     assert results[0].message == translated(
         "The image is for {image_chip} but the board on {port} is an {board_chip}: nothing was written; flash it with {board_chip} firmware.",
         image_chip="ESP32", port=s3.port, board_chip="ESP32-S3",
@@ -211,5 +211,16 @@ def test_a_flash_too_small_for_the_image_is_refused(virtual_boards, test_firmwar
     assert not results[0].ok
     assert results[0].message == translated(
         "The board's {have} KB of flash leave no room for its filesystem: use a board with more flash.", have=2048
+    )
+
+    # An image made for a 4 MB board, handed to it anyway: the flasher's own check refuses it.
+    four_mb = Classroom(firmware=test_firmware("esp32"))._image(
+        Found(board.port, "ESP32", mac_of(board), layout.FLASH_SIZE), {"name": "jazari-01"}
+    )
+    end = max(offset + len(data) for offset, data in four_mb.chunks)
+    results = flash_boards([board.port], lambda found: {seen.port: Job(four_mb) for seen in found})
+    assert results[0].message == translated(
+        "The image needs {needed} KB of flash but the board on {port} has {size} KB: nothing was written; use a board with more flash.",
+        needed=end // 1024, port=board.port, size=2048,
     )
     assert flash_digest(board) == untouched
