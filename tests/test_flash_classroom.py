@@ -21,6 +21,7 @@ from jazari import i18n
 from jazari.cli import main
 from jazari.flash import layout
 from jazari.flash.classroom import Classroom
+from jazari.flash.commands import all_ports
 from jazari.flash.flasher import Found, Job, Watch, flash_boards
 from jazari.flash.roster import Roster
 from jazari.flash.vfs import new_flash_file, read_flash_files
@@ -128,6 +129,7 @@ def test_flash_with_a_roster_then_the_board_answers_with_its_name(virtual_boards
 
 def test_identify_blinks_the_led_and_names_the_board(virtual_boards, test_firmware, capsys):
     (board,) = download_boards(virtual_boards, 1)
+    assert board.port in all_ports()  # what --all flashes: boards waiting in download mode
     results = flash_boards([board.port], Classroom(firmware=test_firmware("esp32")).plan)
     assert results[0].ok, results[0].message
     board.wait_boot()
