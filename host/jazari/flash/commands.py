@@ -37,9 +37,13 @@ def do_flash(args):
     from jazari.flash.classroom import Classroom
     from jazari.flash.flasher import DEFAULT_BAUD, flash_boards
 
-    ports = args.ports or (all_ports() if args.all else [])
-    if not ports:
+    ports = args.ports or (all_ports() if args.all else None)
+    if ports is None:
         raise JazariError(_("Name the ports to flash, or use --all ('jazari boards' lists them)."))
+    if not ports:
+        raise JazariError(
+            _("No board to flash: plug the boards in with data USB cables, or start virtual ones with 'jazari sim --download-mode'.")
+        )
     classroom = Classroom(
         firmware=args.firmware, lessons=args.lessons, models=args.models, roster=args.roster, offline=args.offline
     )
@@ -60,17 +64,16 @@ def all_ports():
     """Every ESP32-looking USB port, then every virtual board waiting in download mode."""
     from jazari.link.ports import usb_boards
 
-    usb = [port.device for port in usb_boards()]
+    usb = sorted((port.device for port in usb_boards()), key=_natural)
     try:
         from jazari.sim.registry import running_boards
     except ImportError:
         return usb
-    virtual = [entry["port"] for entry in running_boards() if entry.get("download")]
-    return usb + sorted(virtual, key=_natural)
+    return usb + sorted((entry["port"] for entry in running_boards() if entry.get("download")), key=_natural)
 
 
 def _natural(text):
-    """sim-esp32-2 before sim-esp32-10."""
+    """ttyUSB2 before ttyUSB10, sim-esp32-2 before sim-esp32-10: the order roster rows are handed out in."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
