@@ -7,8 +7,6 @@ must be one translated line naming the board's port.
 """
 
 import hashlib
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -148,8 +146,8 @@ def test_a_board_unplugged_mid_flash_is_reported_and_the_others_finish(virtual_b
 
     class Unplug(Watch):
         def progress(self, port, fraction):
-            if port == victim.port and 0 < fraction < 1 and victim.running:
-                os.kill(victim._process.pid, signal.SIGKILL)  # the cable pulled out, mid-write
+            if port == victim.port and 0 < fraction < 1 and victim.device:
+                victim.unplug()  # the cable pulled out, mid-write
 
     ports = [board.port for board in boards]
     results = by_port(flash_boards(ports, Classroom(firmware=test_firmware("esp32")).plan, watch=Unplug()))
@@ -164,6 +162,12 @@ def test_a_board_unplugged_mid_flash_is_reported_and_the_others_finish(virtual_b
         assert results[board.port].ok, results[board.port].message
         board.wait_boot()
         assert read_flash_files(board.flash)["/kit.json"]
+
+    # What the line says works: plugged in again, put in download mode, flashed again.
+    victim.replug()
+    victim.reset(download=True)
+    (again,) = flash_boards([victim.port], Classroom(firmware=test_firmware("esp32")).plan)
+    assert again.ok, again.message
 
 
 def test_a_port_held_by_another_program_is_reported(virtual_boards, test_firmware, french):
