@@ -98,6 +98,8 @@ def test_jazari_roster_prints_the_table_and_writes_labels(tmp_path, capsys):
     assert "Amina" in out and MACS[0] in out and "jazari-01" in out
 
     sheet = tmp_path / "labels.html"
-    assert main(["--lang", "ar", "roster", str(path), "--html", str(sheet)]) == 0
+    try:
+        assert main(["--lang", "ar", "roster", str(path), "--html", str(sheet)]) == 0
+    finally:
+        i18n.set_language(None)
     assert '<html lang="ar" dir="rtl">' in sheet.read_text(encoding="utf-8")
-    i18n.set_language(None)
