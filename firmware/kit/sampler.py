@@ -119,10 +119,11 @@ class Sampler:
     def take(self, buf, at, room, flush=False):
         """Put the oldest samples in buf[at:] as a STREAM_BATCH payload of at
         most `room` bytes; its size, or 0 when a batch is not due yet (neither
-        full nor `latency_ms` old, unless `flush`)."""
+        full, nor half the ring, nor `latency_ms` old, unless `flush`)."""
         size = self.size
         cap = self.cap
         full = (room - wire.BATCH_HEADER) // size // self.block * self.block
+        due = min(full, (cap - self.margin) // 2)  # this many make a batch before latency_ms
         for _ in range(4):  # a copy the writer lapped meanwhile is dropped and taken again
             waiting = (self.written - self.taken) & _MASK
             if waiting > cap - self.margin:
@@ -131,7 +132,7 @@ class Sampler:
             n = min(waiting, full) // self.block * self.block
             if n == 0:
                 return 0
-            if n < full and not flush and ticks_diff(ticks_us(), self._t_taken) < self.latency_us:
+            if n < due and not flush and ticks_diff(ticks_us(), self._t_taken) < self.latency_us:
                 return 0
             first = self.taken
             _copy(self.ring_view, (first & (cap - 1)) * size, buf, at + wire.BATCH_HEADER, n * size)

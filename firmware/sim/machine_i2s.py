@@ -7,9 +7,9 @@
 # Frames follow the I2S clock: frame k belongs to time start + k / rate, and
 # its value depends on k alone, so what a program receives is exact however
 # late its callbacks run. Blocking readinto() waits for the clock; with irq()
-# set, readinto() returns at once and a one-shot machine.Timer calls the
-# handler once the block's last frame is due. As ESP-IDF's DMA, frames not
-# read within `ibuf` bytes of the clock are overwritten (lost).
+# set, readinto() returns at once and a machine.Timer calls the handler once
+# the block's last frame is due (checked every few ms). As ESP-IDF's DMA,
+# frames not read within `ibuf` bytes of the clock are overwritten (lost).
 import os
 import time
 from math import pi, sin
@@ -20,6 +20,7 @@ _RX = const(0)
 _TX = const(1)
 _MONO = const(0)
 _STEREO = const(1)
+_POLL_MS = const(4)  # how often a pending non-blocking read is checked
 _TONE_LEVEL = 8192  # a quarter of full scale
 _spec = None  # set by _sim_source; else JAZARI_MIC; else a 440 Hz tone
 
@@ -148,14 +149,17 @@ class I2S:
             return self._fill(buf) * self._bytes * self._channels
         self._pending = buf
         if self._timer is None:
+            # Periodic, not one-shot: a one-shot timer re-armed from its own
+            # callback can be dropped by machine_timer's thread as it retires it.
             self._timer = machine.Timer(-1)
-        self._timer.init(mode=machine.Timer.ONE_SHOT, period=max(1, self._wait_ms(frames)), callback=self._complete)
+            self._timer.init(mode=machine.Timer.PERIODIC, period=_POLL_MS, callback=self._complete)
         return 0
 
     def _complete(self, _timer):
-        buf, self._pending = self._pending, None
-        if buf is None:
+        buf = self._pending
+        if buf is None or self._wait_ms(len(buf) // (self._bytes * self._channels)):
             return
+        self._pending = None
         self._fill(buf)
         if self._handler is not None:
             self._handler(self)
