@@ -169,7 +169,7 @@ def test_forwarder_lines_like_edge_impulse():
 
 
 def test_forwarder_detection():
-    lines = ["3,4", "1,2,3", "4,5,6", "7,8,9", "oops"]
+    lines = ["3,4", "1,2", "4,5,6", "7,8,9", "1,2,3", "oops"]
     assert detect(lines, "/dev/x", 1.0) == (3, 3.0)
     with pytest.raises(JazariError, match="No lines came"):
         detect([], "/dev/x", 1.0)

@@ -55,12 +55,15 @@ def test_monitor_forwarder_counts_every_line(virtual_board, tmp_path):
     # the two malformed lines per ten take their own places in time (gaps), none vanishes.
     last = int(values[-1, 0])
     bad = sum(1 for i in range(first, last) if i % 10 in (5, 7))
+    # The first slot may be the bad line printed just after i = first - 1, the last one that after i = last.
+    lost = int(result.stdout.split("lost on the wire ")[1].split(".")[0])
+    edges = ((first - 1) % 10 in (5, 7)) + (last % 10 in (5, 7))
+    assert 0 <= lost - bad <= edges
     assert len(values) == last - first + 1
     assert f"received {len(values)} samples" in result.stdout
-    assert f"lost on the wire {bad}" in result.stdout
-    assert f"{bad} lines were not 3 numbers" in result.stderr
+    assert f"{lost} lines were not 3 numbers" in result.stderr
     period = np.diff(t_us).min()  # 1 / the rate measured before recording
-    assert len(t_us) + bad == round((t_us[-1] - t_us[0]) / period) + 1  # the lost lines left holes
+    assert len(t_us) + bad == round((t_us[-1] - t_us[0]) / period) + 1  # the bad lines left holes
 
 
 def test_forwarder_detects_channels_and_rate_then_records(virtual_board, tmp_path):

@@ -2,15 +2,18 @@
 
 The board prints one line per reading: numbers separated by commas, tabs or
 spaces, at a fixed rate (115200 baud by default). As Edge Impulse's
-`edge-impulse-data-forwarder` does, the channel count comes from the second
-line heard (the first may be cut) and the rate, unless given, from how many
-lines come in one second; a line that starts with ERR is the board reporting
-an error. Unlike it, a line that is not that many numbers is counted as a
-lost sample and reported (it does not fail or silently vanish), and each
-sample gets a board-time stamp from its place in the stream (index / rate),
-so a lost line leaves a visible gap. docs/datasets.md lists the differences.
+`edge-impulse-data-forwarder` does, the first line heard is skipped (it may
+be cut), the channel count and, unless given, the rate come from the lines
+heard in one second, and a line that starts with ERR is the board reporting
+an error. Unlike it, the count is the most common one in that second (not
+the second line's, which may be a stray print), a line that is not that
+many numbers is counted as a lost sample and reported (it does not fail the
+recording, nor vanish), and each sample gets a board-time stamp from its
+place in the stream (index / rate), so a lost line leaves a visible gap.
+docs/datasets.md lists the differences.
 """
 
+import collections
 import re
 import time
 from dataclasses import dataclass
@@ -118,8 +121,10 @@ def detect(lines, port, seconds):
         raise JazariError(
             _("The lines from {port} are not numbers separated by commas or tabs, e.g. '{line}'.").format(port=port, line=lines[0][:60])
         )
-    channels = len(numeric[1] if len(numeric) > 1 else numeric[0])
-    matching = sum(1 for values in numeric if len(values) == channels)
+    # Edge Impulse takes the second line's count; the most common one does
+    # not fail when that line happens to be a stray print.
+    counts = collections.Counter(len(values) for values in numeric)
+    channels, matching = counts.most_common(1)[0]
     return channels, matching / seconds
 
 

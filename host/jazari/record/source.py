@@ -74,7 +74,13 @@ class KitSource:
         return self.has_led
 
     def close(self):
-        self.session.close()
+        import serial
+
+        try:
+            self.session.close()
+        except (OSError, serial.SerialException):
+            # The line is gone (cable pulled): LinkSession.close could not reset its timeout.
+            self.session.device.close()
 
     def __enter__(self):
         return self

@@ -1,0 +1,108 @@
+"""`jazari monitor` on the kit's telemetry stream, against virtual boards."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from jazari.record.png import decode_png
+from jazari.record.writers import read_csv
+
+ENV = {"JAZARI_LANG": "en"}
+
+
+def run_jazari(*args, lang="en"):
+    return subprocess.run(
+        [sys.executable, "-m", "jazari.cli", "--lang", lang, *args],
+        capture_output=True, text=True, timeout=60, env={**os.environ, **ENV},
+    )
+
+
+def start_jazari(*args):
+    return subprocess.Popen(
+        [sys.executable, "-m", "jazari.cli", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **ENV},
+    )
+
+
+def wait_for_rows(path, rows, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) > rows:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{path} did not get {rows} rows")
+
+
+def test_monitor_records_csv_and_png(virtual_board, tmp_path):
+    out, png = tmp_path / "imu.csv", tmp_path / "imu.png"
+    result = run_jazari("monitor", virtual_board.port, "--rate", "100", "--seconds", "1", "--record", str(out), "--png", str(png))
+    assert result.returncode == 0, result.stderr
+    names, t_us, values = read_csv(out)
+    assert names == ("ax", "ay", "az", "gx", "gy", "gz")
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary.startswith(f"imu: received {len(t_us)} samples")
+    dropped = int(summary.split("dropped on the board ")[1].split(",")[0])
+    lost = int(summary.split("lost on the wire ")[1].rstrip("."))
+    assert len(t_us) + dropped + lost == 100  # exactly one second of samples
+    assert np.all(np.diff(t_us) > 0)
+    assert np.isfinite(values).all()
+    pixels = decode_png(png.read_bytes())
+    assert pixels.shape[0] > 6 * 100  # a panel per channel
+
+
+def test_monitor_without_port_picks_the_only_board(virtual_boards):
+    (board,) = virtual_boards(1)
+    result = run_jazari("monitor", "--seconds", "0.2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("imu: received")
+    virtual_boards(1)
+    crowded = run_jazari("monitor", "--seconds", "0.2")
+    assert crowded.returncode == 1 and len(crowded.stderr.strip().splitlines()) == 1
+    assert crowded.stderr.startswith("2 boards are connected") and board.port in crowded.stderr
+
+
+def test_ctrl_c_keeps_every_received_sample_and_frees_the_board(virtual_board, tmp_path):
+    out = tmp_path / "stopped.csv"
+    monitor = start_jazari("monitor", virtual_board.port, "--rate", "200", "--record", str(out))
+    try:
+        wait_for_rows(out, 50)
+        monitor.send_signal(signal.SIGINT)
+        stdout, stderr = monitor.communicate(timeout=30)
+    finally:
+        monitor.kill()
+    assert monitor.returncode == 0, stderr
+    names, t_us, values = read_csv(out)
+    assert f"imu: received {len(t_us)} samples" in stdout and "Traceback" not in stderr
+    again = run_jazari("info", virtual_board.port)  # the board was left at its REPL
+    assert again.returncode == 0, again.stderr
+
+
+def test_board_gone_mid_record(virtual_board, tmp_path):
+    out = tmp_path / "cut.csv"
+    monitor = start_jazari("monitor", virtual_board.port, "--rate", "200", "--record", str(out))
+    try:
+        wait_for_rows(out, 50)
+        virtual_board.stop()  # the cable is pulled
+        stdout, stderr = monitor.communicate(timeout=40)
+    finally:
+        monitor.kill()
+    assert monitor.returncode == 1 and "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1
+    names, t_us, values = read_csv(out)
+    assert f"imu: received {len(t_us)} samples" in stdout  # the file holds every sample received
+
+
+@pytest.mark.parametrize(
+    "lang, args",
+    [("en", ("--source", "gyro")), ("en", ("--seconds", "0")), ("en", ("--rate", "-2")), ("fr", ("--source", "gyro")), ("ar", ("--seconds", "-1"))],
+)
+def test_bad_options_are_one_translated_line(lang, args):
+    result = run_jazari("monitor", "/dev/null", *args, lang=lang)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert args[1] in result.stderr
