@@ -12,11 +12,9 @@ checks every chunk by MD5 afterwards) and lets the board go. A write that fails
 is tried once more at ROM_BAUD; a board that fails never stops the others.
 
 Threads, not processes: esptool keeps its state in each ESPLoader (one per
-port), except two globals swapped while flashing: its logger (`BoardLog`
-sends each thread's progress to that thread's board) and the hex formatter
-of its trace (whose texts, made even with tracing off, were most of the CPU
-spent here). Threads cost nothing to start, and the work is waiting on
-serial lines.
+port), except its output, which `esptool_output` routes to each thread's
+board while flashing. Threads cost nothing to start, and the work is waiting
+on serial lines.
 """
 
 import os
@@ -24,13 +22,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-import esptool.loader
 import serial
-from esp_pylib.logger import EspLog, EspLogBase
 from esptool.cmds import attach_flash, detect_chip, detect_flash_size, write_flash
 from esptool.util import FatalError, flash_size_bytes
 
 from jazari.errors import JazariError
+from jazari.flash import esptool_output
 from jazari.i18n import _
 
 try:
@@ -109,12 +106,8 @@ def flash_boards(ports, plan, *, baud=DEFAULT_BAUD, watch=None):
     """Flash every port at once; return one Result per port, in the order given."""
     watch = watch or Watch()
     gathering = _Gathering(ports, plan)
-    board_log = BoardLog()
     results = [Result(port) for port in ports]
-    previous, hex_formatter = EspLog.instance, esptool.loader.HexFormatter
-    EspLog.set_logger(board_log)
-    esptool.loader.HexFormatter = _HexUnformatted
-    try:
+    with esptool_output.routed_per_thread() as board_log:
         threads = [
             threading.Thread(target=_flash_one, args=(result, gathering, board_log, baud, watch), daemon=True)
             for result in results
@@ -123,8 +116,6 @@ def flash_boards(ports, plan, *, baud=DEFAULT_BAUD, watch=None):
             thread.start()
         for thread in threads:
             thread.join()
-    finally:
-        EspLog.instance, esptool.loader.HexFormatter = previous, hex_formatter  # esptool as it was
     return results
 
 
@@ -267,19 +258,6 @@ def _reason(failure):
     return lines[0] if lines else type(failure).__name__
 
 
-class _HexUnformatted:
-    """Stands in for esptool's HexFormatter while flashing: esptool formats
-    every frame it sends and receives as hex for its trace, even with tracing
-    off (half a second of CPU per MB written, and a classroom's boards share
-    one interpreter lock). Tracing is never on here: the text is left short."""
-
-    def __init__(self, data, auto_split=True):
-        self.size = len(data)
-
-    def __str__(self):
-        return f"<{self.size} bytes>"
-
-
 def is_virtual(port):
     """A virtual board's port is a pseudo-terminal (its stable name a link to one)."""
     return os.path.realpath(port).startswith("/dev/pts/")
@@ -330,59 +308,3 @@ class _Gathering:
             self._jobs = {board.port: refusal or line_failure(board.port, failure) for board in found}
         finally:
             self._ready.notify_all()
-
-
-class BoardLog(EspLogBase):
-    """esptool's logger, replaced while flashing: each thread's progress goes
-    to its own board's `Route` (one bar per board); esptool's text is not
-    shown (what a teacher reads comes from the results). Built on esp_pylib's
-    EspLogBase, the interface esptool documents for custom loggers."""
-
-    def __init__(self):
-        self._local = threading.local()
-
-    def routed(self, port, watch):
-        """Route this thread's progress to `port` while the returned context lasts."""
-        return Route(self._local, port, watch)
-
-    def print(self, *args, **kwargs):
-        pass
-
-    note = hint = debug = warn = err = warning = error = print
-
-    def set_verbosity(self, mode):
-        pass
-
-    def progress_bar(self, cur_iter, total_iters, prefix="", suffix="", bar_length=30):
-        route = getattr(self._local, "route", None)
-        if route is not None:
-            route.track(cur_iter, total_iters)
-
-
-class Route:
-    """One board's progress, from esptool's counts to the fraction of its whole image."""
-
-    def __init__(self, local, port, watch):
-        self.local, self.port, self.watch = local, port, watch
-        self.start(1)
-
-    def start(self, chunks):
-        """A write of `chunks` chunks begins: the bar goes back to 0."""
-        self.chunks, self.base, self.last = chunks, 0, (0, 0)
-
-    def track(self, done, total):
-        # esptool counts each chunk on its own, from 0 to its (compressed)
-        # size: a new count starts once the previous one is complete.
-        last_done, last_total = self.last
-        if last_total and last_done >= last_total:
-            self.base += 1
-        self.last = (done, total)
-        fraction = (self.base + (done / total if total else 1)) / self.chunks
-        self.watch.progress(self.port, min(fraction, 1.0))
-
-    def __enter__(self):
-        self.local.route = self
-        return self
-
-    def __exit__(self, *_exc):
-        self.local.route = None
