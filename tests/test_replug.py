@@ -3,6 +3,7 @@ vanishes under the host (pyserial fails as on a real USB port), the board
 loses power, and the host says so in one line, keeps every file whole, and
 carries on in the same process once the cable is back."""
 
+import argparse
 import io
 import os
 import time
@@ -16,7 +17,7 @@ from jazari.errors import JazariError
 from jazari.i18n import set_language
 from jazari.link.deploy import PART, deploy, plan
 from jazari.link.session import LinkSession
-from jazari.sim.commands import do_cable
+from jazari.sim.commands import do_cable, register
 from jazari.sim.registry import board_entry, running_boards
 
 PWRON_RESET = 1  # machine.reset_cause() after power-on
@@ -90,8 +91,15 @@ def _wait_for(condition, timeout=10):
         time.sleep(0.05)
 
 
+def jazari_sim(*argv):
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["sim", *argv])
+    return args.func(args)
+
+
 def test_jazari_sim_pulls_and_plugs_the_cable_of_a_running_board(virtual_board):
-    do_cable(virtual_board.name, plug=False)
+    assert jazari_sim("--unplug", virtual_board.name) == 0
     _wait_for(lambda: not os.path.exists(virtual_board.port))
     assert board_entry(virtual_board.name)["unplugged"]
     virtual_board.reset()  # no power: the button does nothing
