@@ -11,6 +11,9 @@ from jazari.flash.flasher import Job
 from jazari.flash.roster import BOARD_PREFIX, Roster, short_id
 
 BOARD_MARCH = "xtensawin"  # ESP32 and ESP32-S3
+# A flash chip whose ID esptool does not know (some clones): taken as the
+# smallest flash the kit supports, so what is written fits.
+FLASH_SIZE_UNKNOWN_ID = 4 << 20
 
 
 class Classroom:
@@ -43,7 +46,7 @@ class Classroom:
 
         return build_image(
             self._firmware_for(board.chip),
-            flash_size=board.flash_size,
+            flash_size=board.flash_size or FLASH_SIZE_UNKNOWN_ID,
             lessons=self.lessons,
             models=self.models,
             identity=identity,
