@@ -28,17 +28,17 @@ def test_record_writes_examples_manifest_and_lights_the_led(virtual_board, tmp_p
     assert result.returncode == 0, result.stderr
     assert "Example 2 of 2 (wave) starts in 1" in result.stdout
     examples = json.loads((dataset / "manifest.json").read_text())["examples"]
-    assert [entry["file"] for entry in examples] == ["wave/wave.1.csv", "wave/wave.2.csv"]
+    assert [entry["file"] for entry in examples] == ["wave/wave.1.csv", "wave/wave.2.csv"], result.stdout
     for entry in examples:
         names, t_us, values = read_csv(dataset / entry["file"])
         assert entry["board_id"] == virtual_board.uid and entry["label"] == "wave"
         assert list(names) == entry["channels"] and len(entry["units"]) == len(names)
-        assert entry["samples"] == len(t_us) and entry["samples"] + entry["dropped"] + entry["lost"] == 50
-        assert entry["flagged"] == bool(entry["dropped"] or entry["lost"])
+        assert entry["samples"] == len(t_us) and entry["samples"] + entry["dropped"] + entry["lost"] == 50, entry
+        assert entry["flagged"] == bool(entry["dropped"] or entry["lost"]), entry
         assert entry["start_utc"].endswith("Z")
     # The cue: the LED went on and off once per example.
     led = [event.args[1] for event in virtual_board.events() if event.kind == "pin" and event.args[0] == LED_PIN]
-    assert led[-4:] == [1, 0, 1, 0]
+    assert led[-4:] == [1, 0, 1, 0], virtual_board.events()
     # A second session adds to the dataset: numbering goes on, the manifest keeps both.
     again = run_jazari("record", virtual_board.port, "--label", "wave", "--seconds", "0.2", "--countdown", "0", "--dataset", str(dataset))
     assert again.returncode == 0, again.stderr
