@@ -16,13 +16,13 @@ docs/datasets.md lists the differences.
 import collections
 import re
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import serial
 
 from jazari.errors import JazariError
 from jazari.i18n import _
+from jazari.link.telemetry import Batch, StreamInfo, Totals
 
 BAUD = 115200
 DETECT_SECONDS = 1.0  # Edge Impulse listens this long to count lines
@@ -44,31 +44,10 @@ def is_error_line(line):
     return line.lstrip("<").upper().startswith("ERR")
 
 
-@dataclass(frozen=True)
-class ForwarderInfo:
-    """What the line format declares, in the shape of a kit stream's info."""
-
-    channels: tuple
-    rate_hz: float
-    units: tuple = ()
-    source: str = SOURCE
-    stream_id: int = 0
-    dtype: str = "float32"
-    scales: tuple = ()
-
-    def __post_init__(self):
-        if not self.units:
-            object.__setattr__(self, "units", ("",) * len(self.channels))
-
-
-@dataclass
-class ForwarderBatch:
-    info: ForwarderInfo
-    t_us: np.ndarray
-    values: np.ndarray
-    raw: bytes
-    dropped: int = 0  # the board cannot tell
-    lost: int = 0  # lines that were not `channels` numbers
+def forwarder_info(names, rate_hz):
+    """The StreamInfo of data-forwarder lines: plain numbers, no units known."""
+    count = len(names)
+    return StreamInfo(0, SOURCE, tuple(names), ("",) * count, "float32", (1.0,) * count, float(rate_hz))
 
 
 class LineParser:
@@ -145,7 +124,7 @@ class ForwarderStream:
 
     @property
     def totals(self):
-        return self.received, 0, self.lost
+        return Totals(self.received, 0, self.lost)
 
     def read(self, timeout=0.5):
         """The next batch of rows (all complete lines so far), or None after `timeout` s."""
@@ -177,7 +156,7 @@ class ForwarderStream:
         t_us = np.round(places * self._period_us).astype(np.int64)
         self.received += len(good)
         self.lost += lost
-        return ForwarderBatch(self.info, t_us, values, b"", 0, lost)
+        return Batch(self.info, t_us, values, values, 0, lost, self._slots - len(good))
 
     def problems(self):
         """What the user must hear about the lines after the stream, translated."""
@@ -223,7 +202,7 @@ class ForwarderSource:
             raise JazariError(
                 _("The board prints {count} values per line but {given} names were given.").format(count=channels, given=len(names))
             )
-        self.info = ForwarderInfo(channels=names, rate_hz=float(rate_hz or round(heard_rate, 1)))
+        self.info = forwarder_info(names, rate_hz or round(heard_rate, 1))
 
     def _listen(self, rate_hz):
         # As Edge Impulse: 1 s, or 2.5 periods of a given rate if longer.
