@@ -259,6 +259,17 @@ def test_board_reset_mid_stream_is_said_and_a_new_session_works(virtual_board):
         assert device.eval("1 + 1") == 2
 
 
+def test_a_stream_left_going_by_a_killed_host_is_stopped_by_the_next(virtual_board):
+    first = LinkSession.open(virtual_board.port)
+    first.open_stream("imu", 500).read(3.0)
+    first.device.transport.close()  # the host dies mid-stream: no STOP, no BYE
+    with LinkSession.open(virtual_board.port) as link:
+        assert link.found_in_link_mode
+        assert link.exec("import kit.linkstream as s\nprint(len(s._streams))") == "0\n"
+        with link.open_stream("imu", 500) as stream:
+            assert stream.info.stream_id == 0 and stream.read(3.0).index == 0
+
+
 def test_damaged_requests_mid_stream_leave_it_running(virtual_board):
     with LinkSession.open(virtual_board.port) as link:
         with link.open_stream("imu", 200) as stream:

@@ -1,13 +1,17 @@
-"""Benchmark the wire: `jazari deploy` beside mpremote's file copy, and frame decoding.
+"""Benchmark the wire: `jazari deploy` beside mpremote's file copy, frame decoding, telemetry.
 
     python tools/bench_link.py            # 20 KB and 200 KB at 115200 and 921600 baud
     python tools/bench_link.py --quick    # 20 KB only
+    python tools/bench_link.py --seconds 5   # telemetry streams of 5 s instead of 60
 
 On virtual boards with an imposed line rate (both directions paced at baud/10
 bytes a second). The baseline is mpremote's own `fs_writefile`, what
 `mpremote fs cp` calls, on the same board in the same run; both are timed
 in-process from an open connection (no process start-up on either side).
-Wire bytes count both directions. Prints a table; asserts nothing.
+Wire bytes count both directions. Telemetry: the IMU (6 channels) at
+1 kHz and the microphone at 16 kHz streamed for `--seconds` at each rate;
+the payload share is the samples' bytes over every byte on the line while the
+stream ran. Prints tables; asserts nothing.
 """
 
 import argparse
@@ -95,6 +99,33 @@ def decode_speed(payload_kind, megabytes=20, repeats=5):
     return rounds * len(stream) / best / 1e6
 
 
+def bench_stream(board, source, rate, seconds):
+    """(samples received, dropped, lost, payload share of wire bytes) of one stream."""
+    with LinkSession.open(board.port) as link:
+        link.line = counter = CountingLine(link.line)
+        stream = link.open_stream(source, rate)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            stream.read(1.0)
+        stream.close()
+        link.line = counter.line
+    received, dropped, lost = stream.totals
+    return received, dropped, lost, received * stream.info.sample_size / counter.bytes
+
+
+def telemetry_rows(folder, seconds):
+    rows = []
+    for baud in (115_200, 921_600):
+        with VirtualBoard("esp32", baud=baud, workdir=folder) as board:
+            for source, rate in (("imu", 1000), ("mic", 16000)):
+                rows.append((baud, source, rate, *bench_stream(board, source, rate, seconds)))
+                print(".", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    print(f"{'baud':>7} {'stream':>12} {'seconds':>8} {'received':>9} {'dropped':>8} {'lost':>5} {'payload/wire':>13}")
+    for baud, source, rate, received, dropped, lost, share in rows:
+        print(f"{baud:>7} {f'{source} {rate} Hz':>12} {seconds:>8} {received:>9} {dropped:>8} {lost:>5} {share:>13.3f}")
+
+
 def sample_files(folder, sizes):
     """(kind, path) pairs: int8 models where the conformance set has them
     (what students deploy), and random bytes (mpremote's best case: a third of
@@ -117,6 +148,7 @@ def sample_files(folder, sizes):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20 KB only")
+    parser.add_argument("--seconds", type=float, default=60, help="length of each telemetry stream (default 60)")
     args = parser.parse_args()
     sizes = [20_000] if args.quick else [20_000, 200_000]
     rows = []
@@ -136,7 +168,8 @@ def main():
         print(f"{baud:>7} {size // 1000:>5}KB {kind:>16} {ours:>9.2f} {theirs:>11.2f} {theirs / ours:>8.1f}x {our_ratio:>14.3f} {their_ratio:>16.3f}")
     for kind in ("random", "samples"):
         print(f"host frame decoding, {kind} payloads: {decode_speed(kind):.0f} MB/s")
-    print("telemetry payload share and 1 kHz IMU streaming: not measured (streams are not built yet)")
+    with tempfile.TemporaryDirectory() as folder:
+        telemetry_rows(folder, args.seconds)
 
 
 if __name__ == "__main__":

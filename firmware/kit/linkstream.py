@@ -74,6 +74,7 @@ def _stop(stream_id):
         _streams.remove(sampler)
         while _send_batch(sampler, True):
             pass
+        sampler.free()
         taken, dropped = sampler.written, sampler.dropped
     if not _streams:
         link.pump = None
@@ -86,6 +87,7 @@ def stop_all():
     global _btx, _poll
     for sampler in _streams:
         sampler.stop()
+        sampler.free()
     _streams.clear()
     link.pump = None
     _btx = _poll = None

@@ -74,11 +74,17 @@ class Sampler:
         self._timer.init(mode=machine.Timer.PERIODIC, freq=min(self.rate, _MAX_TICK_HZ), callback=self._tick_ref)
 
     def stop(self):
+        """Stop sampling; what the ring holds can still be taken."""
         if self._timer is not None:
             self._timer.deinit()
             self._timer = None
         else:
             self.source.stop()
+        self._read = self.source = None  # a stopped timer may still hold _tick_ref
+
+    def free(self):
+        """Give the ring back (a stopped timer may keep this object a while)."""
+        self.ring = self.ring_view = None
 
     def filled(self):
         """A block source has written the next block: returns where the one after goes."""

@@ -128,14 +128,16 @@ class Mic:
 
     def _done(self, i2s):
         # Runs as a soft IRQ: the next block goes to the next slot, whatever it held.
+        if self._i2s is None:
+            return  # stopped meanwhile
         at = self._sampler.filled()
-        if self._i2s is not None:
-            i2s.readinto(self._slots[(at // (_MIC_BLOCK * 2)) & self._mask])
+        i2s.readinto(self._slots[(at // (_MIC_BLOCK * 2)) & self._mask])
 
     def stop(self):
         i2s, self._i2s = self._i2s, None
         if i2s is not None:
             i2s.deinit()
+        self._slots = self._sampler = None
 
 
 SOURCES = {"imu": Imu, "adc": Adc, "button": Button, "mic": Mic}

@@ -97,8 +97,7 @@ class LinkSession:
                 self._break()
                 raise JazariError(self._version_message(version)) from None
             self._handshake()
-            self.request(WIRE.OP_STREAM_STOP, bytes([WIRE.ALL_STREAMS]))  # streams an earlier run left going
-            self.inbox[WIRE.STREAM_BATCH].clear()
+            self._stop_streams()
             return
         self._enter()
 
@@ -137,6 +136,14 @@ class LinkSession:
         if frame is None:
             raise not_answering(self.device.port)
         self._accept_hello(frame.payload)
+
+    def _stop_streams(self):
+        """Stop the streams an earlier run left going (a kit without streams has none)."""
+        try:
+            self.request(WIRE.OP_STREAM_STOP, bytes([WIRE.ALL_STREAMS]))
+        except LinkError:
+            pass
+        self.inbox[WIRE.STREAM_BATCH].clear()
 
     def _accept_hello(self, payload):
         version = payload[0]
