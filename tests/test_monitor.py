@@ -1,42 +1,13 @@
 """`jazari monitor` on the kit's telemetry stream, against virtual boards."""
 
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 
 from jazari.record.png import decode_png
 from jazari.record.writers import read_csv
-
-ENV = {"JAZARI_LANG": "en"}
-
-
-def run_jazari(*args, lang="en"):
-    return subprocess.run(
-        [sys.executable, "-m", "jazari.cli", "--lang", lang, *args],
-        capture_output=True, text=True, timeout=60, env={**os.environ, **ENV},
-    )
-
-
-def start_jazari(*args):
-    return subprocess.Popen(
-        [sys.executable, "-m", "jazari.cli", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **ENV},
-    )
-
-
-def wait_for_rows(path, rows, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and len(path.read_text().splitlines()) > rows:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{path} did not get {rows} rows")
-
+from record_helpers import run_jazari, start_jazari, wait_for_rows
 
 def test_monitor_records_csv_and_png(virtual_board, tmp_path):
     out, png = tmp_path / "imu.csv", tmp_path / "imu.png"

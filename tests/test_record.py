@@ -3,23 +3,14 @@
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 from jazari.record.writers import read_csv
+from record_helpers import run_jazari, start_jazari
 
-ENV = {"JAZARI_LANG": "en"}
 LED_PIN = 2  # the esp32 profile's LED
-
-
-def run_jazari(*args, lang="en"):
-    return subprocess.run(
-        [sys.executable, "-m", "jazari.cli", "--lang", lang, *args],
-        capture_output=True, text=True, timeout=60, env={**os.environ, **ENV},
-    )
 
 
 def test_record_writes_examples_manifest_and_lights_the_led(virtual_board, tmp_path):
@@ -48,10 +39,7 @@ def test_record_writes_examples_manifest_and_lights_the_led(virtual_board, tmp_p
 
 def test_ctrl_c_keeps_finished_examples_only(virtual_board, tmp_path):
     dataset = tmp_path / "ds"
-    record = subprocess.Popen(
-        [sys.executable, "-m", "jazari.cli", "record", virtual_board.port, "--label", "idle", "--seconds", "3", "--count", "3", "--countdown", "0", "--dataset", str(dataset)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **ENV},
-    )
+    record = start_jazari("record", virtual_board.port, "--label", "idle", "--seconds", "3", "--count", "3", "--countdown", "0", "--dataset", str(dataset))
     try:
         deadline = time.monotonic() + 30
         while not (dataset / "manifest.json").exists() and time.monotonic() < deadline:

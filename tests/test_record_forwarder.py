@@ -1,13 +1,10 @@
 """Edge Impulse data-forwarder lines from a virtual board running a student's script (no kit involved)."""
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 
 from jazari.link.device import Device
 from jazari.record.writers import read_csv
+from record_helpers import run_jazari, start_jazari, wait_for_rows
 
 # A student's sketch: three values per line, 100 lines a second, and now and then
 # a line that is not three numbers (a debug print, half a line).
@@ -23,13 +20,6 @@ while True:
     i += 1
     time.sleep_ms(10)
 """
-
-
-def run_jazari(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "jazari.cli", *args],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "JAZARI_LANG": "en"},
-    )
 
 
 def start_sketch(port, code=SKETCH):
@@ -94,10 +84,7 @@ def test_forwarder_error_line_and_silence(virtual_board):
 def test_board_gone_mid_record_keeps_every_received_sample(virtual_board, tmp_path):
     start_sketch(virtual_board.port)
     out = tmp_path / "cut.csv"
-    monitor = subprocess.Popen(
-        [sys.executable, "-m", "jazari.cli", "monitor", virtual_board.port, "--forwarder", "--rate", "100", "--record", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "JAZARI_LANG": "en"},
-    )
+    monitor = start_jazari("monitor", virtual_board.port, "--forwarder", "--rate", "100", "--record", str(out))
     try:
         wait_for_rows(out, 30)
         virtual_board.stop()  # the cable is pulled
@@ -111,27 +98,13 @@ def test_board_gone_mid_record_keeps_every_received_sample(virtual_board, tmp_pa
     assert np.array_equal(values[:, 1], 2 * values[:, 0])
 
 
-def wait_for_rows(path, rows, timeout=20):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and len(path.read_text().splitlines()) > rows:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{path} did not get {rows} rows")
-
-
 def test_ctrl_c_ends_cleanly_with_a_summary(virtual_board, tmp_path):
     import signal
 
     start_sketch(virtual_board.port)
     out = tmp_path / "stopped.csv"
     png = tmp_path / "stopped.png"
-    monitor = subprocess.Popen(
-        [sys.executable, "-m", "jazari.cli", "monitor", virtual_board.port, "--forwarder", "--rate", "100", "--record", str(out), "--png", str(png)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "JAZARI_LANG": "en"},
-    )
+    monitor = start_jazari("monitor", virtual_board.port, "--forwarder", "--rate", "100", "--record", str(out), "--png", str(png))
     try:
         wait_for_rows(out, 30)
         monitor.send_signal(signal.SIGINT)
