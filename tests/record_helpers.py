@@ -1,6 +1,7 @@
 """What the monitor and record tests share: running `jazari` and watching a file grow."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -30,3 +31,21 @@ def wait_for_rows(path, rows, timeout=20):
             return
         time.sleep(0.1)
     raise AssertionError(f"{path} did not get {rows} rows")
+
+
+def cut_short(out, stop, *args, rows=30):
+    """Run `jazari ARGS` until `out` has `rows` rows, call stop(process), let it end.
+
+    Returns (exit code, stdout, stderr)."""
+    process = start_jazari(*args)
+    try:
+        wait_for_rows(out, rows)
+        stop(process)
+        stdout, stderr = process.communicate(timeout=40)
+    finally:
+        process.kill()
+    return process.returncode, stdout, stderr
+
+
+def ctrl_c(process):
+    process.send_signal(signal.SIGINT)

@@ -1,13 +1,11 @@
 """`jazari monitor` on the kit's telemetry stream, against virtual boards."""
 
-import signal
-
 import numpy as np
 import pytest
 
 from jazari.record.png import decode_png
 from jazari.record.writers import read_csv
-from record_helpers import run_jazari, start_jazari, wait_for_rows
+from record_helpers import ctrl_c, cut_short, run_jazari
 
 def test_monitor_records_csv_and_png(virtual_board, tmp_path):
     out, png = tmp_path / "imu.csv", tmp_path / "imu.png"
@@ -39,14 +37,8 @@ def test_monitor_without_port_picks_the_only_board(virtual_boards):
 
 def test_ctrl_c_keeps_every_received_sample_and_frees_the_board(virtual_board, tmp_path):
     out = tmp_path / "stopped.csv"
-    monitor = start_jazari("monitor", virtual_board.port, "--rate", "200", "--record", str(out))
-    try:
-        wait_for_rows(out, 50)
-        monitor.send_signal(signal.SIGINT)
-        stdout, stderr = monitor.communicate(timeout=30)
-    finally:
-        monitor.kill()
-    assert monitor.returncode == 0, stderr
+    code, stdout, stderr = cut_short(out, ctrl_c, "monitor", virtual_board.port, "--rate", "200", "--record", str(out))
+    assert code == 0, stderr
     names, t_us, values = read_csv(out)
     assert f"imu: received {len(t_us)} samples" in stdout and "Traceback" not in stderr
     again = run_jazari("info", virtual_board.port)  # the board was left at its REPL
@@ -55,14 +47,9 @@ def test_ctrl_c_keeps_every_received_sample_and_frees_the_board(virtual_board, t
 
 def test_board_gone_mid_record(virtual_board, tmp_path):
     out = tmp_path / "cut.csv"
-    monitor = start_jazari("monitor", virtual_board.port, "--rate", "200", "--record", str(out))
-    try:
-        wait_for_rows(out, 50)
-        virtual_board.stop()  # the cable is pulled
-        stdout, stderr = monitor.communicate(timeout=40)
-    finally:
-        monitor.kill()
-    assert monitor.returncode == 1 and "Traceback" not in stderr
+    pull_the_cable = lambda _process: virtual_board.stop()  # noqa: E731
+    code, stdout, stderr = cut_short(out, pull_the_cable, "monitor", virtual_board.port, "--rate", "200", "--record", str(out))
+    assert code == 1 and "Traceback" not in stderr
     assert len(stderr.strip().splitlines()) == 1
     names, t_us, values = read_csv(out)
     assert f"imu: received {len(t_us)} samples" in stdout  # the file holds every sample received

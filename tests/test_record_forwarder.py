@@ -4,7 +4,7 @@ import numpy as np
 
 from jazari.link.device import Device
 from jazari.record.writers import read_csv
-from record_helpers import run_jazari, start_jazari, wait_for_rows
+from record_helpers import ctrl_c, cut_short, run_jazari
 
 # A student's sketch: three values per line, 100 lines a second, and now and then
 # a line that is not three numbers (a debug print, half a line).
@@ -84,14 +84,9 @@ def test_forwarder_error_line_and_silence(virtual_board):
 def test_board_gone_mid_record_keeps_every_received_sample(virtual_board, tmp_path):
     start_sketch(virtual_board.port)
     out = tmp_path / "cut.csv"
-    monitor = start_jazari("monitor", virtual_board.port, "--forwarder", "--rate", "100", "--record", str(out))
-    try:
-        wait_for_rows(out, 30)
-        virtual_board.stop()  # the cable is pulled
-        stdout, stderr = monitor.communicate(timeout=30)
-    finally:
-        monitor.kill()
-    assert monitor.returncode == 1
+    pull_the_cable = lambda _process: virtual_board.stop()  # noqa: E731
+    code, stdout, stderr = cut_short(out, pull_the_cable, "monitor", virtual_board.port, "--forwarder", "--rate", "100", "--record", str(out))
+    assert code == 1
     assert "stopped sending" in stderr and "Traceback" not in stderr
     names, t_us, values = read_csv(out)
     assert f"received {len(t_us)} samples" in stdout  # the file holds every sample received
@@ -99,19 +94,11 @@ def test_board_gone_mid_record_keeps_every_received_sample(virtual_board, tmp_pa
 
 
 def test_ctrl_c_ends_cleanly_with_a_summary(virtual_board, tmp_path):
-    import signal
-
     start_sketch(virtual_board.port)
     out = tmp_path / "stopped.csv"
     png = tmp_path / "stopped.png"
-    monitor = start_jazari("monitor", virtual_board.port, "--forwarder", "--rate", "100", "--record", str(out), "--png", str(png))
-    try:
-        wait_for_rows(out, 30)
-        monitor.send_signal(signal.SIGINT)
-        stdout, stderr = monitor.communicate(timeout=30)
-    finally:
-        monitor.kill()
-    assert monitor.returncode == 0, stderr
+    code, stdout, stderr = cut_short(out, ctrl_c, "monitor", virtual_board.port, "--forwarder", "--rate", "100", "--record", str(out), "--png", str(png))
+    assert code == 0, stderr
     names, t_us, values = read_csv(out)
     assert f"received {len(t_us)} samples" in stdout and "Traceback" not in stderr
     from jazari.record.png import decode_png
