@@ -12,7 +12,7 @@ import numpy as np
 WIDTH = 960
 PANEL = 110  # pixels per channel panel
 MARGIN = 8
-LEFT = 64  # room for the range labels
+LEFT = 80  # room for the range labels (8 characters)
 AXIS = 22  # room for the time labels
 SCALE = 2  # font pixels per glyph pixel
 BACKGROUND = (255, 255, 255)
@@ -56,7 +56,9 @@ def draw_text(pixels, x, y, text, colour=INK):
 
 
 def _number(value):
-    return "%.4g" % value
+    """`value` in at most 8 characters."""
+    text = "%.3g" % value
+    return text if len(text) <= 8 else "%.1e" % value
 
 
 def _column_spans(x, y, columns):
@@ -126,8 +128,8 @@ def _panel(pixels, top, plot_width, holes, index, t_us, values, channels, units,
     to_row = lambda v: np.round(15 + (high - v) * (inner - 1) / (high - low)).astype(np.int64)  # noqa: E731
     if low < 0 < high:
         area[to_row(0.0), :] = ZERO_LINE
-    draw_text(pixels, MARGIN, top + 14, _number(high)[:7])
-    draw_text(pixels, MARGIN, top + PANEL - 12, _number(low)[:7])
+    draw_text(pixels, MARGIN, top + 14, _number(high))
+    draw_text(pixels, MARGIN, top + PANEL - 12, _number(low))
     cols, row_low, row_high = _column_spans(to_column(t_us), to_row(column), plot_width)
     colour = COLOURS[index % len(COLOURS)]
     for col, a, b in zip(cols.tolist(), np.asarray(row_low).tolist(), np.asarray(row_high).tolist()):

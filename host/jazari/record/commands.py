@@ -33,12 +33,16 @@ def _source_options(parser):
 
 
 def _check(args):
-    from jazari.record.source import check_positive, check_source
+    from jazari.record.source import check_options, check_positive, check_source
 
     check_positive(args.seconds, "--seconds")
     check_positive(args.rate, "--rate")
     if not args.forwarder:
-        check_source(args.source)
+        check_options(check_source(args.source), _options(args))
+
+
+def _options(args):
+    return {"pin": args.pin} if args.pin is not None else {}
 
 
 def _open_source(args, command):
@@ -46,8 +50,7 @@ def _open_source(args, command):
 
     port = pick_port(args.port, command)
     if not args.forwarder:
-        options = {"pin": args.pin} if args.pin is not None else {}
-        return KitSource(port, args.source, args.rate, options)
+        return KitSource(port, args.source, args.rate, _options(args))
     from jazari.record.forwarder import ForwarderSource
 
     names = [name.strip() for name in args.names.split(",")] if args.names else None

@@ -14,7 +14,7 @@ from rich.text import Text
 from jazari.i18n import _
 
 PLOT_WIDTH = 56  # characters, on a terminal wide enough
-OTHER_COLUMNS = 44  # what the name, value, unit and range columns take
+OTHER_COLUMNS = 54  # what the name, value, unit and range columns take
 _DOT_BITS = np.array([[0x01, 0x08], [0x02, 0x10], [0x04, 0x20], [0x40, 0x80]], dtype=np.int32)
 _BLANK = 0x2800  # the empty braille cell
 
@@ -80,9 +80,9 @@ def render(info, recent, totals, seconds, width=PLOT_WIDTH):
     table = Table(box=None, show_header=True, pad_edge=False, header_style="bold")
     table.add_column(_("channel"), no_wrap=True)
     table.add_column(_("last seconds"), no_wrap=True)
-    table.add_column(_("value"), justify="right")
+    table.add_column(_("value"), justify="right", no_wrap=True)
     table.add_column(_("unit"))
-    table.add_column(_("range"), justify="right")
+    table.add_column(_("range"), justify="right", no_wrap=True)
     units = tuple(info.units) + ("",) * len(info.channels)
     for index, name in enumerate(info.channels):
         column = values[:, index]

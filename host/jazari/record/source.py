@@ -38,6 +38,13 @@ def check_source(source):
     return source
 
 
+def check_options(source, options):
+    """Say before connecting what a source needs and was not given."""
+    if source == "adc" and options.get("pin") is None:
+        raise JazariError(_("--source adc needs the GPIO to read: add --pin N, e.g. --pin 34."))
+    return options
+
+
 def check_positive(value, option):
     if value is not None and not value > 0:
         raise JazariError(_("{option} must be more than 0 (it is {value}).").format(option=option, value=value))
@@ -53,7 +60,7 @@ class KitSource:
         self.port = port
         self.source = check_source(source)
         self.rate_hz = rate_hz
-        self.options = options or {}  # what the source needs, e.g. {"pin": 34} for the adc
+        self.options = check_options(source, options or {})  # e.g. {"pin": 34} for the adc
         self.session = LinkSession.open(port)
         self.hello = self.session.hello
         self.has_led = True
