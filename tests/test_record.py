@@ -50,6 +50,7 @@ def test_ctrl_c_keeps_finished_examples_only(virtual_board, tmp_path):
     finally:
         record.kill()
     assert record.returncode == 130 and "Traceback" not in stderr
+    assert "idle/idle.2.csv was not kept" in stderr
     examples = json.loads((dataset / "manifest.json").read_text())["examples"]
     assert [entry["file"] for entry in examples] == ["idle/idle.1.csv"]
     assert sorted(os.listdir(dataset / "idle")) == ["idle.1.csv"]  # no half-written example

@@ -44,8 +44,10 @@ def record_one(source, dataset, label, seconds):
                     out.write(t_us, values)
             problems = getattr(stream, "problems", lambda: [])()
         os.replace(partial, path)
-    except BaseException:
+    except BaseException as stop:
         partial.unlink(missing_ok=True)
+        if isinstance(stop, KeyboardInterrupt):
+            console.warn(_("{file} was not kept; the examples before it are saved.").format(file=dataset.relative(path)))
         raise
     finally:
         if cued:
