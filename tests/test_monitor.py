@@ -57,7 +57,7 @@ def test_board_gone_mid_record(virtual_board, tmp_path):
 
 @pytest.mark.parametrize(
     "lang, args",
-    [("en", ("--source", "gyro")), ("en", ("--seconds", "0")), ("en", ("--rate", "-2")), ("en", ("--source", "adc")), ("fr", ("--source", "gyro")), ("ar", ("--seconds", "-1"))],
+    [("en", ("--record", "/nonexistent/walk.csv")), ("en", ("--png", "/nonexistent/walk.png")), ("en", ("--source", "gyro")), ("en", ("--seconds", "0")), ("en", ("--rate", "-2")), ("en", ("--source", "adc")), ("fr", ("--source", "gyro")), ("ar", ("--seconds", "-1"))],
 )
 def test_bad_options_are_one_translated_line(lang, args):
     result = run_jazari("monitor", "/dev/null", *args, lang=lang)

@@ -62,8 +62,11 @@ def _open_source(args, command):
 
 def do_monitor(args):
     from jazari.record.monitor import monitor, summary_line
+    from jazari.record.writers import check_writable
 
     _check(args)
+    for path in filter(None, (args.record, args.png)):
+        check_writable(path)
     with _open_source(args, "monitor") as source:
         summary, failure = monitor(source, args.seconds, args.record, args.png)
     console.say(summary_line(summary, "forwarder" if args.forwarder else args.source))

@@ -71,12 +71,12 @@ def monitor(source, seconds=None, record=None, png=None, live=None):
     """Stream from `source` until Ctrl-C or `seconds`; (Summary, JazariError or None)."""
     stream = source.open_stream()
     info = stream.info
-    writer = open_writer(record, info.channels) if record else None
     recent = Recent(WINDOW_SECONDS * info.rate_hz, len(info.channels))
     trace = Trace(len(info.channels)) if png else None
-    summary, failure = Summary(), None
+    summary, failure, writer = Summary(), None, None
     wanted = round(seconds * info.rate_hz) if seconds else None
     try:
+        writer = open_writer(record, info.channels) if record else None
         with _live_view(info, recent, summary, live):
             for t_us, values in take(stream, wanted, summary):
                 if writer:

@@ -119,6 +119,21 @@ def open_writer(path, channels):
         ) from None
 
 
+def check_writable(path):
+    """Say now, before any board is reached, if `path` cannot be written."""
+    path = Path(path)
+    existed = path.exists()
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as failure:
+        raise JazariError(
+            _("Cannot write {path}: {reason}").format(path=path, reason=failure.strerror or failure)
+        ) from None
+    if not existed:
+        path.unlink()
+
+
 def read_csv(path):
     """(channel names, t_us int64 array, values float32 array) of a CSV written here."""
     with open(path, encoding="utf-8") as source:
