@@ -259,6 +259,22 @@ def test_board_reset_mid_stream_is_said_and_a_new_session_works(virtual_board):
         assert device.eval("1 + 1") == 2
 
 
+def test_cable_pulled_mid_stream_is_said_and_the_same_process_carries_on(virtual_board):
+    link = LinkSession.open(virtual_board.port)
+    stream = link.open_stream("imu", 500)
+    assert stream.read(3.0) is not None
+    virtual_board.unplug()
+    with pytest.raises(JazariError, match="unplugged"):
+        for _ in range(100):  # what was already on the host comes first
+            stream.read(1.0)
+    stream.close()
+    link.close()
+    virtual_board.replug()
+    with LinkSession.open(virtual_board.port) as again:
+        with again.open_stream("imu", 200) as stream:
+            assert stream.read(3.0).index == 0
+
+
 def test_a_stream_left_going_by_a_killed_host_is_stopped_by_the_next(virtual_board):
     first = LinkSession.open(virtual_board.port)
     first.open_stream("imu", 500).read(3.0)

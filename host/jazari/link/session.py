@@ -21,7 +21,7 @@ from mpremote.transport import TransportError
 
 from jazari.errors import JazariError
 from jazari.i18n import _
-from jazari.link.device import READ_TIMEOUT, RESET_TIMEOUT, BoardError, Device, not_answering
+from jazari.link.device import READ_TIMEOUT, RESET_TIMEOUT, BoardError, Device, not_answering, port_gone
 from jazari.link.frames import WIRE, FrameDecoder, pack
 
 REPLY_TIMEOUT = 2.0  # seconds: a reply lost this long is asked for again
@@ -181,10 +181,10 @@ class LinkSession:
                 self._send(b"\0" + pack(WIRE.BYE, seq))
                 self._wait(lambda f: f.type == WIRE.BYE and f.seq == seq, self.reply_timeout)
                 self._back_to_repl()
+            self.line.timeout = READ_TIMEOUT
         except (JazariError, OSError, serial.SerialException):
             pass  # the board is gone or reset: nothing to say goodbye to
         finally:
-            self.line.timeout = READ_TIMEOUT
             self.device.close()
 
     def __enter__(self):
@@ -213,7 +213,8 @@ class LinkSession:
         the raw REPL says the code has ended.
         """
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        polled = False  # the line is read at least once: a zero timeout takes what has come
+        while True:
             while self._frames:
                 frame = self._frames.popleft()
                 if wanted(frame):
@@ -222,13 +223,15 @@ class LinkSession:
                     self.inbox[frame.type].append(frame)
             if repl_end and self.decoder.pending.endswith(b"\x04>"):
                 return None
+            if polled and time.monotonic() >= deadline:
+                return None
+            polled = True
             try:
                 data = self.line.read(max(1, self.line.in_waiting))
             except (OSError, serial.SerialException):
                 raise not_answering(self.device.port) from None
             if data:
                 self._frames.extend(self.decoder.feed(data))
-        return None
 
     def next_frame(self, kind, timeout):
         """The next frame of a ROUTED `kind` within `timeout` s, or None.
@@ -238,7 +241,15 @@ class LinkSession:
         """
         if self.inbox[kind]:
             return self.inbox[kind].popleft()
-        frame = self._wait(lambda f: f.type == kind, timeout)
+        try:
+            frame = self._wait(lambda f: f.type == kind, timeout)
+        except JazariError:
+            if not port_gone(self.device.port):
+                raise
+            self.linked = False
+            raise JazariError(
+                _("The board on {port} was unplugged. Plug it in again and run the command again.").format(port=self.device.port)
+            ) from None
         if frame is not None:
             return frame
         if any(mark in self.decoder.pending for mark in _RESTARTED):
