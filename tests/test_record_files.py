@@ -175,3 +175,29 @@ def test_forwarder_detection():
         detect([], "/dev/x", 1.0)
     with pytest.raises(JazariError, match="not numbers"):
         detect(["hello world"], "/dev/x", 1.0)
+
+
+class _Stream:
+    """Batches as a stream hands them out (for take's arithmetic)."""
+
+    def __init__(self, batches):
+        self.batches = list(batches)
+
+    def read(self, timeout):
+        from jazari.link.telemetry import Batch
+
+        t_us, dropped, lost = self.batches.pop(0)
+        values = np.zeros((len(t_us), 1), dtype=np.float32)
+        return Batch(None, np.asarray(t_us), values, values, dropped, lost)
+
+
+def test_take_counts_exactly_the_samples_asked_for():
+    from jazari.record.monitor import Summary, take
+
+    stream = _Stream([(range(0, 5), 0, 0), (range(8, 12), 3, 0), (range(15, 20), 2, 1), (range(30, 40), 6, 4)])
+    summary = Summary()
+    taken = np.concatenate([t for t, _v in take(stream, 22, summary)])
+    # 5 + (3 missing, 4) + (3 missing, 5) = 20 slots; the last batch's 6 dropped fill only 2.
+    assert list(taken) == [0, 1, 2, 3, 4, 8, 9, 10, 11, 15, 16, 17, 18, 19]
+    assert (summary.received, summary.dropped, summary.lost) == (14, 7, 1)
+    assert summary.slots == 22

@@ -59,9 +59,13 @@ def take(stream, samples=None, summary=None, no_data=NO_DATA_SECONDS):
             continue
         heard = now
         summary.started = summary.started or now
-        summary.dropped += batch.dropped
-        summary.lost += batch.lost
-        room = len(batch.t_us) if samples is None else max(0, samples - summary.slots)
+        # The missing samples come before the batch's own; what falls past the end is not counted.
+        left = len(batch.t_us) + batch.dropped + batch.lost if samples is None else samples - summary.slots
+        dropped = min(batch.dropped, left)
+        lost = min(batch.lost, left - dropped)
+        summary.dropped += dropped
+        summary.lost += lost
+        room = left - dropped - lost
         t_us, values = batch.t_us[:room], batch.values[:room]
         summary.received += len(t_us)
         yield t_us, values
