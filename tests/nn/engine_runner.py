@@ -112,7 +112,7 @@ with open(fin, "rb") as src, open(fout, "wb") as dst:
             dst.write(o)
         low = min(low, gc.mem_free())
 import json
-print("ENGINE-META", json.dumps({"outputs": outs, "arena_bytes": m.arena_bytes, "tensor_bytes": m._interp.tensor_bytes, "last_us": m.last_us, "min_free": low}))
+print("ENGINE-META", json.dumps({"outputs": outs, "arena_bytes": m.arena_bytes, "tensor_bytes": m._interp.tensor_bytes, "last_us": m.last_us, "min_free": low, "kept": type(m._interp._kept).__name__}))
 """
 
 # Runs in CPython: maps the ROMFS image outside MicroPython's heap, then runs
@@ -182,8 +182,9 @@ def run_engine(model_path, inputs, heap=None, mode="file", meta=None, in_arena=F
     MicroPython build that cannot run inside this process (a 32-bit one).
 
     `meta`, when a dict, receives the engine's arena_bytes (planned arena,
-    scratch included), tensor_bytes (the activations' plan alone), last_us
-    and min_free (lowest free heap seen while invoking)."""
+    scratch included), tensor_bytes (the activations' plan alone), last_us,
+    min_free (lowest free heap seen while invoking) and kept (where the ops'
+    per-channel constants live: "InRam", or "OnFlash" in a file)."""
     inputs = [np.asarray(x) for x in inputs]
     samples = _sample_count(inputs)
     with tempfile.TemporaryDirectory(prefix="jazari-engine-") as tmp:
@@ -208,7 +209,7 @@ def run_engine(model_path, inputs, heap=None, mode="file", meta=None, in_arena=F
             cmd = [sys.executable, "-c", _ROM_LAUNCHER, str(image)] + mp
         else:
             cmd = mp
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=env)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=env, cwd=tmp)
         text = proc.stdout + proc.stderr
         for line in proc.stdout.splitlines():
             if line.startswith("ENGINE-ERROR "):

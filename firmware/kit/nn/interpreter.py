@@ -10,6 +10,7 @@ from . import errors
 # model's bytes take the heap: compiled from .py, they want it contiguous.
 from . import reader, planner
 from . import tensors
+from . import kept
 
 _ACT_TYPES = (S.INT8, S.INT32)
 # Ops that keep per-channel constants (ctx.keep): sized in the planning pass.
@@ -87,23 +88,36 @@ class Interpreter:
         # 2 KB is left although half the heap is free.
         if reader is None:
             _import_loaders()
+        self._keep_total = self._keep_max = 0
         old = gc.threshold()
         gc.threshold(_LOAD_GC_BYTES)
         try:
-            self._load(src, weights)
+            try:
+                self._load(src, weights, False)
+            except ValueError as first:
+                # Out of memory with the per-channel constants in RAM: load
+                # again with them on flash (kept.py), when that saves any and
+                # the filesystem takes them.
+                if not self.out_of_memory or self._keep_total <= self._keep_max:
+                    raise
+                try:
+                    self._load(src, weights, True)
+                except OSError:
+                    self._fail()
+                    raise first
         finally:
             gc.threshold(old)
             _release_loaders()
 
-    def _load(self, src, weights):
+    def _load(self, src, weights, on_flash):
+        self.out_of_memory = False
         self.weights_src = weights
         self._in_place = getattr(weights, "addressable", True)
         self._scratch = {}
-        self._kept = 0
         self._op = 0
         self._ops = {}  # the model's {builtin code: (prepare, eval)}, from _load_code()
         self.scratch_buf = None
-        size = self._take_arena(src)
+        size = self._take_arena(src, on_flash)
         self._load_code(src)
         arena = memoryview(self.arena)
         self.views = self._views(arena)
@@ -117,6 +131,8 @@ class Interpreter:
             self._fail()
             raise errors.no_room_reading(gc.mem_free())
         graph = None
+        if on_flash:
+            self._kept.finish()
         extra = self._place_scratch(steps, size, arena)
         self._plan = self._scratch = None
         self.tensor_bytes = size
@@ -127,13 +143,18 @@ class Interpreter:
         # shares one extra buffer (each scratch lives for one op only).
         # Returns the extra buffer's bytes.
         p = self._plan
-        live, offsets = {}, {}
-        for k in range(len(p) // _ROW):
-            r = k * _ROW
-            if p[r + _FIRST] >= 0:
-                live[k] = (p[r + _FIRST], p[r + _LAST], p[r + _SIZE])
-                offsets[k] = p[r + _AT]
-        where, extra = planner.place_scratch(live, offsets, size, self._scratch)
+        try:
+            live, offsets = {}, {}
+            for k in range(len(p) // _ROW):
+                r = k * _ROW
+                if p[r + _FIRST] >= 0:
+                    live[k] = (p[r + _FIRST], p[r + _LAST], p[r + _SIZE])
+                    offsets[k] = p[r + _AT]
+            where, extra = planner.place_scratch(live, offsets, size, self._scratch)
+        except MemoryError:
+            live = offsets = None
+            self._fail()
+            raise errors.no_room_preparing(len(steps) - 1, gc.mem_free())
         live = offsets = None
         if size + extra <= len(arena):
             extra_buf = arena[size:]  # the arena's spare tail (see _take_arena)
@@ -148,16 +169,17 @@ class Interpreter:
             n = self._scratch.get(i, 0)
             if n:
                 at = where.get(i)
-                ev, op, data, _ = steps[i]
-                steps[i] = (ev, op, data, arena[at:at + n] if at is not None else extra_buf[:n])
+                ev, op, data, _, reload = steps[i]
+                steps[i] = (ev, op, data, arena[at:at + n] if at is not None else extra_buf[:n], reload)
         return extra
 
     def _fail(self):
         # Let go of everything before reporting how much memory is free.
-        self.arena = self.info = self._keep = self._plan = self.steps = self.views = None
+        self.out_of_memory = True
+        self.arena = self.info = self._kept = self._plan = self.steps = self.views = None
         gc.collect()
 
-    def _take_arena(self, src):
+    def _take_arena(self, src, on_flash):
         # Pass 1: check the model and plan its activations, then let go of
         # everything and take the arena as one block in a clean heap, before
         # the ops' code and the model's objects split the heap into holes.
@@ -165,7 +187,7 @@ class Interpreter:
         # low in the heap once its garbage is gone: any other object kept
         # would sit above that garbage and split the free space.
         try:
-            size, keep, plan = self._plan_size(src)
+            size, plan = self._plan_size(src)
         except MemoryError:
             _scrub(8)
             self._fail()
@@ -182,6 +204,7 @@ class Interpreter:
         _scrub(8)
         gc.collect()
         if size > gc.mem_free():
+            self._fail()
             raise errors.too_big(size, gc.mem_free())
         # A spare tail of 1/16 of the arena, for the scratch that finds no
         # hole at its op (at the arena's peak op there are none): found now,
@@ -197,9 +220,10 @@ class Interpreter:
             raise errors.too_big(size, gc.mem_free())
         # The ops' per-channel constants go in one block taken now, beside
         # the arena, rather than in a few KB per layer found late in a
-        # fragmented heap.
+        # fragmented heap (or, on flash, the window for one op's).
+        keep = self._keep_max if on_flash else self._keep_total
         try:
-            self._keep = memoryview(bytearray(keep))
+            self._kept = kept.OnFlash(keep, src) if on_flash else kept.InRam(keep)
         except MemoryError:
             self._fail()
             raise errors.too_big(size + keep, gc.mem_free())
@@ -249,7 +273,7 @@ class Interpreter:
                 except _BROKEN as e:  # a corrupt file trips an op's arithmetic
                     raise errors.bad_shape(op, "%s: %s" % (type(e).__name__, e))
                 steps[i] = (ev, _Op(i, op.code, tuple(self._ref(t) for t in op.inputs),
-                                    tuple(self._ref(t) for t in op.outputs)), data, None)
+                                    tuple(self._ref(t) for t in op.outputs)), data, None, self._kept.op_done())
                 op = data = None
                 # MicroPython allocates upwards from its last collection: a
                 # collection per op keeps what the ops keep packed low, instead
@@ -274,16 +298,21 @@ class Interpreter:
         return reader.lean(t)
 
     def _plan_size(self, src):
-        # (arena bytes, bytes the ops will ask of ctx.keep at most, the
-        # plan as bytes: a row of _ROW ints per tensor)
+        # (arena bytes, the plan as bytes: a row of _ROW ints per tensor);
+        # sets the bytes the ops will ask of ctx.keep at most, in all and
+        # for one op.
         from . import ops as registry
         info = reader.read_model(src)
         self._check(info, registry.OPS)
-        keep = 0
+        total = most = 0
         for op in info.operators:
             if op.code in _PER_CHANNEL and len(op.inputs) > 1 and op.outputs[0].shape:
                 scales = op.inputs[1].scales
-                keep += 1 + 5 * (op.outputs[0].shape[-1] if scales is not None and len(scales) > 1 else 1)
+                n = 1 + 5 * (op.outputs[0].shape[-1] if scales is not None and len(scales) > 1 else 1)
+                total += n
+                if n > most:
+                    most = n
+        self._keep_total, self._keep_max = total, most
         alias = self._aliases(info, registry.ALIASING)
         registry = None
         live = planner.lifetimes(info, alias)
@@ -301,7 +330,7 @@ class Interpreter:
         for k, (first, last, _) in live.items():
             r = k * _ROW
             p[r + _FIRST], p[r + _LAST], p[r + _AT] = first, last, offsets[k]
-        return size, keep, bytes(p)
+        return size, bytes(p)
 
     def _check(self, info, supported):
         # Every op supported, every tensor of a type it takes; returns the
@@ -369,12 +398,9 @@ class Interpreter:
 
     def keep(self, nbytes):
         # At prepare: `nbytes` (zeros) that this op keeps for good, from the
-        # block taken with the arena while it lasts.
-        at = self._kept
-        if at + nbytes > len(self._keep):
-            return bytearray(nbytes)
-        self._kept = at + nbytes
-        return self._keep[at:at + nbytes]
+        # block taken with the arena while it lasts (kept.py).
+        got = self._kept.take(nbytes)
+        return bytearray(nbytes) if got is None else got
 
     def scratch(self, nbytes):
         # At prepare: this op needs `nbytes` of scratch, found in
@@ -395,8 +421,11 @@ class Interpreter:
             if len(b) != t.size:
                 raise errors.wrong_input(i, t, len(b))
             views[t.index][:] = b
+        kept = self._kept
         try:
-            for ev, op, data, scratch in self.steps:
+            for ev, op, data, scratch, reload in self.steps:
+                if reload is not None:
+                    kept.reload(reload)
                 self.scratch_buf = scratch
                 ev(self, op, data)
         except _BROKEN as e:
