@@ -7,10 +7,12 @@ renamed into place, then the manifest replaced. A Ctrl-C drops only the
 example under way.
 """
 
+import contextlib
 import os
 import time
 
 from jazari.console import console
+from jazari.errors import JazariError
 from jazari.i18n import _
 from jazari.record.dataset import utc_now
 from jazari.record.monitor import Summary, take
@@ -51,7 +53,8 @@ def record_one(source, dataset, label, seconds):
         raise
     finally:
         if cued:
-            source.cue(False)
+            with contextlib.suppress(JazariError):  # a board gone meanwhile: its own error is the one to say
+                source.cue(False)
     for line in problems:
         console.warn(line)
     entry = {

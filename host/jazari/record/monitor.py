@@ -7,6 +7,7 @@ pulled cable or the end of `seconds` all stop the same way: the file is
 closed, the PNG drawn, and the summary counts exactly what is in the file.
 """
 
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -106,19 +107,11 @@ def monitor(source, seconds=None, record=None, png=None, live=None):
     return summary, failure
 
 
-class _NoView:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
 def _live_view(info, recent, summary, live):
     """A rich Live view on a terminal (or when `live` says so), else nothing."""
     out = console.stream("out")
     if live is False or (live is None and not out.isatty()):
-        return _NoView()
+        return contextlib.nullcontext()
     from rich.console import Console
     from rich.live import Live
 
