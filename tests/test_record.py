@@ -37,7 +37,8 @@ def test_record_writes_examples_manifest_and_lights_the_led(virtual_board, tmp_p
     assert [entry["file"] for entry in examples][-1] == "wave/wave.3.csv" and len(examples) == 3
 
 
-def test_ctrl_c_keeps_finished_examples_only(virtual_board, tmp_path):
+@pytest.mark.parametrize("cut", ["ctrl_c", "cable"])
+def test_a_cut_keeps_finished_examples_only(virtual_board, tmp_path, cut):
     dataset = tmp_path / "ds"
     record = start_jazari("record", virtual_board.port, "--label", "idle", "--seconds", "3", "--count", "3", "--countdown", "0", "--dataset", str(dataset))
     try:
@@ -45,12 +46,18 @@ def test_ctrl_c_keeps_finished_examples_only(virtual_board, tmp_path):
         while not (dataset / "manifest.json").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(0.5)  # into the second example
-        record.send_signal(signal.SIGINT)
+        if cut == "ctrl_c":
+            record.send_signal(signal.SIGINT)
+        else:
+            virtual_board.stop()  # the cable is pulled
         stdout, stderr = record.communicate(timeout=30)
     finally:
         record.kill()
-    assert record.returncode == 130 and "Traceback" not in stderr
-    assert "idle/idle.2.csv was not kept" in stderr
+    assert "Traceback" not in stderr
+    if cut == "ctrl_c":
+        assert record.returncode == 130 and "idle/idle.2.csv was not kept" in stderr
+    else:
+        assert record.returncode == 1 and len(stderr.strip().splitlines()) == 1
     examples = json.loads((dataset / "manifest.json").read_text())["examples"]
     assert [entry["file"] for entry in examples] == ["idle/idle.1.csv"]
     assert sorted(os.listdir(dataset / "idle")) == ["idle.1.csv"]  # no half-written example
