@@ -167,6 +167,8 @@ def test_bad_stream_requests_are_refused_clearly(virtual_board):
             link.open_stream("imu", 5000)
         with pytest.raises(LinkError, match="needs a pin"):
             link.open_stream("adc")
+        with pytest.raises(LinkError, match="imu has no option 'range': it takes accel_g, gyro_dps"):
+            link.open_stream("imu", range=4)
         assert link.exec("print(1)") == "1\n"
 
 

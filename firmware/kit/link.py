@@ -263,10 +263,9 @@ def serve():
             pass
     finally:
         micropython.kbd_intr(3)
-        if "kit.linkstream" in sys.modules:
-            sys.modules["kit.linkstream"].stop_all()
-        if "kit.linkfs" in sys.modules:
-            sys.modules["kit.linkfs"].close()
+        for part in ("kit.linkstream", "kit.linkfs"):  # streams stopped, open file closed
+            if part in sys.modules:
+                sys.modules[part].close()
         _rx = _tx = _model = _names = None
         _forget()
         gc.collect()

@@ -82,7 +82,7 @@ def _stop(stream_id):
     return 4 + link.put_u32(dropped, 4)
 
 
-def stop_all():
+def close():
     """Stop every stream and free the buffers (link mode ends)."""
     global _btx, _poll
     for sampler in _streams:

@@ -25,6 +25,7 @@ class Imu:
     block = 1
     rates = (1, 1000)
     default_rate = 100
+    options = ("accel_g", "gyro_dps")
 
     def __init__(self, options):
         from kit.hw.imu import MPU6050
@@ -51,6 +52,7 @@ class Adc:
     block = 1
     rates = (1, 1000)
     default_rate = 100
+    options = ("pin",)
 
     def __init__(self, options):
         import machine
@@ -77,6 +79,7 @@ class Button:
     block = 1
     rates = (1, 1000)
     default_rate = 50
+    options = ()
 
     def __init__(self, options):
         import kit.hw.button as button
@@ -98,6 +101,7 @@ class Mic:
     block = _MIC_BLOCK
     rates = (8000, 16000)
     default_rate = 16000
+    options = ()
 
     def __init__(self, options):
         from kit.board import CONFIG, profile
@@ -141,6 +145,7 @@ class Mic:
 
 
 SOURCES = {"imu": Imu, "adc": Adc, "button": Button, "mic": Mic}
+STREAM_OPTIONS = ("buffer", "latency_ms")  # kit.linkstream's, for every source
 
 
 def open_source(name, options):
@@ -148,13 +153,20 @@ def open_source(name, options):
     kind = SOURCES.get(name)
     if kind is None:
         raise ValueError("no source %r: the board streams %s (camera frames are not streamed)" % (name, ", ".join(sorted(SOURCES))))
+    known = kind.options + STREAM_OPTIONS
+    for option in options:
+        if option not in known:
+            raise ValueError("%s has no option %r: it takes %s" % (name, option, ", ".join(known)))
     return kind(options)
 
 
 def check_rate(source, rate):
     """`rate` (0: the source's default) if the source can keep it; ValueError if not."""
     rate = rate or source.default_rate
-    low, high = source.rates[0], source.rates[-1]
-    if source.block > 1 and rate not in source.rates or not low <= rate <= high:
-        raise ValueError("%s samples at %s Hz, not %d" % (source.name, " or ".join(str(r) for r in source.rates) if source.block > 1 else "%d to %d" % (low, high), rate))
+    rates = source.rates
+    if source.block > 1:  # a clocked peripheral: only the rates it has
+        if rate not in rates:
+            raise ValueError("%s samples at %s Hz, not %d" % (source.name, " or ".join(str(r) for r in rates), rate))
+    elif not rates[0] <= rate <= rates[1]:
+        raise ValueError("%s samples at %d to %d Hz, not %d" % (source.name, rates[0], rates[1], rate))
     return rate
