@@ -10,6 +10,7 @@ is known, so a damaged sample that slipped through, or one out of place, shows.
 
 import math
 import struct
+import wave
 
 import numpy
 import pytest
@@ -116,6 +117,38 @@ print(json.dumps(rounds))
         assert list(values) == list(range(values[0], values[0] + n))  # consecutive, in order
         total_dropped, taken = dropped, first + n
     assert total_dropped > 0
+
+
+def test_the_virtual_microphone_plays_a_tone_or_a_wav_file(mpy, tmp_path):  # noqa: F811
+    ramp = numpy.arange(-300, 300, dtype="<i2")  # 600 frames, then it loops
+    wav = tmp_path / "ramp.wav"
+    with wave.open(str(wav), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(ramp.tobytes())
+    tone_blocks, wav_blocks = mpy(
+        """
+import machine
+def record(spec):
+    machine.I2S._sim_source(spec)
+    mic = machine.I2S(0, sck=machine.Pin(32), ws=machine.Pin(25), sd=machine.Pin(33),
+                      mode=machine.I2S.RX, bits=16, format=machine.I2S.MONO, rate=16000, ibuf=4096)
+    blocks = []
+    for _ in range(3):  # blocking reads: one block follows the other
+        buf = bytearray(800)
+        mic.readinto(buf)
+        blocks.append(list(buf))
+    mic.deinit()
+    return blocks
+print(json.dumps([record("tone:440"), record("%s")]))
+"""
+        % wav
+    )
+    tone_values = numpy.frombuffer(bytes(sum(tone_blocks, [])), dtype="<i2")
+    wav_values = numpy.frombuffer(bytes(sum(wav_blocks, [])), dtype="<i2")
+    assert numpy.abs(tone_values - tone(0, 1200)).max() <= 1
+    assert numpy.array_equal(wav_values, numpy.resize(ramp, 1200))
 
 
 # -- streams from a virtual board ---------------------------------------------------
