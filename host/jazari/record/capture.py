@@ -37,7 +37,7 @@ def record_one(source, dataset, label, seconds):
     summary = Summary()
     cued = source.cue(True)
     try:
-        console.say(_("Recording {label} for {seconds} s…").format(label=label, seconds=seconds))
+        console.say(_("Recording {label} for {seconds} s…").format(label=label, seconds="%g" % seconds))
         started = utc_now()
         with source.open_stream() as stream:
             info = stream.info

@@ -96,8 +96,9 @@ class Dataset:
     def add(self, entry):
         """Record one finished example (its file relative to the root) in the manifest."""
         self.examples.append(entry)
-        text = json.dumps({"format": FORMAT, "examples": self.examples}, indent=1, ensure_ascii=False)
-        _replace_atomically(self.manifest_path, text + "\n")
+        # One example per line: easy to read, and to compare between two sessions.
+        lines = ",\n".join(" " + json.dumps(entry, ensure_ascii=False) for entry in self.examples)
+        _replace_atomically(self.manifest_path, '{"format": %d, "examples": [\n%s\n]}\n' % (FORMAT, lines))
 
     def relative(self, path):
         return Path(path).relative_to(self.root).as_posix()
