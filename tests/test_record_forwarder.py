@@ -124,5 +124,5 @@ def test_live_view_shows_plots_and_counters(virtual_board):
         console.out = before
     assert failure is None and summary.received + summary.lost == 50
     shown = " ".join(screen.getvalue().split())  # lines joined where the view wrapped them
-    assert "lost on the wire" in shown and "dropped on the board" in shown
+    assert "lost on the wire" in shown and "dropped on the board" in shown and "Ctrl-C to stop" in shown
     assert any(0x2801 <= ord(char) <= 0x28FF for char in shown)  # braille dots were drawn

@@ -73,11 +73,11 @@ def plot_width(terminal_width):
     return max(12, min(PLOT_WIDTH, terminal_width - OTHER_COLUMNS))
 
 
-def render(info, recent, totals, seconds, width=PLOT_WIDTH):
-    """A rich renderable of the whole view: plots `width` characters wide, values, counters."""
+def render(info, recent, totals, seconds, width=PLOT_WIDTH, title=""):
+    """A rich renderable of the whole view: a title, plots `width` characters wide, values, counters."""
     t_us, values = recent.window()
     height = max(1, min(4, 8 // max(1, len(info.channels))))
-    table = Table(box=None, show_header=True, pad_edge=False, header_style="bold")
+    table = Table(box=None, show_header=True, pad_edge=False, header_style="bold", title=title, title_justify="left")
     table.add_column(_("channel"), no_wrap=True)
     table.add_column(_("last seconds"), no_wrap=True)
     table.add_column(_("value"), justify="right", no_wrap=True)

@@ -82,7 +82,8 @@ def monitor(source, seconds=None, record=None, png=None, live=None):
     wanted = round(seconds * info.rate_hz) if seconds else None
     try:
         writer = open_writer(record, info.channels) if record else None
-        with _live_view(info, recent, summary, live):
+        title = _("{source} on {port}: Ctrl-C to stop").format(source=info.source, port=source.port)
+        with _live_view(info, recent, summary, live, title):
             for t_us, values in take(stream, wanted, summary):
                 if writer:
                     writer.write(t_us, values)
@@ -107,7 +108,7 @@ def monitor(source, seconds=None, record=None, png=None, live=None):
     return summary, failure
 
 
-def _live_view(info, recent, summary, live):
+def _live_view(info, recent, summary, live, title):
     """A rich Live view on a terminal (or when `live` says so), else nothing."""
     out = console.stream("out")
     if live is False or (live is None and not out.isatty()):
@@ -120,7 +121,7 @@ def _live_view(info, recent, summary, live):
     screen = Console(file=out)
     totals = lambda: (summary.received, summary.dropped, summary.lost)  # noqa: E731
     return Live(
-        get_renderable=lambda: render(info, recent, totals(), summary.seconds, plot_width(screen.width)),
+        get_renderable=lambda: render(info, recent, totals(), summary.seconds, plot_width(screen.width), title),
         console=screen,
         refresh_per_second=REFRESH_PER_SECOND,
     )
