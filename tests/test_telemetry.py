@@ -355,7 +355,7 @@ def test_ticks_unwrap_and_losses_from_sample_numbers():
 
     def batch(first, n, drops):
         ticks = (start + first * 1_000_000 // 300) % wrap
-        return struct.pack("<BIII", 3, first, ticks, drops) + struct.pack("<%dH" % n, *range(first, first + n))
+        return struct.pack("<BIII", 3, first, ticks, drops) + struct.pack("<%dH" % n, *(k % 65536 for k in range(first, first + n)))
 
     got = [stream._take(batch(0, 10, 0)), stream._take(batch(10, 10, 0))]
     # samples 20..29 lost on the way (their frame never arrives); 30..34 dropped by the board
@@ -365,4 +365,8 @@ def test_ticks_unwrap_and_losses_from_sample_numbers():
     assert numpy.array_equal(times - start, numbers.astype(numpy.int64) * 1_000_000 // 300)
     assert (got[2].lost, got[2].dropped, got[2].index) == (10, 5, 35)
     assert tuple(stream.totals) == (30, 5, 10)
+    # The host looked away for 22 minutes, longer than the ticks' wrap-around;
+    # the board dropped what it could not keep.
+    late = stream._take(batch(400_000, 3, 5 + 400_000 - 45))
+    assert late.t_us[0] - start == 400_000 * 1_000_000 // 300 and (late.dropped, late.lost) == (400_000 - 45, 0)
     assert stream._take(struct.pack("<BIII", 9, 0, 0, 0)) is None  # another stream's frame

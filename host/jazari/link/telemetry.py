@@ -23,7 +23,7 @@ import numpy
 
 from jazari.errors import JazariError
 from jazari.i18n import _
-from jazari.link.frames import WIRE
+from jazari.link.frames import WIRE, Frame
 
 STALL_TIMEOUT = 3.0  # seconds without a batch before iterating says the board stopped sending
 _BATCH = struct.Struct("<BIII")  # stream id, first sample's number, its ticks_us, drops so far
@@ -89,7 +89,7 @@ class Stream:
         self._scales = numpy.asarray(info.scales, dtype=numpy.float32)
         self._next = 0  # the number of the next sample expected
         self._drops_seen = 0  # the board's running drop count, as last seen (wrapped)
-        self._ticks = None  # (unwrapped, raw) ticks_us of the last batch's first sample
+        self._ticks = None  # (unwrapped ticks_us, number) of the last batch's first sample
         self._received = self._dropped = self._lost = 0
 
     @classmethod
@@ -140,7 +140,7 @@ class Stream:
         if stream_id != self.info.stream_id:
             other = self.session.streams.get(stream_id)
             if other is not None:
-                other._pending.append(_Frame(payload))
+                other._pending.append(Frame(WIRE.STREAM_BATCH, 0, payload))
             return None  # else a stream stopped earlier: nobody wants it
         gap = (first - self._next) % _WRAP
         if gap >= _WRAP // 2:
@@ -159,11 +159,17 @@ class Stream:
         return Batch(self.info, self._times(index, n, ticks), raw.astype(numpy.float32) * self._scales, raw, dropped, lost, index)
 
     def _times(self, index, n, ticks):
-        # Sample k was taken at t0 + floor(k * 1e6 / rate): the batch's first
-        # sample's ticks_us, unwrapped against the previous batch's.
-        unwrapped = ticks if self._ticks is None else self._ticks[0] + (ticks - self._ticks[1]) % _WRAP
-        self._ticks = (unwrapped, ticks)
+        # Sample k was taken at t0 + floor(k * 1e6 / rate). The first sample's
+        # ticks_us is unwrapped to the value nearest to where the previous
+        # batch and the sample numbers put it, so even a gap longer than the
+        # ticks' wrap-around (18 minutes) keeps the times right.
         rate = round(self.info.rate_hz)
+        unwrapped = ticks
+        if self._ticks is not None:
+            before, before_index = self._ticks
+            expected = before + index * _US // rate - before_index * _US // rate
+            unwrapped = expected + (ticks - expected + _WRAP // 2) % _WRAP - _WRAP // 2
+        self._ticks = (unwrapped, index)
         numbers = numpy.arange(index, index + n, dtype=numpy.int64)
         return unwrapped + numbers * _US // rate - index * _US // rate
 
@@ -201,6 +207,3 @@ class Stream:
     def __exit__(self, *exc):
         self.close()
 
-
-class _Frame(NamedTuple):
-    payload: bytes
