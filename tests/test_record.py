@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from jazari.record.dataset import load_examples
 from jazari.record.writers import read_csv
 from record_helpers import run_jazari, start_jazari
 
@@ -27,6 +28,9 @@ def test_record_writes_examples_manifest_and_lights_the_led(virtual_board, tmp_p
         assert entry["samples"] == len(t_us) and entry["samples"] + entry["dropped"] + entry["lost"] == 50, entry
         assert entry["flagged"] == bool(entry["dropped"] or entry["lost"]), entry
         assert entry["start_utc"].endswith("Z")
+    loaded = load_examples(dataset)  # what training reads
+    assert [entry for entry, _t, _v in loaded] == examples
+    assert all(values.shape == (entry["samples"], 6) for entry, _t, values in loaded)
     # The cue: the LED went on and off once per example.
     led = [event.args[1] for event in virtual_board.events() if event.kind == "pin" and event.args[0] == LED_PIN]
     assert led[-4:] == [1, 0, 1, 0], virtual_board.events()

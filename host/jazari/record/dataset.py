@@ -55,6 +55,19 @@ def _replace_atomically(path, text):
         raise
 
 
+def read_manifest(root):
+    """The examples listed in `root`/manifest.json ([] if there is none yet)."""
+    path = Path(root) / MANIFEST
+    if not path.exists():
+        return []
+    try:
+        return list(json.loads(path.read_text(encoding="utf-8"))["examples"])
+    except (ValueError, KeyError, TypeError):
+        raise JazariError(
+            _("{path} is not a dataset manifest: move it away or pick another folder with --dataset DIR.").format(path=path)
+        ) from None
+
+
 class Dataset:
     """A dataset folder: where the next example of a label goes, and its manifest."""
 
@@ -62,7 +75,7 @@ class Dataset:
         self.root = Path(root)
         self.manifest_path = self.root / MANIFEST
         self._check_writable()
-        self.examples = self._read_manifest()
+        self.examples = read_manifest(self.root)
 
     def _check_writable(self):
         try:
@@ -72,16 +85,6 @@ class Dataset:
         except OSError as failure:
             raise JazariError(
                 _("Cannot write in the dataset folder {folder} ({reason}): pick another with --dataset DIR.").format(folder=self.root, reason=failure.strerror or failure)
-            ) from None
-
-    def _read_manifest(self):
-        if not self.manifest_path.exists():
-            return []
-        try:
-            return list(json.loads(self.manifest_path.read_text(encoding="utf-8"))["examples"])
-        except (ValueError, KeyError, TypeError):
-            raise JazariError(
-                _("{path} is not a dataset manifest: move it away or pick another folder with --dataset DIR.").format(path=self.manifest_path)
             ) from None
 
     def next_path(self, label):
@@ -102,3 +105,20 @@ class Dataset:
 
     def relative(self, path):
         return Path(path).relative_to(self.root).as_posix()
+
+
+def load_examples(root, skip_flagged=False):
+    """[(manifest entry, t_us, values)] of a dataset folder, in recording order.
+
+    What training reads: `values` is (samples, channels) float32 in the
+    entry's units. With `skip_flagged`, examples with holes are left out.
+    """
+    from jazari.record.writers import read_csv
+
+    loaded = []
+    for entry in read_manifest(root):
+        if skip_flagged and entry.get("flagged"):
+            continue
+        _names, t_us, values = read_csv(Path(root) / entry["file"])
+        loaded.append((entry, t_us, values))
+    return loaded
