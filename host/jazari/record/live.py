@@ -2,8 +2,9 @@
 
 Each channel gets a plot of the last few seconds (2 x 4 dots per
 character, each dot column spanning the range of its samples), its current
-value and unit, and its range; under them, always shown, the rate measured
-on the board's clock and the loss counters (red as soon as one is not 0).
+value and unit, and its range. Above the plots, always shown (a terminal
+too short for the view cuts its bottom), the rate measured on the board's
+clock and the loss counters, red as soon as one is not 0.
 """
 
 import numpy as np
@@ -77,7 +78,7 @@ def render(info, recent, totals, seconds, width=PLOT_WIDTH, title=""):
     """A rich renderable of the whole view: a title, plots `width` characters wide, values, counters."""
     t_us, values = recent.window()
     height = max(1, min(4, 8 // max(1, len(info.channels))))
-    table = Table(box=None, show_header=True, pad_edge=False, header_style="bold", title=title, title_justify="left")
+    table = Table(box=None, show_header=True, pad_edge=False, header_style="bold")
     table.add_column(_("channel"), no_wrap=True)
     table.add_column(_("last seconds"), no_wrap=True)
     table.add_column(_("value"), justify="right", no_wrap=True)
@@ -93,4 +94,6 @@ def render(info, recent, totals, seconds, width=PLOT_WIDTH, title=""):
             current, span = "-", ""
         table.add_row(name, plot, current, units[index], span)
     received, dropped, lost = totals
-    return Group(table, counters_line(recent.rate(), info.rate_hz, received, dropped, lost, seconds))
+    # Counters above the plots: a terminal too short for the view cuts its bottom, never them.
+    counters = counters_line(recent.rate(), info.rate_hz, received, dropped, lost, seconds)
+    return Group(Text(title, style="italic"), counters, table)
