@@ -33,11 +33,6 @@ def tone(index, n, rate=16000):
     return numpy.round(TONE_LEVEL * numpy.sin(2 * math.pi * TONE_HZ * k / rate))
 
 
-def stopped_count(stream):
-    """The board's count of samples taken, from the STOP reply the stream's close() read."""
-    return sum(stream.totals)
-
-
 # -- the sampler alone, under MicroPython --------------------------------------------
 
 COUNTER = """

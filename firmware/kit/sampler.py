@@ -60,7 +60,7 @@ class Sampler:
         return {
             "source": src.name, "channels": src.channels, "units": src.units,
             "dtype": src.dtype, "scales": src.scales, "rate": self.rate,
-            "block": self.block, "buffer": self.cap,
+            "block": self.block, "ring": self.cap,
         }
 
     def start(self):
