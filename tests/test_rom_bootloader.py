@@ -17,12 +17,17 @@ from pathlib import Path
 import pytest
 import serial
 from esptool.cmds import detect_chip
+from esptool.loader import ESPLoader
 from esptool.util import FatalError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import jazari
 from jazari.flash import layout
+from jazari.flash.commands import all_ports
 from jazari.flash.vfs import build_vfs_image
 from jazari.paths import firmware_dir
+from jazari.sim.slip import SlipDecoder, checksum, slip_encode
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 ESPTOOL_TIMEOUT = 120
@@ -77,16 +82,19 @@ def test_write_flash_then_micropython_boots_what_was_written(download_board, tmp
     image = tmp_path / "vfs.bin"
     image.write_bytes(build_vfs_image(files))
 
+    assert board.port in all_ports()  # `jazari flash --all` takes boards waiting in download mode
     out = esptool(board.device, "write-flash", hex(layout.VFS.offset), str(image))
     assert "Stub flasher running." in out and "Hash of data verified." in out
     assert flash_bytes(board, layout.VFS.offset, layout.VFS.size) == image.read_bytes()
 
     board.wait_boot()  # esptool let go: MicroPython boots from the flash it wrote
+    assert board.port not in all_ports()  # ... and no longer this one, which runs MicroPython
     with jazari.connect(board.device) as device:
         assert device.eval("open('/marker.txt').read()") == "written by esptool"
 
     board.reset(download=True)  # EN with BOOT held: back in the ROM bootloader
     assert f"MAC:                {mac_of(board)}" in esptool(board.device, "read-mac")
+    assert board.port in all_ports()
 
 
 def test_rom_writes_without_the_stub(download_board, tmp_path):
@@ -96,6 +104,15 @@ def test_rom_writes_without_the_stub(download_board, tmp_path):
     out = esptool(board.device, "--no-stub", "write-flash", "0x10000", str(app))
     assert "Stub flasher" not in out and "Hash of data verified." in out
     assert flash_bytes(board, 0x10000, app.stat().st_size) == app.read_bytes()
+
+
+def test_the_stub_writes_plain_blocks_and_keeps_only_what_was_announced(download_board, tmp_path):
+    board = download_board("esp32")
+    data = tmp_path / "data.bin"
+    data.write_bytes(bytes(range(256)) * 80 + b"end")  # not a whole number of 16 KB blocks: esptool pads the last
+    out = esptool(board.device, "write-flash", "--no-compress", "0x300000", str(data))
+    assert "Hash of data verified." in out
+    assert flash_bytes(board, 0x300000, data.stat().st_size + 16) == data.read_bytes() + b"\xff" * 16
 
 
 @pytest.mark.parametrize(
@@ -123,6 +140,7 @@ def test_machine_bootloader_enters_download_mode(virtual_board):
         banner = line.read_until(b"waiting for download\r\n")
     assert banner.endswith(b"rst:0xc (SW_CPU_RESET),boot:0x3 (DOWNLOAD_BOOT(UART0/UART1/SDIO_REI_REO_V2))\r\nwaiting for download\r\n")
     assert f"MAC:                {mac_of(virtual_board)}" in esptool(virtual_board.device, "read-mac")
+    assert virtual_board.port in all_ports()
 
 
 def _damaged_block_refused(esp, offset, block):
@@ -193,3 +211,25 @@ def test_jazari_sim_download_mode_boards_each_have_their_own_mac(sim_runtime_dir
     finally:
         sim.send_signal(signal.SIGTERM)
         sim.wait(timeout=10)
+
+
+# -- the wire's framing, against esptool's own definitions
+
+_ESCAPE_HEAVY = st.lists(st.sampled_from([0xC0, 0xDB, 0xDC, 0xDD, 0x00, 0x41]), min_size=1, max_size=40).map(bytes)
+
+
+@settings(max_examples=200, deadline=None)
+@given(frames=st.lists(st.one_of(_ESCAPE_HEAVY, st.binary(min_size=1, max_size=64)), max_size=5), noise=st.binary(max_size=8), cuts=st.lists(st.integers(0, 400), max_size=6))
+def test_slip_frames_come_back_however_the_line_splits_them(frames, noise, cuts):
+    wire = noise.replace(b"\xc0", b"") + b"".join(slip_encode(frame) for frame in frames)
+    decoder, decoded, start = SlipDecoder(), [], 0
+    for cut in sorted(set(cuts)) + [len(wire)]:
+        decoded += decoder.feed(wire[start:cut])
+        start = max(start, cut)
+    assert decoded == frames  # typing before the first frame is dropped, as by the ROM
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=3000))
+def test_block_checksum_is_the_roms(data):
+    assert checksum(data) == ESPLoader.checksum(data)

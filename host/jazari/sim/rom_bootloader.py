@@ -149,7 +149,8 @@ class RomBootloader:
         self.chip = rom_chips.CHIPS[chip]
         self.flash = Flash(flash_path)
         self.registers = self.chip.registers(mac, psram)
-        self.baud = rom_chips.ROM_BAUD
+        self.baud = rom_chips.ROM_BAUD  # the UART's rate (see autobaud)
+        self.baud_set = False  # CHANGE_BAUDRATE has set it
         self.decoder = SlipDecoder()
         self.stub = False
         self.download = None
@@ -225,6 +226,12 @@ class RomBootloader:
     def close(self):
         self.flash.close()
 
+    def autobaud(self, baud):
+        """The ROM measures the rate the tool speaks at (from its SYNC) and answers
+        at it, until CHANGE_BAUDRATE sets one or its stub, which keeps the rate, runs."""
+        if baud and not (self.baud_set or self.stub):
+            self.baud = baud
+
     # -- registers
 
     def _sync(self, data, _check):
@@ -270,6 +277,7 @@ class RomBootloader:
 
     def _change_baudrate(self, data, _check):
         (self.baud,) = _words(data, 1)
+        self.baud_set = True
 
     def _security_info(self, _data, _check):
         return 0, self.chip.security_info()
@@ -294,7 +302,10 @@ class RomBootloader:
             except zlib.error:
                 raise Failed(ROM_DEFLATE_ERROR, STUB_INFLATE_ERROR) from None
         if download.written + len(block) > download.size and self.stub:
-            raise Failed(ROM_FAILED, STUB_TOO_MUCH)
+            if download.inflater is not None:
+                raise Failed(ROM_FAILED, STUB_TOO_MUCH)
+            # esptool pads the last plain block to a whole one: the stub keeps only what was announced.
+            block = block[: download.size - download.written]
         self.flash.write(download.offset + download.written, block)
         download.written += len(block)
         download.next_seq += 1

@@ -20,6 +20,9 @@ class LineRate:
         self.baud = baud
         self.rate = baud / 10 if baud else None
         self.window = max(window, 1 / self.rate) if self.rate else 0
+        # A busy line is topped up half a FIFO at a time, not byte by byte:
+        # a sender woken for every byte would spend its CPU on wake-ups.
+        self.burst = max(self.window / 2, 1 / self.rate) if self.rate else 0
         self.free_at = 0.0  # when the line has sent everything queued on it
 
     def allowance(self, now):
@@ -34,10 +37,10 @@ class LineRate:
             self.free_at = max(self.free_at, now) + count / self.rate
 
     def wait(self, now):
-        """Seconds until at least one byte may be sent."""
+        """Seconds until a burst may be sent (at once when the line is idle)."""
         if self.rate is None:
             return 0.0
-        return max(0.0, max(self.free_at, now) + 1 / self.rate - self.window - now)
+        return max(0.0, self.free_at - (self.window - self.burst) - now)
 
 
 class ReplMode:

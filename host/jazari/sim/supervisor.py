@@ -14,7 +14,8 @@ ESP32 on a serial port.
 - Backpressure, not loss: when the tool does not read, the supervisor stops
   reading MicroPython, whose writes then wait. When no tool has the port
   open, output goes nowhere, as from a board's UART with nothing attached.
-- `baud` paces both directions at a UART's rate (stream.py).
+- `baud` paces both directions at a UART's rate (stream.py); in download
+  mode at the rate the ROM bootloader and the tool speak at.
 - Download mode (BOOT held at reset, `machine.bootloader()`): no MicroPython
   runs; the ROM bootloader answers esptool (rom_bootloader.py) and writes the
   flash file; when it lets go (the tool asks for the app, or closes the port
@@ -122,7 +123,7 @@ class Supervisor:
         self.config = config
         self.profile = get_profile(config["profile"])
         self.port = OuterPort()
-        self.to_tool, self.to_child = bytearray(), bytearray()
+        self.to_tool, self.to_child = bytearray(), bytearray()  # to_child: the tool's bytes, for MicroPython or the ROM
         self.down, self.up = LineRate(config.get("baud")), LineRate(config.get("baud"))
         self.mode = ReplMode()
         self.restart = None  # RawRestart while a child comes back in the raw REPL
@@ -245,7 +246,7 @@ class Supervisor:
         _unlink(self.config["link"], self.port.device)
         os.close(self.port.fd)  # a tool's reads and writes on its end now fail (EIO)
         self.port = None
-        registry.publish(self.config["name"], self.entry())  # without a port: not listed
+        self._publish()  # without a port: not listed
         self._answer({"unplugged": self.config["name"]})
 
     def replug(self):
@@ -256,7 +257,7 @@ class Supervisor:
         self.port = OuterPort()
         _link(self.config["link"], self.port.device)
         self.down, self.up = LineRate(self.config.get("baud")), LineRate(self.config.get("baud"))
-        registry.publish(self.config["name"], self.entry())
+        self._publish()
         self._spawn(PWRON_RESET)
         self.waking_by = time.monotonic() + BOOT_PATIENCE
         self.waking_answer = self.answering
@@ -281,33 +282,52 @@ class Supervisor:
         self.to_tool += b"\r\n" + self.profile.reset_text(why, download=True).encode()
         if not self.ready:
             self._announce()
+        else:
+            self._publish()  # `jazari flash --all` takes the boards waiting in download mode
 
     def _leave_download(self, where):
         """The ROM let go: back into it ("rom", a reset with BOOT still latched)
         or MicroPython boots from the flash it wrote ("app")."""
         rom, self.rom = self.rom, None
         rom.close()
+        self.to_child.clear()  # what the ROM had not read yet is lost in the reset
         self.down, self.up = LineRate(self.config.get("baud")), LineRate(self.config.get("baud"))
         if where == "rom":
             self._enter_download("software")
         else:
             self.to_tool += b"\r\n" + self.profile.reset_text("poweron").encode()
             self._spawn(PWRON_RESET)
+            self._publish()  # no longer in download mode
 
     def _to_rom(self, data):
+        """The tool's bytes, as the ROM's UART receives them; how many it took."""
         rom = self.rom
         self.to_tool += rom.feed(data)
-        if self.config.get("baud") and rom.baud != self.down.baud:
-            # A paced line follows the rate the tool and the ROM agreed on.
-            self.down, self.up = LineRate(rom.baud), LineRate(rom.baud)
         if rom.exit:
             self._leave_download(rom.exit)
+        return len(data)
+
+    def _follow_rom_rate(self):
+        """A paced line in download mode runs at the chip's rate (the tool's, or
+        the one CHANGE_BAUDRATE set), switched once the line is quiet: the reply
+        to CHANGE_BAUDRATE leaves at the old rate, and the tool waits for it."""
+        rate = self.rom.baud
+        if self.config.get("baud") and rate != self.down.baud and not self.to_tool:
+            self.down, self.up = LineRate(rate), LineRate(rate)
 
     def _tool_left(self):
-        """The tool closed the port: for the ROM bootloader, the end of a session."""
-        self.rom.hang_up()
-        if self.rom.exit:
-            self._leave_download(self.rom.exit)
+        """The tool closed the port: for the ROM bootloader, the end of a session,
+        once what the tool sent before closing has reached it, as from a cable."""
+        sent = bytes(self.to_child)
+        self.to_child.clear()
+        while chunk := self.port.read():
+            sent += chunk
+        if sent:
+            self._to_rom(sent)
+        if self.rom is not None:
+            self.rom.hang_up()
+            if self.rom.exit:
+                self._leave_download(self.rom.exit)
 
     # -- telling the parent
 
@@ -318,8 +338,12 @@ class Supervisor:
         else:
             self.ready = True
             message = self.entry()
-            registry.publish(message["name"], message)
+            self._publish()
         _answer(message)
+
+    def _publish(self):
+        """The registry's entry says what the board is now (port, download mode...)."""
+        registry.publish(self.config["name"], self.entry())
 
     def entry(self):
         if self.port is None:
@@ -394,9 +418,13 @@ class Supervisor:
             readers.append(self.child.fd)
         if connected and len(self.to_child) < HIGH_WATER:
             readers.append(self.port.fd)
+        if self.rom is not None:
+            self._follow_rom_rate()
         if connected and self.to_tool:
             self._plan_write(self.down, self.port.fd, now, writers, timeouts)
-        if self.to_child and self._accepting_input():
+        if self.to_child and self.rom is not None:
+            timeouts.append(self.up.wait(now))  # the ROM takes them as the line delivers them
+        elif self.to_child and self._accepting_input():
             self._plan_write(self.up, self.child.fd, now, writers, timeouts)
         elif self.to_child[:1] == CTRL_C and self.child is not None:
             writers.append(self.child.fd)  # held input waits, but Ctrl-C still stops a boot.py that loops
@@ -424,11 +452,12 @@ class Supervisor:
                 self._from_child(data)
         port = self.port
         if port is not None and port.fd in readable:
+            self.to_child += port.read()
             if self.rom is not None:
-                self._to_rom(self.port.read())
-            else:
-                self.to_child += self.port.read()
+                self.rom.autobaud(port.tool_baud())
         now = time.monotonic()
+        if self.rom is not None and self.to_child and not self.up.wait(now):
+            self._send(self._to_rom, self.to_child, self.up, now)
         if port is not None and port is self.port and port.fd in writable:
             self._send(port.write, self.to_tool, self.down, now)
         if self.child is child and child is not None and child.fd in writable:

@@ -109,6 +109,9 @@ class Child:
             os.kill(pid, signal.SIGCONT)
 
 
+# termios speed codes (B115200...) to bits a second; B0 and custom rates are unknown.
+_SPEEDS = {code: int(name[1:]) for name, code in vars(termios).items() if name[:1] == "B" and name[1:].isdigit() and name != "B0"}
+
 # Linux shows each process's signal handlers in /proc/<pid>/status.
 _SEES_HANDLERS = os.path.exists("/proc/self/status")
 
@@ -160,6 +163,14 @@ class OuterPort:
             return os.read(self.fd, 4096)
         except (BlockingIOError, OSError):
             return b""
+
+    def tool_baud(self):
+        """The rate the tool set its end of the port to, or None if unknown: a
+        pseudo-terminal carries no signal, but its settings are shared by both ends."""
+        try:
+            return _SPEEDS.get(termios.tcgetattr(self.fd)[5])
+        except termios.error:
+            return None
 
     def write(self, data):
         return _write(self.fd, data)
