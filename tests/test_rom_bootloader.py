@@ -97,6 +97,14 @@ def test_write_flash_then_micropython_boots_what_was_written(download_board, tmp
     assert board.port in all_ports()
 
 
+@pytest.mark.parametrize("baud", [57600, 115200])
+def test_the_rom_speaks_at_the_rate_the_tool_connects_at(download_board, baud):
+    # esptool works out the crystal from UART_CLKDIV and its own rate: they agree only
+    # if the ROM took the tool's rate from its SYNC, as a chip's autobaud does.
+    out = esptool(download_board("esp32").device, "--baud", str(baud), "--no-stub", "read-mac")
+    assert "Crystal frequency:  40MHz" in out and "quite different" not in out
+
+
 def test_rom_writes_without_the_stub(download_board, tmp_path):
     board = download_board("esp32s3")
     app = tmp_path / "app.bin"
