@@ -11,7 +11,9 @@ with the board's /kit.json. Boards are started before the clock starts and
 stopped after it stops.
 
 The baseline is one board in the same run: the table gives each count's
-total time and its ratio to that. Real boards write their flash with their
+total time and its ratio to that, and how long every board waited while the
+images were built (`plan s`: `Classroom.plan` runs once all boards have said
+what they are, one image per board). Real boards write their flash with their
 own CPU; virtual boards use this computer's, shared with the flasher, so
 on a small machine the ratio grows with the count for that reason too.
 """
@@ -27,16 +29,30 @@ from pathlib import Path
 TOOLS = Path(__file__).resolve().parent
 
 
+def timed(plan, spent):
+    """`plan`, adding the seconds it takes to `spent`."""
+
+    def run(found):
+        start = time.monotonic()
+        try:
+            return plan(found)
+        finally:
+            spent.append(time.monotonic() - start)
+
+    return run
+
+
 def flash_round(count, baud, firmware):
     from jazari.flash.classroom import Classroom
     from jazari.flash.flasher import flash_boards
     from jazari.sim.board import start_boards
 
     boards = start_boards(count, profile="esp32", download_mode=True, baud=baud)
+    planning = []
     try:
         ports = [board.port for board in boards]
         start = time.monotonic()
-        results = flash_boards(ports, Classroom(firmware=firmware).plan, baud=baud)
+        results = flash_boards(ports, timed(Classroom(firmware=firmware).plan, planning), baud=baud)
         elapsed = time.monotonic() - start
     finally:
         for board in boards:
@@ -45,7 +61,7 @@ def flash_round(count, baud, firmware):
     for result in failed:
         print(f"  {result.port}: {result.message}", file=sys.stderr)
     slowest = max(result.seconds for result in results)
-    return elapsed, slowest, len(failed), sum(result.retried for result in results)
+    return elapsed, slowest, sum(planning), len(failed), sum(result.retried for result in results)
 
 
 def main():
@@ -63,12 +79,12 @@ def main():
         flash_round(1, args.baud, firmware)  # warm-up: the kit compiled once, esptool imported
 
         print(f"flashing virtual ESP32 boards at {args.baud} baud (image: test firmware + partition table + kit)")
-        print(f"{'boards':>6} {'total s':>8} {'slowest board s':>16} {'per board s':>12} {'ratio to 1':>11} {'failed':>7} {'retried':>8}")
+        print(f"{'boards':>6} {'total s':>8} {'slowest board s':>16} {'plan s':>7} {'per board s':>12} {'ratio to 1':>11} {'failed':>7} {'retried':>8}")
         baseline = None
         for count in args.counts:
-            total, slowest, failed, retried = flash_round(count, args.baud, firmware)
+            total, slowest, plan, failed, retried = flash_round(count, args.baud, firmware)
             baseline = baseline or total
-            print(f"{count:>6} {total:>8.2f} {slowest:>16.2f} {total / count:>12.3f} {total / baseline:>11.2f} {failed:>7} {retried:>8}")
+            print(f"{count:>6} {total:>8.2f} {slowest:>16.2f} {plan:>7.2f} {total / count:>12.3f} {total / baseline:>11.2f} {failed:>7} {retried:>8}")
 
 
 if __name__ == "__main__":
