@@ -109,8 +109,14 @@ def _read(args):
 
 def _free(args):
     stat = os.statvfs(link.text(args))
-    link.put_u32(stat[0] * stat[4])
-    return 4 + link.put_u32(stat[0] * stat[2], 4)
+    blocks, free = stat[2], stat[4]
+    if free > blocks:
+        # LittleFS counts blocks that a file open for appending shares with its
+        # committed version twice; near full, "in use" passes the total and the
+        # free count wraps to about 2**32. Nothing is free then.
+        free = 0
+    link.put_u32(stat[0] * free)
+    return 4 + link.put_u32(stat[0] * blocks, 4)
 
 
 _OPERATIONS = {
