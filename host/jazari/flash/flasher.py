@@ -145,9 +145,9 @@ class _Board:
         self.esp = None
 
     def flash(self):
-        from jazari.link.device import _check_port
+        from jazari.link.device import check_port
 
-        _check_port(self.port)  # busy or missing ports, in the link's own words
+        check_port(self.port)  # busy or missing ports, in the link's own words
         try:
             self._connect()
             found = self._identify()

@@ -55,8 +55,10 @@ class BoardError(JazariError):
         super().__init__(_("The board reported an error: {error}").format(error=last_line))
 
 
-def _check_port(port):
-    """Open and close the port once, turning OS errors into clear messages."""
+def check_port(port):
+    """Open and close the port once, turning OS errors (missing, held by another
+    program, no permission) into one clear JazariError line; used before any
+    tool of ours (the link, the flasher) takes the port."""
     if port.startswith("/") and not os.path.exists(port):
         raise JazariError(
             _("Port {port} does not exist. Plug the board in, or run 'jazari boards' to list ports.").format(port=port)
@@ -118,7 +120,7 @@ class Device:
     @classmethod
     def attach(cls, port):
         """Open the serial line to the board without talking to it yet."""
-        _check_port(port)
+        check_port(port)
         try:
             # The real path: mpremote reads pseudo-terminals (virtual boards)
             # byte by byte only when it sees /dev/pts/, else it polls slowly.
