@@ -105,6 +105,15 @@ def test_the_rom_speaks_at_the_rate_the_tool_connects_at(download_board, baud):
     assert "Crystal frequency:  40MHz" in out and "quite different" not in out
 
 
+def test_a_paced_line_carries_every_byte_across_a_change_of_rate(virtual_boards, tmp_path):
+    (board,) = virtual_boards(1, download_mode=True, baud=115200)
+    data = tmp_path / "data.bin"
+    data.write_bytes(bytes(range(256)) * 40)
+    out = esptool(board.device, "--baud", "460800", "write-flash", "0x300000", str(data))  # stub, then CHANGE_BAUDRATE
+    assert "Changed." in out and "Hash of data verified." in out
+    assert flash_bytes(board, 0x300000, data.stat().st_size) == data.read_bytes()
+
+
 def test_rom_writes_without_the_stub(download_board, tmp_path):
     board = download_board("esp32s3")
     app = tmp_path / "app.bin"

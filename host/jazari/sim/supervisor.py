@@ -124,7 +124,7 @@ class Supervisor:
         self.profile = get_profile(config["profile"])
         self.port = OuterPort()
         self.to_tool, self.to_child = bytearray(), bytearray()  # to_child: the tool's bytes, for MicroPython or the ROM
-        self.down, self.up = LineRate(config.get("baud")), LineRate(config.get("baud"))
+        self._pace(config.get("baud"))
         self.mode = ReplMode()
         self.restart = None  # RawRestart while a child comes back in the raw REPL
         self.child = None
@@ -140,6 +140,10 @@ class Supervisor:
         self.waking_by = None  # after a replug: when to count it as up even without a prompt
         self.answering = False  # the command being run came from the parent, which waits for its answer
         self.waking_answer = False  # answer the parent once the replugged board is up
+
+    def _pace(self, baud):
+        """Both directions of the line at `baud` bits a second (None: unpaced)."""
+        self.down, self.up = LineRate(baud), LineRate(baud)  # down: to the tool, up: from it
 
     # -- the MicroPython process
 
@@ -256,7 +260,7 @@ class Supervisor:
             return
         self.port = OuterPort()
         _link(self.config["link"], self.port.device)
-        self.down, self.up = LineRate(self.config.get("baud")), LineRate(self.config.get("baud"))
+        self._pace(self.config.get("baud"))
         self._publish()
         self._spawn(PWRON_RESET)
         self.waking_by = time.monotonic() + BOOT_PATIENCE
@@ -291,7 +295,7 @@ class Supervisor:
         rom, self.rom = self.rom, None
         rom.close()
         self.to_child.clear()  # what the ROM had not read yet is lost in the reset
-        self.down, self.up = LineRate(self.config.get("baud")), LineRate(self.config.get("baud"))
+        self._pace(self.config.get("baud"))
         if where == "rom":
             self._enter_download("software")
         else:
@@ -313,7 +317,7 @@ class Supervisor:
         to CHANGE_BAUDRATE leaves at the old rate, and the tool waits for it."""
         rate = self.rom.baud
         if self.config.get("baud") and rate != self.down.baud and not self.to_tool:
-            self.down, self.up = LineRate(rate), LineRate(rate)
+            self._pace(rate)
 
     def _tool_left(self):
         """The tool closed the port: for the ROM bootloader, the end of a session,
