@@ -28,8 +28,6 @@ _rx = None  # the frame being received, decoded in place
 _tx = None  # the reply: built at _ROOM, COBS-encoded from 0, kept for a repeated request
 _tx_len = 0
 _last_seq = -1  # seq of the REQUEST whose reply is in _tx
-_names = None  # exec namespace, kept across EXEC requests like the REPL's
-_model = None  # (path, kit.Model) of the last OP_RUN_MODEL: loading is the slow part
 corrupt = 0  # frames dropped on a bad CRC, length or size
 pump = None  # kit.linkstream.pump while telemetry streams run: the loop must not block
 
@@ -173,44 +171,15 @@ def _hello():
     return 1 + put(_info(), 1)
 
 
-def _exec(code):
-    global _names
-    import io
-
-    out = io.StringIO()
-    if _names is None:
-        _names = {}
-    _names["print"] = lambda *a, **k: print(*a, file=out, **k)
-    exec(code, _names)
-    return put(out.getvalue().encode()[:wire.MAX_PAYLOAD])
-
-
-def _run_model(args):
-    # path, 0x00, the input's raw bytes -> latency (us, u32), the outputs' bytes.
-    global _model
-    path, _, data = bytes(args).partition(b"\0")
-    path = text(path)
-    if _model is None or _model[0] != path:
-        import kit
-
-        _model = None  # the old one's memory first
-        _model = (path, kit.Model(path))
-    outputs = _model[1].invoke(data)
-    if isinstance(outputs, tuple):
-        outputs = b"".join(outputs)
-    put_u32(_model[1].last_us)
-    return 4 + put(outputs, 4)
-
-
 def _operate(op, args):
     # The reply's payload size, or minus the ERROR payload's size.
     try:
         if op == wire.OP_INFO:
             return put(_info())
-        if op == wire.OP_EXEC:
-            return _exec(text(args))
-        if op == wire.OP_RUN_MODEL:
-            return _run_model(args)
+        if op == wire.OP_EXEC or op == wire.OP_RUN_MODEL:
+            import kit.linkrun
+
+            return kit.linkrun.operate(op, args)
         if wire.OP_HASH <= op <= wire.OP_FREE:
             import kit.linkfs  # only when files move: exec-only sessions stay small
 
@@ -258,7 +227,7 @@ def _allocate():
 
 def serve():
     """Answer the host's frames until BYE or the break sequence."""
-    global _rx, _tx, _model, _names
+    global _rx, _tx
     import gc
 
     _allocate()
@@ -276,7 +245,7 @@ def serve():
         for part in ("kit.linkstream", "kit.linkfs"):  # streams stopped, open file closed
             if part in sys.modules:
                 sys.modules[part].close()
-        _rx = _tx = _model = _names = None
+        _rx = _tx = None
         _forget()
         gc.collect()
 
@@ -285,7 +254,7 @@ def _forget():
     # Gives the student's heap back: the next serve() imports the link afresh.
     import kit
 
-    for name in ("link", "linkfs", "linkstream", "sampler", "sources", "wire"):
+    for name in ("link", "linkfs", "linkrun", "linkstream", "sampler", "sources", "wire"):
         sys.modules.pop("kit." + name, None)
         kit.__dict__.pop(name, None)
 
