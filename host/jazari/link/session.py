@@ -38,7 +38,7 @@ _AT_A_REPL = b">>> "
 # What a board prints when it restarts: the ROM's reset line, a soft reboot, the prompt.
 _RESTARTED = (b"rst:0x", b"soft reboot", _AT_A_REPL)
 # Frames the board sends on its own: kept for their readers while a request waits.
-ROUTED = (WIRE.STREAM_BATCH, WIRE.LOG, WIRE.EVENT)
+ROUTED = (WIRE.STREAM_DECLARE, WIRE.STREAM_BATCH, WIRE.LOG, WIRE.EVENT)
 _ANSWERS = (WIRE.REPLY, WIRE.ERROR, WIRE.STREAM_DECLARE)  # STREAM_DECLARE answers OP_STREAM_START
 INBOX_FRAMES = 4096  # per kind; a stream's batches beyond it show up as lost samples
 
