@@ -187,6 +187,24 @@ def test_adc_and_button_streams_follow_the_pins(virtual_board):
         assert pressed[-1] == 1
 
 
+def test_two_streams_at_once_each_get_their_own_batches(virtual_board):
+    with LinkSession.open(virtual_board.port) as link:
+        imu = link.open_stream("imu", 200)
+        button = link.open_stream("button", 50)
+        assert imu.info.stream_id != button.info.stream_id
+        got = {imu: [], button: []}
+        for _ in range(6):
+            for stream in (button, imu):  # the slower one first: the other's frames wait for it
+                got[stream].append(stream.read(3.0))
+        imu.close()
+        button.close()
+    for stream, batches in got.items():
+        assert all(b.info is stream.info for b in batches)
+        numbers = numpy.concatenate([numpy.arange(b.index, b.index + len(b.raw)) for b in batches])
+        assert numpy.array_equal(numbers, numpy.arange(len(numbers)))  # every sample, in order
+        assert stream.totals.lost == 0 and stream.totals.dropped == 0
+
+
 def test_bad_stream_requests_are_refused_clearly(virtual_board):
     with LinkSession.open(virtual_board.port) as link:
         with pytest.raises(LinkError, match="no source 'camera'.*imu"):
