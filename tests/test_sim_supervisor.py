@@ -45,6 +45,14 @@ def test_line_rate_makes_a_sender_wait_once_its_window_is_full():
     assert line.allowance(line.wait(0.0)) >= 1
 
 
+@pytest.mark.parametrize("baud", [300, 115200, 921600])
+def test_a_busy_line_is_topped_up_in_bursts_not_byte_by_byte(baud):
+    line = LineRate(baud)
+    line.spend(line.allowance(0.0), 0.0)  # its FIFO is full
+    woken = line.wait(0.0)
+    assert woken > 0 and line.allowance(woken) >= max(1, int(line.rate * line.window / 2))
+
+
 def test_no_baud_means_no_limit():
     line = LineRate(None)
     line.spend(10**6, 0.0)
