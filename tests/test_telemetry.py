@@ -160,6 +160,7 @@ def test_imu_stream_at_1_khz_while_requests_are_answered(virtual_board):
         batches += [stream.read(3.0) for _ in range(3)]
         stream.close()
         assert link.exec("print('after')") == "after\n"  # the session goes on
+        assert link.decoder.corrupt == 0  # nothing but frames on the line (no IRQ error text)
     times = numpy.concatenate([b.t_us for b in batches])
     values = numpy.concatenate([b.values for b in batches])
     # One sample per millisecond of board time, none missing, none twice.

@@ -94,6 +94,9 @@ class Sampler:
 
     def _tick(self, _timer):
         # Runs as a soft IRQ: copies and counts, allocates nothing.
+        read = self._read
+        if read is None:
+            return  # stopped; a tick already scheduled still comes
         now = ticks_us()
         late = ticks_diff(now, self._due)
         if late < 0:
@@ -106,7 +109,6 @@ class Sampler:
             self._due = ticks_add(self._due, skip * self._period + frac // self.rate)
             self._frac = frac % self.rate
             w = (w + skip) & _MASK
-        read = self._read
         ring = self.ring
         size = self.size
         mask = self.cap - 1
