@@ -220,7 +220,16 @@ def test_bad_stream_requests_are_refused_clearly(virtual_board):
 
 
 class StreamFaults(SpoiledReads):
-    """SpoiledReads, plus a byte dropped and garbage slipped in between frames."""
+    """SpoiledReads, plus a byte dropped and garbage slipped in between frames;
+    `spoil_writes`: the host's next writes lose their middle byte."""
+
+    spoil_writes = 0
+
+    def write(self, data):
+        if self.spoil_writes and len(data) > 2:
+            self.spoil_writes -= 1
+            data = data[:len(data) // 2] + data[len(data) // 2 + 1:]
+        return self.line.write(data)
 
     def read(self, size=1):
         action = self.spoil[0] if self.spoil else None
@@ -259,6 +268,19 @@ def test_damaged_batches_are_counted_as_lost_never_passed_on(virtual_board):
     # Nothing unaccounted for: the sample numbers cover 0..taken with no hole.
     last = max(got, key=lambda b: b.index)
     assert totals.received + totals.lost >= last.index + len(last.raw)
+
+
+def test_a_damaged_stop_is_sent_again_while_batches_keep_coming(virtual_board):
+    with LinkSession.open(virtual_board.port, reply_timeout=0.5) as link:
+        stream = link.open_stream("imu", 1000)
+        stream.read(3.0)
+        link.line = faults = StreamFaults(link.line)
+        faults.spoil_writes = 1
+        stream.close()  # its STOP is damaged: the board streams on until the retry
+        link.line = faults.line
+        assert link.retries >= 1 and link.exec("print(2)") == "2\n"
+        assert link.exec("import kit.linkstream as s\nprint(len(s._streams))") == "0\n"
+    assert stream.totals.lost == 0 and stream.totals.received > 0
 
 
 def test_a_slow_reader_gets_the_boards_drops_reported(virtual_board):
