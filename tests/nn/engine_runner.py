@@ -20,6 +20,8 @@ Modes of the engine run:
   "romcode" as "rom", with the kit package compiled to .mpy in the same
             image (its bytecode then runs in place too, as on a board whose
             ROMFS holds the firmware's Python code)
+  "mpyfile" as "file", with the kit compiled to .mpy as `jazari flash`
+            puts it on a board's LittleFS (a stock ESP32 build: no ROMFS)
 """
 
 import json
@@ -70,6 +72,7 @@ import sys, gc
 path, fin, fout, samples, mode = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 sizes = [int(n) for n in sys.argv[6].split(",")]
 in_arena = sys.argv[7] == "arena"
+free = int(sys.argv[8])
 sys.path.insert(0, "/rom" if mode == "romcode" else %(firmware)r)
 if mode.startswith("rom"):
     import os, vfs
@@ -83,6 +86,16 @@ if mode.startswith("rom"):
         image = uctypes.bytearray_at(int(os.getenv("JAZARI_ROM_ADDR")), int(os.getenv("JAZARI_ROM_SIZE")))
     vfs.mount(vfs.VfsRom(image), "/rom")
     path = "/rom/" + path.split("/")[-1]
+gc.collect()
+if free:
+    # Exactly `free` bytes left when the program starts, as a board's
+    # profile gives them: a ballast block takes the rest, low in the heap.
+    if gc.mem_free() < free:
+        print("ENGINE-ERROR only %%d bytes free at start, wanted %%d" %% (gc.mem_free(), free))
+        sys.exit(3)
+    ballast = bytearray(gc.mem_free() - free - 16)
+    gc.collect()
+start_free = gc.mem_free()  # what a program sees when it starts, as at a board's REPL
 from kit.nn.model import Model
 bufs = [] if in_arena else [bytearray(n) for n in sizes]  # what the host sends, right or wrong; before the model, as an app would
 try:
@@ -112,7 +125,7 @@ with open(fin, "rb") as src, open(fout, "wb") as dst:
             dst.write(o)
         low = min(low, gc.mem_free())
 import json
-print("ENGINE-META", json.dumps({"outputs": outs, "arena_bytes": m.arena_bytes, "tensor_bytes": m._interp.tensor_bytes, "last_us": m.last_us, "min_free": low, "kept": type(m._interp._kept).__name__}))
+print("ENGINE-META", json.dumps({"outputs": outs, "arena_bytes": m.arena_bytes, "tensor_bytes": m._interp.tensor_bytes, "last_us": m.last_us, "min_free": low, "kept": type(m._interp._kept).__name__, "start_free": start_free}))
 """
 
 # Runs in CPython: maps the ROMFS image outside MicroPython's heap, then runs
@@ -171,7 +184,8 @@ def _sample_count(inputs):
     return counts.pop()
 
 
-def run_engine(model_path, inputs, heap=None, mode="file", meta=None, in_arena=False, rom_in_heap=False):
+def run_engine(model_path, inputs, heap=None, mode="file", meta=None, in_arena=False, rom_in_heap=False,
+               start_free=None):
     """Outputs of the engine for every sample: one array per model output.
 
     `in_arena`: read each sample straight into the model's input tensors
@@ -181,10 +195,17 @@ def run_engine(model_path, inputs, heap=None, mode="file", meta=None, in_arena=F
     the heap, which grows by its size, instead of mapped outside it: for a
     MicroPython build that cannot run inside this process (a 32-bit one).
 
+    `start_free` ("110K"): the program starts with exactly that much heap
+    free, as a board's profile states its heap (gc.mem_free() at the REPL),
+    whatever the interpreter and this driver took before; `heap` must leave
+    at least that much.
+
     `meta`, when a dict, receives the engine's arena_bytes (planned arena,
     scratch included), tensor_bytes (the activations' plan alone), last_us,
-    min_free (lowest free heap seen while invoking) and kept (where the ops'
-    per-channel constants live: "InRam", or "OnFlash" in a file)."""
+    min_free (lowest free heap seen while invoking), kept (where the ops'
+    per-channel constants live: "InRam", or "OnFlash" in a file) and
+    start_free (free heap when the program starts, before the kit's import:
+    the figure a board's profile gives)."""
     inputs = [np.asarray(x) for x in inputs]
     samples = _sample_count(inputs)
     with tempfile.TemporaryDirectory(prefix="jazari-engine-") as tmp:
@@ -193,7 +214,12 @@ def run_engine(model_path, inputs, heap=None, mode="file", meta=None, in_arena=F
             for s in range(samples):
                 for x in inputs:
                     f.write(np.ascontiguousarray(x[s]).tobytes())
-        driver.write_text(_DRIVER % {"firmware": str(FIRMWARE)})
+        firmware = FIRMWARE
+        if mode == "mpyfile":
+            from jazari.flash.compiled import compiled_firmware
+
+            firmware = compiled_firmware(FIRMWARE, _native_arch())
+        driver.write_text(_DRIVER % {"firmware": str(firmware)})
         env = None
         if mode.startswith("rom"):
             image = _romfs_image(model_path, tmp, code=mode == "romcode")
@@ -204,7 +230,7 @@ def run_engine(model_path, inputs, heap=None, mode="file", meta=None, in_arena=F
         mp = [micropython()] + (["-X", "heapsize=%s" % heap] if heap else [])
         sizes = ",".join(str(x[0].nbytes) if samples else "0" for x in inputs)
         mp += [str(driver), str(Path(model_path).resolve()), str(fin), str(fout), str(samples), mode, sizes,
-               "arena" if in_arena else "copy"]
+               "arena" if in_arena else "copy", str(_bytes(start_free) if start_free else 0)]
         if mode.startswith("rom") and not rom_in_heap:
             cmd = [sys.executable, "-c", _ROM_LAUNCHER, str(image)] + mp
         else:

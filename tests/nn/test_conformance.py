@@ -54,25 +54,28 @@ def test_bit_exact_with_tflite_micro(name, mode):
     assert_same(run_engine(path, inputs, mode=mode), run_tflm(path, inputs), "%s (%s)" % (name, mode))
 
 
-# Where the engine stands today on the 64-bit Unix port (objects twice their
-# ESP32 size), a few KB above the smallest heap each loads in (169, 208 and
-# 221 KB measured): the kit's .mpy on ROMFS, the code compiled from .py,
-# the model streamed from a file. The 110 KB ESP32 profile is the slow tests below.
-@pytest.mark.parametrize("mode,heap", [("romcode", "182K"), ("rom", "220K"), ("file", "236K")])
-def test_person_detect_in_a_small_heap(mode, heap):
+# Heaps below are what a program finds free when it starts (`start_free`, as
+# a board profile states its heap: gc.mem_free() at the REPL), a few KB above
+# the smallest each way of loading runs in on this 64-bit Unix port, whose
+# objects are twice an ESP32's (measured: 129 KB with the kit's .mpy and the
+# model on ROMFS, 179 KB with the kit compiled from .py, 198 KB with the
+# model also streamed from a file).
+@pytest.mark.parametrize("mode,free", [("romcode", "136K"), ("rom", "186K"), ("file", "206K")])
+def test_person_detect_in_a_small_heap(mode, free):
     path = TFLM / "person_detect.tflite"
     inputs = random_inputs("person_detect", seed=9)
-    assert_same(run_engine(path, inputs, heap=heap, mode=mode), run_tflm(path, inputs), "person_detect, " + mode)
+    got = run_engine(path, inputs, heap="400K", start_free=free, mode=mode, in_arena=True)
+    assert_same(got, run_tflm(path, inputs), "person_detect, " + mode)
 
 
 def test_person_detect_keeps_its_per_channel_constants_on_flash_when_the_heap_is_short():
     # With the model's 14 KB of multipliers and shifts in RAM this heap is
-    # too small (the test above needs more); on flash, read back before
-    # each layer, the outputs stay bit-exact.
+    # too small; on flash, read back before each layer, the outputs stay
+    # bit-exact.
     path = TFLM / "person_detect.tflite"
     inputs = random_inputs("person_detect", seed=11)
     meta = {}
-    got = run_engine(path, inputs, heap="146K", mode="romcode", in_arena=True, meta=meta)
+    got = run_engine(path, inputs, heap="400K", start_free="134K", mode="romcode", in_arena=True, meta=meta)
     assert meta["kept"] == "OnFlash"
     assert_same(got, run_tflm(path, inputs), "person_detect, constants on flash")
     roomy = {}
@@ -80,39 +83,47 @@ def test_person_detect_keeps_its_per_channel_constants_on_flash_when_the_heap_is
     assert roomy["kept"] == "InRam"
 
 
+def test_person_detect_arena_is_smaller_than_tflite_micro_s():
+    # Its largest layers write their output over their input (planner.py's
+    # streaming pairs), which TFLM's greedy planner never does.
+    meta = {}
+    run_engine(TFLM / "person_detect.tflite", [np.zeros((1, 1, 96, 96, 1), np.int8)], mode="rom", meta=meta)
+    assert meta["tensor_bytes"] < tflm_allocations(TFLM / "person_detect.tflite")["head"]
+
+
 MICROPYTHON32 = os.environ.get("JAZARI_MICROPYTHON32")  # see tests/nn/test_kernels.py
 
 
 @pytest.mark.skipif(not MICROPYTHON32, reason="set JAZARI_MICROPYTHON32 to a 32-bit MicroPython Unix build")
-def test_person_detect_with_esp32_sized_objects(monkeypatch):
-    # A 32-bit build has the ESP32's object sizes. It cannot run inside this
-    # process, so the ROMFS image sits in the first block of its heap, which
-    # grows by that much. Inputs written in the arena (Model.input()).
-    # Measured: it loads in 132 KB, which is where the engine stands against
-    # the ESP32's 110 KB.
+def test_person_detect_runs_in_the_esp32_heap_with_esp32_sized_objects(monkeypatch):
+    # A 32-bit build has the ESP32's object sizes: with 110 KB free at start,
+    # the ESP32's figure, the kit's .mpy and the model on ROMFS, it runs
+    # (measured: it needs 100 KB). It cannot run inside this process, so the
+    # ROMFS image sits in the first block of its heap, outside the 110 KB.
     monkeypatch.setattr(engine_runner, "micropython", lambda: MICROPYTHON32)
     path = TFLM / "person_detect.tflite"
     inputs = random_inputs("person_detect", seed=10)
-    got = run_engine(path, inputs, heap="140K", mode="romcode", in_arena=True, rom_in_heap=True)
+    got = run_engine(path, inputs, heap="300K", start_free="110K", mode="romcode", in_arena=True, rom_in_heap=True)
     assert_same(got, run_tflm(path, inputs), "person_detect, 32-bit words")
 
 
 @pytest.mark.slow
 def test_person_detect_runs_in_the_esp32_heap_with_weights_in_place():
-    # 110 KB of heap, the model (and the kit's .mpy) in memory-mapped ROMFS:
-    # weights are never copied.
+    # The virtual ESP32: 110 KB free, the model (and the kit's .mpy) in
+    # memory-mapped ROMFS. On this 64-bit port it needs 129 KB: the target.
     path = TFLM / "person_detect.tflite"
     inputs = random_inputs("person_detect", seed=7)
-    got = run_engine(path, inputs, heap="110K", mode="romcode", in_arena=True)
+    got = run_engine(path, inputs, heap="300K", start_free="110K", mode="romcode", in_arena=True)
     assert_same(got, run_tflm(path, inputs), "person_detect in 110 KB")
 
 
 @pytest.mark.slow
 def test_person_detect_streams_weights_from_a_file_in_the_esp32_heap():
-    # Stock ESP32 builds have no ROMFS: the weights come from the file in slices.
+    # Stock ESP32 builds have no ROMFS: the kit's .mpy and the model on
+    # LittleFS, weights read from the file in slices (needs 190 KB here).
     path = TFLM / "person_detect.tflite"
     inputs = random_inputs("person_detect", seed=8)
-    got = run_engine(path, inputs, heap="110K", mode="file", in_arena=True)
+    got = run_engine(path, inputs, heap="300K", start_free="110K", mode="mpyfile", in_arena=True)
     assert_same(got, run_tflm(path, inputs), "person_detect streamed")
 
 

@@ -35,16 +35,18 @@ def too_big(need, free):
     return ValueError("model needs %d bytes of arena, this board has %d bytes free" % (need, free))
 
 
-def no_room_reading(free):
-    return ValueError("model does not fit: out of memory reading it (%d bytes free)" % free)
+def no_room_reading(held, free):
+    return ValueError("model does not fit: reading it took more than %d bytes of heap; this board has %d bytes free" % (held, free))
 
 
-def no_room_code(free):
-    return ValueError("model does not fit: out of memory loading the code of its ops (%d bytes free)" % free)
+def no_room_code(held, free):
+    return ValueError("model does not fit: loading the code of its ops took the heap to more than %d bytes; "
+                      "this board has %d bytes free" % (held, free))
 
 
-def no_room_preparing(index, free):
-    return ValueError("model does not fit: out of memory preparing operator %d (%d bytes free)" % (index, free))
+def no_room_preparing(index, held, free):
+    return ValueError("model does not fit: loading it took more than %d bytes of heap and stopped at operator %d; "
+                      "this board has %d bytes free" % (held, index, free))
 
 
 def wrong_input(index, tensor, got):

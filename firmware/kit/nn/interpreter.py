@@ -52,6 +52,14 @@ def _forget(name):
         delattr(package, name[dot + 1:])  # so that an import finds no attribute
 
 
+def _forget_ops():
+    # Every op module a load imported (imported again when wanted).
+    import sys
+    ops = __name__[:__name__.rfind(".")] + ".ops."
+    for name in [n for n in sys.modules if n.startswith(ops)]:
+        _forget(name)
+
+
 def _scrub(depth):
     # MicroPython's GC scans the C stack conservatively: a pointer left in a
     # returned call's stack slots would keep the planning pass's whole model
@@ -68,6 +76,13 @@ _LAST = const(2)
 _AT = const(3)  # offset in the arena, for a root
 _SIZE = const(4)  # bytes
 _ROW = const(5)
+
+
+class _NoRoom(Exception):
+    # Out of memory while loading: (the errors function that words it, its
+    # arguments but the heap figures), turned into that ValueError by
+    # Interpreter.__init__ once the load's objects are gone.
+    pass
 
 
 class _Op:
@@ -89,28 +104,42 @@ class Interpreter:
         if reader is None:
             _import_loaders()
         self._keep_total = self._keep_max = 0
+        gc.collect()
+        start = gc.mem_alloc()
         old = gc.threshold()
         gc.threshold(_LOAD_GC_BYTES)
         try:
             try:
                 self._load(src, weights, False)
-            except ValueError as first:
+            except _NoRoom as first:
                 # Out of memory with the per-channel constants in RAM: load
                 # again with them on flash (kept.py), when that saves any and
                 # the filesystem takes them.
-                if not self.out_of_memory or self._keep_total <= self._keep_max:
+                if self._keep_total <= self._keep_max:
                     raise
+                self._fail()
+                _forget_ops()  # loaded after the arena, their code would split the heap
+                gc.collect()
                 try:
                     self._load(src, weights, True)
                 except OSError:
-                    self._fail()
                     raise first
+        except _NoRoom as failure:
+            # Told once everything is let go, so that the free heap it
+            # states is what the program has.
+            gc.collect()
+            held = gc.mem_alloc() - start  # by the load when it stopped
+            _release_loaders()
+            self._fail()
+            report, args = failure.args[0], failure.args[1:]
+            if report is not errors.too_big:
+                args += (held,)
+            raise report(*(args + (gc.mem_free(),)))
         finally:
             gc.threshold(old)
             _release_loaders()
 
     def _load(self, src, weights, on_flash):
-        self.out_of_memory = False
         self.weights_src = weights
         self._in_place = getattr(weights, "addressable", True)
         self._scratch = {}
@@ -128,8 +157,7 @@ class Interpreter:
             self.info = tensors.ModelInfo(None, None, [graph.tensor(k) for k in graph.inputs],
                                           [graph.tensor(k) for k in graph.outputs])
         except MemoryError:
-            self._fail()
-            raise errors.no_room_reading(gc.mem_free())
+            raise _NoRoom(errors.no_room_reading)
         graph = None
         if on_flash:
             self._kept.finish()
@@ -153,8 +181,7 @@ class Interpreter:
             where, extra = planner.place_scratch(live, offsets, size, self._scratch)
         except MemoryError:
             live = offsets = None
-            self._fail()
-            raise errors.no_room_preparing(len(steps) - 1, gc.mem_free())
+            raise _NoRoom(errors.no_room_preparing, len(steps) - 1)
         live = offsets = None
         if size + extra <= len(arena):
             extra_buf = arena[size:]  # the arena's spare tail (see _take_arena)
@@ -163,8 +190,7 @@ class Interpreter:
                 gc.collect()
                 extra_buf = memoryview(bytearray(extra))
             except MemoryError:
-                self._fail()
-                raise errors.too_big(size + extra, gc.mem_free())
+                raise _NoRoom(errors.too_big, size + extra)
         for i in range(len(steps)):
             n = self._scratch.get(i, 0)
             if n:
@@ -175,7 +201,6 @@ class Interpreter:
 
     def _fail(self):
         # Let go of everything before reporting how much memory is free.
-        self.out_of_memory = True
         self.arena = self.info = self._kept = self._plan = self.steps = self.views = None
         gc.collect()
 
@@ -190,22 +215,19 @@ class Interpreter:
             size, plan = self._plan_size(src)
         except MemoryError:
             _scrub(8)
-            self._fail()
-            raise errors.no_room_reading(gc.mem_free())
+            raise _NoRoom(errors.no_room_reading)
         _scrub(8)
         gc.collect()
         from array import array
         try:
             self._plan = array("i", plan)
         except MemoryError:
-            self._fail()
-            raise errors.no_room_reading(gc.mem_free())
+            raise _NoRoom(errors.no_room_reading)
         plan = None
         _scrub(8)
         gc.collect()
         if size > gc.mem_free():
-            self._fail()
-            raise errors.too_big(size, gc.mem_free())
+            raise _NoRoom(errors.too_big, size)
         # A spare tail of 1/16 of the arena, for the scratch that finds no
         # hole at its op (at the arena's peak op there are none): found now,
         # not in the fragmented heap that prepare leaves. Dropped if it
@@ -216,8 +238,7 @@ class Interpreter:
             except MemoryError:
                 self.arena = bytearray(size)
         except MemoryError:
-            self._fail()
-            raise errors.too_big(size, gc.mem_free())
+            raise _NoRoom(errors.too_big, size)
         # The ops' per-channel constants go in one block taken now, beside
         # the arena, rather than in a few KB per layer found late in a
         # fragmented heap (or, on flash, the window for one op's).
@@ -225,8 +246,7 @@ class Interpreter:
         try:
             self._kept = kept.OnFlash(keep, src) if on_flash else kept.InRam(keep)
         except MemoryError:
-            self._fail()
-            raise errors.too_big(size + keep, gc.mem_free())
+            raise _NoRoom(errors.too_big, size + keep)
         return size
 
     def _load_code(self, src):
@@ -239,8 +259,7 @@ class Interpreter:
                 if code in registry.OPS:
                     self._ops[code] = registry.lookup(code)
         except MemoryError:
-            self._fail()
-            raise errors.no_room_code(gc.mem_free())
+            raise _NoRoom(errors.no_room_code)
         registry = None
         _forget(__name__[:__name__.rfind(".")] + ".ops")
 
@@ -281,8 +300,7 @@ class Interpreter:
                 gc.collect()
         except MemoryError:
             steps = None
-            self._fail()
-            raise errors.no_room_preparing(self._op, gc.mem_free())
+            raise _NoRoom(errors.no_room_preparing, self._op)
         return steps
 
     def _ref(self, t):
@@ -316,7 +334,10 @@ class Interpreter:
         alias = self._aliases(info, registry.ALIASING)
         registry = None
         live = planner.lifetimes(info, alias)
-        offsets, size = planner.plan(live)
+        # Convolutions write over their input only when their weights are
+        # read in place (planner.py).
+        pairs = planner.streaming_pairs(info, alias, live) if self._in_place else None
+        offsets, size = planner.plan(live, pairs)
         from array import array
         p = array("i", bytes(4 * _ROW * len(info.tensors)))
         for t in info.tensors:

@@ -162,22 +162,97 @@ def _aligned(size):
     return (size + ALIGN - 1) & ~(ALIGN - 1)
 
 
-def plan_arena(live):
-    """({key: offset}, arena bytes): largest first, each at the lowest offset free for its lifetime."""
-    placed = []  # (offset, aligned end, first op, last op), sorted by offset
+def _reach(model, op, source, target):
+    """The most bytes a convolution's output may start after its input so that
+    writing output row r never clobbers an input row a later output row reads."""
+    stride, dilation = op.options.get("stride_h", 1), op.options.get("dilation_h", 1)
+    in_h, out_h = source.shape[1], target.shape[1]
+    in_row, out_row = source.size // in_h, target.size // out_h
+    kernel_h = model.tensors[op.inputs[1]].shape[1]
+    total = (out_h - 1) * stride + (kernel_h - 1) * dilation + 1 - in_h
+    pad = total // 2 if total > 0 else 0
+    reach = source.size  # one output row: the kernel reads it all before writing
+    for row in range(1, out_h):
+        reach = min(reach, max(0, row * stride - pad) * in_row - row * out_row)
+    return reach & ~(ALIGN - 1)
+
+
+def streaming_pairs(model, alias, live):
+    """{output root: (input root, reach)}: the convolutions that may write their output over
+    their own input (firmware/kit/nn/planner.py): batch 1, an input that dies there and an
+    output born there. Only when weights are read in place."""
+    pairs = {}
+    for op in model.operators:
+        if op.name not in ("CONV_2D", "DEPTHWISE_CONV_2D") or len(op.inputs) < 2 or op.inputs[0] < 0:
+            continue
+        source, target = model.tensors[op.inputs[0]], model.tensors[op.outputs[0]]
+        if source.is_const or source.is_variable or target.is_variable:
+            continue
+        if len(source.shape) != 4 or len(target.shape) != 4 or source.shape[0] != 1:
+            continue
+        if not source.shape[1] or not target.shape[1]:
+            continue
+        rx, ry = _root(alias, source.index), _root(alias, target.index)
+        if rx == ry or rx not in live or ry not in live or live[rx][1] != op.index or live[ry][0] != op.index:
+            continue
+        pairs[ry] = (rx, _reach(model, op, source, target))
+    return pairs
+
+
+def _overlap_allowed(key, at, other, other_at, pairs):
+    """True when `key` at `at` and `other` at `other_at` are a streaming pair whose overlap is safe."""
+    pair = pairs.get(key)
+    if pair and pair[0] == other and at - other_at <= pair[1]:
+        return True
+    pair = pairs.get(other)
+    return bool(pair and pair[0] == key and other_at - at <= pair[1])
+
+
+def _lowest(key, size, first, last, placed, pairs):
+    """The lowest offset where `key` fits: 0, a placed buffer's end, or where its partner allows."""
+    spots = {0}
+    for offset, end, _first, _last, other in placed:
+        spots.add(end)
+        if pairs.get(key, (None,))[0] == other:
+            spots.add(offset + pairs[key][1])
+        if pairs.get(other, (None,))[0] == key:
+            spots.add(offset - pairs[other][1])
+    for at in sorted(spot for spot in spots if spot >= 0):
+        if all(
+            other_last < first or other_first > last or end <= at or offset >= at + size
+            or _overlap_allowed(key, at, other, offset, pairs)
+            for offset, end, other_first, other_last, other in placed
+        ):
+            return at
+    raise AssertionError("the end of the last buffer always fits")
+
+
+def plan_arena(live, pairs=None):
+    """({key: offset}, arena bytes): largest first, each at the lowest offset free for its lifetime
+    (a streaming pair's buffers may overlap, see streaming_pairs)."""
+    pairs = pairs or {}
+    partners = {pair[0] for pair in pairs.values()}
+    placed = []  # (offset, aligned end, first op, last op, key), sorted by offset
     offsets = {}
     top = 0
-    for key in sorted(live, key=lambda k: (-live[k][2], live[k][0], k)):
+    # Ties as in the engine (whose dicts have no order): a streaming pair's
+    # output before the rest, then by tensor index. Of two equal buffers
+    # that may overlap, the output must go first: its input then fits
+    # just after its start.
+    for key in sorted(live, key=lambda k: (-live[k][2], live[k][0], k not in pairs, k)):
         first, last, size = live[key]
-        at = 0
-        for offset, end, other_first, other_last in placed:
-            if other_last < first or other_first > last:
-                continue  # never alive at the same time
-            if at + size <= offset:
-                break
-            at = max(at, end)
+        if key in pairs or key in partners:
+            at = _lowest(key, size, first, last, placed, pairs)
+        else:
+            at = 0
+            for offset, end, other_first, other_last, _other in placed:
+                if other_last < first or other_first > last:
+                    continue  # never alive at the same time
+                if at + size <= offset:
+                    break
+                at = max(at, end)
         offsets[key] = at
-        placed.append((at, _aligned(at + size), first, last))
+        placed.append((at, _aligned(at + size), first, last, key))
         placed.sort(key=lambda item: item[0])
         top = max(top, at + size)
     return offsets, _aligned(top)
@@ -227,8 +302,9 @@ def arena_bytes(model, in_place=True):
     `in_place`: weights addressable (model in RAM or on ROMFS), else streamed
     from the file, which makes convolutions work on smaller filter groups.
     """
-    live = lifetimes(model, aliases(model, engine_registry()[1]))
-    offsets, size = plan_arena(live)
+    alias = aliases(model, engine_registry()[1])
+    live = lifetimes(model, alias)
+    offsets, size = plan_arena(live, streaming_pairs(model, alias, live) if in_place else None)
     extra = 0
     for op in model.operators:
         need = scratch_bytes(model, op, in_place)
