@@ -23,6 +23,7 @@ from jazari.i18n import set_language
 from jazari.link.frames import WIRE, pack
 from jazari.link.session import LinkError, LinkSession
 from jazari.link.telemetry import Stream, StreamInfo
+from jazari.paths import firmware_dir
 
 TONE_HZ = 440.0
 TONE_LEVEL = 8192  # what firmware/sim/machine_i2s.py plays by default
@@ -217,6 +218,18 @@ def test_bad_stream_requests_are_refused_clearly(virtual_board):
         with pytest.raises(LinkError, match="imu has no option 'range': it takes accel_g, gyro_dps"):
             link.open_stream("imu", range=4)
         assert link.exec("print(1)") == "1\n"
+
+
+def test_a_kit_too_old_to_stream_is_told_to_update(virtual_board):
+    source = (firmware_dir() / "kit" / "link.py").read_text()
+    older = source.replace("op == wire.OP_STREAM_START or op == wire.OP_STREAM_STOP", "False")
+    assert older != source
+    with jazari.connect(virtual_board.port) as device:
+        device.put(older.encode(), "/kit/link.py")
+    with LinkSession.open(virtual_board.port) as link:
+        with pytest.raises(JazariError, match="too old to stream.*jazari flash"):
+            link.open_stream("imu")
+        assert link.exec("print(5)") == "5\n"
 
 
 class StreamFaults(SpoiledReads):

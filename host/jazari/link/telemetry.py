@@ -24,6 +24,7 @@ import numpy
 from jazari.errors import JazariError
 from jazari.i18n import _
 from jazari.link.frames import WIRE, Frame
+from jazari.link.session import LinkError
 
 STALL_TIMEOUT = 3.0  # seconds without a batch before iterating says the board stopped sending
 _BATCH = struct.Struct("<BIII")  # stream id, first sample's number, its ticks_us, drops so far
@@ -97,7 +98,15 @@ class Stream:
         args = struct.pack("<I", round(rate_hz or 0)) + source.encode()
         if options:
             args += b"\0" + json.dumps(options).encode()
-        stream = cls(session, StreamInfo.from_declaration(session.request(WIRE.OP_STREAM_START, args)))
+        try:
+            declaration = session.request(WIRE.OP_STREAM_START, args)
+        except LinkError as refused:
+            if refused.code != WIRE.E_UNKNOWN:
+                raise
+            raise JazariError(
+                _("The kit on the board on {port} is too old to stream: update it with 'jazari flash'.").format(port=session.device.port)
+            ) from None
+        stream = cls(session, StreamInfo.from_declaration(declaration))
         session.streams[stream.info.stream_id] = stream
         return stream
 
