@@ -69,3 +69,13 @@ class ModelInfo:
         self.operators = operators
         self.inputs = inputs
         self.outputs = outputs
+
+
+class Op:
+    # An operator as eval sees it: its index and code (for errors), and its
+    # tensors as the loader left them (loader.py's _ref).
+    def __init__(self, index, code, inputs, outputs):
+        self.index = index
+        self.code = code
+        self.inputs = inputs
+        self.outputs = outputs

@@ -21,8 +21,8 @@ from jazari.nn.inspect import BOARD_PROFILES, arena_bytes, summarize
 from jazari.nn.tflite import load_model
 
 REMOTE_DIR = "/models"
-SLICE_BYTES = 3072  # sample bytes per `_w` call (4 KB of base64)
-EXEC_CODE_BYTES = 6144  # code per exec: the board compiles it in its small heap
+SLICE_BYTES = 768  # sample bytes per `_w` call (1 KB of base64: a block a fragmented heap still has)
+EXEC_CODE_BYTES = 3072  # code per exec: the board compiles it in its small, fragmented heap
 SAMPLES_PER_EXEC = 16  # invokes per exec at most, so a slow model answers well before the timeout
 OUTPUT_SLICE = 3072  # output bytes per base64 piece printed by the board (a multiple of 3: they join)
 LOAD_TIMEOUT = 120  # seconds to read and prepare a model (streamed from flash on a slow board)
@@ -53,6 +53,25 @@ def _r():
         for at in range(0, len(v), {slice}):
             sys.stdout.write(_b2a(v[at:at + {slice}])[:-1].decode())
         sys.stdout.write('\\n')
+gc.collect()
+"""
+
+# After a run: the model and the engine's modules go (set to None first: a
+# deleted dict entry keeps its value until its slot is reused), so the next
+# run finds the heap as after boot, not split by this one's leftovers.
+_CLEANUP = """
+_m = _in = _w = _r = None
+import sys, gc
+for _k in [k for k in sys.modules if k.startswith('kit.nn')]:
+    sys.modules[_k] = None
+    del sys.modules[_k]
+_k = sys.modules.get('kit')
+for _a in ('nn', 'Model'):
+    if _k is not None and _a in _k.__dict__:
+        setattr(_k, _a, None)
+        delattr(_k, _a)
+_a = None
+_k = None
 gc.collect()
 """
 
@@ -245,7 +264,7 @@ def _run_on_device(device, model, data, model_name, arrays):
         raise engine_refused(failure) from None
     finally:
         with contextlib.suppress(JazariError):
-            device.exec("_m = _in = None\nimport gc\ngc.collect()")
+            device.exec(_CLEANUP)
     samples = len(arrays[0]) if arrays else 0
     if any(len(pieces) != samples for pieces in raw):
         raise JazariError(
