@@ -344,8 +344,7 @@ def test_board_reset_mid_stream_is_said_and_a_new_session_works(virtual_board):
     with LinkSession.open(virtual_board.port) as again:
         with again.open_stream("imu", 200) as stream:
             assert stream.read(3.0).index == 0
-    with jazari.connect(virtual_board.port) as device:
-        assert device.eval("1 + 1") == 2
+        assert again.exec("print(1 + 1)") == "2\n"
 
 
 def test_cable_pulled_mid_stream_is_said_and_the_same_process_carries_on(virtual_board):
