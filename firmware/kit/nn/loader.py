@@ -392,17 +392,12 @@ class Loader:
                 alias[dst.index] = k
         return alias
 
-    # The ctx interface ops' prepare uses (docs/engine.md).
+    # The ctx interface ops' prepare uses (docs/engine.md): tensors here are
+    # Tensor objects (eval's are what _ref made of them: interpreter.py).
     def buffer(self, t):
-        if type(t) is memoryview:
-            return t
-        if t.is_const:
-            return self.weights_src.tensor(t)
-        return self.views[t.index]
+        return self.weights_src.tensor(t) if t.is_const else self.views[t.index]
 
     def weights(self, t, start, nbytes):
-        if type(t) is memoryview:
-            return t[start:start + nbytes]
         return self.weights_src.read(t, start, nbytes)
 
     def shares(self, a, b):
