@@ -132,3 +132,23 @@ def test_deploy_shows_one_progress_bar_on_a_terminal_only(virtual_board, tmp_pat
     shown = terminal.getvalue()
     assert "3/3 files" in shown and "KB/s" in shown
     assert "KiB" in shown  # bytes done of all: rich's DownloadColumn
+
+
+def test_cable_pulled_under_an_open_link_every_request_says_unplugged_in_one_line(virtual_board):
+    link = LinkSession.open(virtual_board.port)
+    assert link.exec("print(6 * 7)") == "42\n"
+    virtual_board.unplug()
+    set_language("fr")
+    try:
+        with pytest.raises(JazariError, match="débranchée") as pulled:
+            link.exec("print(1)")
+    finally:
+        set_language(None)
+    assert virtual_board.port in pulled.value.message and "\n" not in pulled.value.message
+    with pytest.raises(JazariError, match="unplugged"):  # the session stays closed, and says why
+        link.file_hash("/main.py")
+    link.close()  # nothing left to close, nothing raised
+    link.close()
+    virtual_board.replug()
+    with LinkSession.open(virtual_board.port) as again:
+        assert again.exec("print(6 * 7)") == "42\n"

@@ -12,6 +12,7 @@ its `Device`, which is then closed too. docs/protocol.md has the details.
 """
 
 import collections
+import contextlib
 import json
 import struct
 import time
@@ -78,8 +79,7 @@ class LinkSession:
         try:
             link._start()
         except BaseException:
-            link.line.timeout = READ_TIMEOUT
-            device.close()
+            link._let_go()
             raise
         return link
 
@@ -181,11 +181,18 @@ class LinkSession:
                 self._send(b"\0" + pack(WIRE.BYE, seq))
                 self._wait(lambda f: f.type == WIRE.BYE and f.seq == seq, self.reply_timeout)
                 self._back_to_repl()
-            self.line.timeout = READ_TIMEOUT
         except (JazariError, OSError, serial.SerialException):
             pass  # the board is gone or reset: nothing to say goodbye to
         finally:
-            self.device.close()
+            self._let_go()
+
+    def _let_go(self):
+        """Give the line back its REPL timeout and close the port; a dead line
+        (the cable pulled) refuses even the timeout, and is closed all the same."""
+        self.linked = False
+        with contextlib.suppress(OSError, serial.SerialException):
+            self.line.timeout = READ_TIMEOUT
+        self.device.close()
 
     def __enter__(self):
         return self
@@ -199,7 +206,14 @@ class LinkSession:
         try:
             self.line.write(data)
         except (OSError, serial.SerialException):
-            raise not_answering(self.device.port) from None
+            raise self._line_lost() from None
+
+    def _line_lost(self):
+        """The error for a line that failed under us: "unplugged" in one line
+        when the port has vanished (the dead line is then closed), else "does
+        not answer". Either way the board is no longer in link mode with us."""
+        self.linked = False
+        return self.device.line_lost()
 
     def _next_seq(self):
         self._seq = (self._seq + 1) & 0xFF
@@ -229,7 +243,7 @@ class LinkSession:
             try:
                 data = self.line.read(max(1, self.line.in_waiting))
             except (OSError, serial.SerialException):
-                raise not_answering(self.device.port) from None
+                raise self._line_lost() from None
             if data:
                 self._frames.extend(self.decoder.feed(data))
 
@@ -241,15 +255,7 @@ class LinkSession:
         """
         if self.inbox[kind]:
             return self.inbox[kind].popleft()
-        try:
-            frame = self._wait(lambda f: f.type == kind, timeout)
-        except JazariError:
-            if not port_gone(self.device.port):
-                raise
-            self.linked = False
-            raise JazariError(
-                _("The board on {port} was unplugged. Plug it in again and run the command again.").format(port=self.device.port)
-            ) from None
+        frame = self._wait(lambda f: f.type == kind, timeout)
         if frame is not None:
             return frame
         if any(mark in self.decoder.pending for mark in _RESTARTED):
@@ -290,6 +296,8 @@ class LinkSession:
             self.retries += 1
         if reply is None:
             self.linked = False
+            if port_gone(self.device.port):
+                raise self._line_lost()
             raise JazariError(
                 _("The board on {port} stopped answering (reset or unplugged?). Run the command again: it carries on where it stopped.").format(port=self.device.port)
             )
