@@ -528,8 +528,11 @@ def test_board_out_of_memory_is_one_clear_line(capsys, tmp_path, virtual_board):
     samples = tmp_path / "X.npy"
     np.save(samples, random_samples(model_path("micro_speech_quantized"), 1, seed=1))
     with connect(virtual_board.port) as device:
-        # Leave the board too little heap for the engine: a real board full of a student's data.
-        device.exec("import gc\ngc.collect()\n_hog = []\nwhile gc.mem_free() > 24000:\n    _hog.append(bytearray(2048))")
+        # Leave the board too little heap for the engine, even after the soft reset a run starts
+        # with: a board whose boot.py keeps a student's data.
+        boot = device.get("/boot.py")
+        hog = b"\n_hog = []\nwhile gc.mem_free() > 24000:\n    _hog.append(bytearray(2048))\n"
+        device.put(boot + hog, "/boot.py")
     code, _out, err = jazari(
         capsys, "model", "run", model_path("micro_speech_quantized"), "--input", samples,
         "--output", tmp_path / "Y.npy", "--port", virtual_board.port, lang="fr",

@@ -240,6 +240,9 @@ def run_on_device(device, model, data, model_name, arrays):
 def _run_on_device(device, model, data, model_name, arrays):
     from jazari.link.device import BoardError
 
+    # From a soft reset: the model gets the heap as after boot (what `model
+    # info`'s fit figures assume), not one split by what ran before.
+    device.soft_reset()
     info = device.info()
     if not info.get("kit"):
         raise JazariError(
