@@ -524,15 +524,19 @@ def test_board_side_refusal_comes_back_in_a_translated_frame(virtual_boards):
     assert "int16" in refused.value.message and "Traceback" not in refused.value.message
 
 
+def hog_at_boot(port, keep_free):
+    """Make the board's boot.py keep data until only `keep_free` bytes are free: a board full of a
+    student's data, still full after the soft reset a run starts with."""
+    with connect(port) as device:
+        hog = b"\n_hog = []\nwhile gc.mem_free() > %d:\n    _hog.append(bytearray(2048))\n" % keep_free
+        device.put(device.get("/boot.py") + hog, "/boot.py")
+
+
 def test_board_out_of_memory_is_one_clear_line(capsys, tmp_path, virtual_board):
     samples = tmp_path / "X.npy"
     np.save(samples, random_samples(model_path("micro_speech_quantized"), 1, seed=1))
-    with connect(virtual_board.port) as device:
-        # Leave the board too little heap for the engine, even after the soft reset a run starts
-        # with: a board whose boot.py keeps a student's data.
-        boot = device.get("/boot.py")
-        hog = b"\n_hog = []\nwhile gc.mem_free() > 24000:\n    _hog.append(bytearray(2048))\n"
-        device.put(boot + hog, "/boot.py")
+    # Leave the board too little heap for the engine: a real board full of a student's data.
+    hog_at_boot(virtual_board.port, keep_free=24000)
     code, _out, err = jazari(
         capsys, "model", "run", model_path("micro_speech_quantized"), "--input", samples,
         "--output", tmp_path / "Y.npy", "--port", virtual_board.port, lang="fr",
@@ -596,8 +600,7 @@ def test_board_without_the_kit_is_told_to_flash(capsys, tmp_path, virtual_board)
 def test_arena_bigger_than_the_free_heap_is_refused_with_both_figures(capsys, tmp_path, virtual_board):
     samples = tmp_path / "X.npy"
     np.save(samples, np.zeros((1, 1, 128, 128, 1), dtype=np.int8))
-    with connect(virtual_board.port) as device:
-        device.exec("import gc\ngc.collect()\n_hog = []\nwhile gc.mem_free() > 40000:\n    _hog.append(bytearray(2048))")
+    hog_at_boot(virtual_board.port, keep_free=40000)
     code, _out, err = jazari(
         capsys, "model", "run", model_path("simple_add_model"), "--input", samples, "--input", samples,
         "--output", tmp_path / "Y.npy", "--port", virtual_board.port,
