@@ -26,21 +26,13 @@ _thread_started = False
 
 def _loop():
     while True:
-        now = time.ticks_ms()
-        wait = _POLL_MS
+        wait, timers = _due_timers(time.ticks_ms())
         fired = False
-        for t in _active:
-            due = time.ticks_diff(t._due, now)
-            if due <= 0:
+        for t in timers:
+            if t._due_now:
+                t._due_now = False
                 t._fire()
                 fired = True
-                if t._periodic:
-                    t._due = time.ticks_add(t._due, t._period)
-                    due = time.ticks_diff(t._due, now)
-                else:
-                    _remove(t)
-                    continue
-            wait = min(wait, due)
         if fired:
             time.sleep_ms(1)
             for t in _active:
@@ -50,9 +42,38 @@ def _loop():
         time.sleep_ms(max(wait - 1 if fired else wait, 1))
 
 
-def _add(t):
+def _due_timers(now):
+    # Marks the timers due now and retires the one-shots among them, under
+    # _lock: a callback re-arming its own one-shot (init() in the main thread,
+    # once _fire has scheduled it) then always comes after the retirement,
+    # which cannot undo it. Returns (ms to the next deadline, the timers
+    # looked at); they are fired after the lock is let go, so a callback that
+    # re-arms never waits on it. Allocates nothing but a retirement's tuple.
+    global _active
+    wait = _POLL_MS
+    with _lock:
+        timers = _active
+        for t in timers:
+            due = time.ticks_diff(t._due, now)
+            if due <= 0:
+                t._due_now = True
+                if not t._periodic:
+                    _active = tuple(x for x in _active if x is not t)
+                    continue
+                t._due = time.ticks_add(t._due, t._period)
+                due = time.ticks_diff(t._due, now)
+            wait = min(wait, due)
+    return wait, timers
+
+
+def _add(t, periodic, period, callback):
     global _active, _thread_started
     with _lock:
+        t._periodic = periodic
+        t._period = period
+        t._callback = callback
+        t._start = time.ticks_ms()
+        t._due = time.ticks_add(t._start, period)
         if t not in _active:
             _active = _active + (t,)
         if not _thread_started:
@@ -73,6 +94,8 @@ class Timer:
     def __init__(self, id=0, *args, **kwargs):
         self._id = id
         self._callback = None
+        self._start = time.ticks_ms()
+        self._due_now = False  # set by the timer thread, under _lock, for its next _fire
         self._pending = False
         self._run_ref = self._run  # one bound method, not one per tick
         if args or kwargs:
@@ -86,12 +109,7 @@ class Timer:
             period = max(1000 // freq, 1)
         if period < 0:
             raise ValueError("period must be given")
-        self._periodic = mode == _PERIODIC
-        self._period = max(period, 1)
-        self._callback = callback
-        self._start = time.ticks_ms()
-        self._due = time.ticks_add(self._start, self._period)
-        _add(self)
+        _add(self, mode == _PERIODIC, max(period, 1), callback)
 
     def deinit(self):
         _remove(self)
