@@ -27,7 +27,8 @@ from jazari.errors import JazariError
 from jazari.flash import firmware as firmware_module
 from jazari.flash import layout, vfs
 from jazari.flash.firmware import resolve_firmware
-from jazari.flash.image import build_image
+from jazari.flash.compiled import compiled_firmware
+from jazari.flash.image import build_image, build_shared
 from jazari.paths import firmware_dir
 from jazari.sim.board import NATIVE_MARCH
 
@@ -178,18 +179,57 @@ def test_combined_release_goes_at_the_bootloader_offset_and_its_romfs_holds_the_
     flash = flash_of(image)
     assert layout.read_partition_table(flash) == layout.ROMFS_TABLE
     files = vfs.read_vfs_files(flash[layout.VFS.offset : layout.VFS.end])
-    assert "/kit/__init__.mpy" in files and not any(path.startswith("/models") for path in files)
+    # The kit is in ROMFS only: "" (the filesystem's root) comes before /rom on sys.path.
+    assert "/boot.py" in files and not any(path.startswith(("/models", "/kit/")) for path in files)
 
     # The real MicroPython mounts the ROMFS partition as the port does, at /rom.
     rom = tmp_path / "rom.img"
     rom.write_bytes(flash[layout.ROMFS.offset : layout.ROMFS.end])
     code = (
-        "import vfs, hashlib, binascii\n"
+        "import vfs, hashlib, binascii, os\n"
         f"vfs.mount(vfs.VfsRom(open({str(rom)!r}, 'rb').read()), '/rom')\n"
         "print(binascii.hexlify(hashlib.sha256(open('/rom/models/gesture.tflite', 'rb').read()).digest()).decode())\n"
+        "print(sorted(os.listdir('/rom/kit')))\n"
     )
     done = subprocess.run([str(MICROPYTHON), "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.stdout.strip() == hashlib.sha256(model.read_bytes()).hexdigest(), done.stdout + done.stderr
+    digest, kit = done.stdout.splitlines()
+    assert digest == hashlib.sha256(model.read_bytes()).hexdigest(), done.stdout + done.stderr
+    compiled = compiled_firmware(firmware_dir(), NATIVE_MARCH) / "kit"
+    assert eval(kit) == sorted(entry.name for entry in compiled.iterdir())
+    assert "__init__.mpy" in eval(kit)
+
+
+def test_models_keep_the_romfs_room_when_the_kit_does_not_fit_beside_them(tmp_path):
+    combined = make_combined(tmp_path, "esp32", layout.ROMFS_TABLE)
+    model = tmp_path / "big.tflite"
+    model.write_bytes(os.urandom(layout.ROMFS.size - 8 * 1024))  # fits alone, not with the kit's ~100 KB
+    image = build_image(resolve_firmware("esp32", combined), flash_size=FOUR_MB, models=[model], march=NATIVE_MARCH)
+    flash = flash_of(image)
+    files = vfs.read_vfs_files(flash[layout.VFS.offset : layout.VFS.end])
+    assert "/kit/__init__.mpy" in files and "/models/big.tflite" not in files
+    rom = bytes(flash[layout.ROMFS.offset : layout.ROMFS.end])
+    assert model.read_bytes() in rom and b"__init__.mpy" not in rom
+
+
+def test_boards_of_a_classroom_differ_only_in_their_kit_json(tmp_path):
+    lesson = tmp_path / "01-blink"
+    lesson.mkdir()
+    (lesson / "starter.py").write_text("print('blink')\n")
+    firmware = resolve_firmware("esp32", make_app(tmp_path / "app.bin", "esp32"))
+    shared = build_shared(firmware, flash_size=FOUR_MB, lessons=[lesson], march=NATIVE_MARCH)
+    second = {"name": "jazari-08", "owner": "Yanis"}
+    first_image, second_image = shared.for_board(IDENTITY), shared.for_board(second)
+    first_flash, second_flash = flash_of(first_image), flash_of(second_image)
+    assert first_flash[: layout.VFS.offset] == second_flash[: layout.VFS.offset]
+    first_files = vfs.read_vfs_files(first_flash[layout.VFS.offset : layout.VFS.end])
+    second_files = vfs.read_vfs_files(second_flash[layout.VFS.offset : layout.VFS.end])
+    assert json.loads(first_files.pop("/kit.json")) == IDENTITY
+    assert json.loads(second_files.pop("/kit.json")) == second
+    assert first_files == second_files and "/lessons/01-blink/starter.py" in first_files
+    # What one board gets is what build_image makes on its own.
+    alone = vfs.read_vfs_files(flash_of(build_image(firmware, flash_size=FOUR_MB, lessons=[lesson], identity=second,
+                                                     march=NATIVE_MARCH))[layout.VFS.offset : layout.VFS.end])
+    assert json.loads(alone.pop("/kit.json")) == second and alone == second_files
 
 
 def test_stock_table_keeps_models_in_the_filesystem_and_romfs_false_too(tmp_path):
@@ -244,6 +284,21 @@ def test_written_image_boots_and_imports_the_kit(virtual_boards, tmp_path):
     with jazari.connect(board.device) as device:
         assert device.eval("__import__('kit').__file__").endswith("kit/__init__.mpy")
         assert json.loads(device.eval("open('/kit.json').read()")) == IDENTITY
+
+
+def test_a_board_with_romfs_imports_the_kit_from_rom(virtual_boards, tmp_path):
+    """The kit in ROMFS runs in place: `import kit` finds /rom/kit (none in the filesystem to shadow it)."""
+    if NATIVE_MARCH is None:
+        pytest.skip("the virtual board runs only on x86-64 here")
+    firmware = resolve_firmware("ESP32", make_app(tmp_path / "app.bin", "esp32"))
+    image = build_image(firmware, flash_size=FOUR_MB, identity=IDENTITY, march=NATIVE_MARCH, romfs=True)
+    flash = tmp_path / "flash.bin"
+    flash.write_bytes(flash_of(image))
+    (board,) = virtual_boards(1, flash=flash)
+    with jazari.connect(board.device) as device:
+        assert device.eval("__import__('kit').__file__") == "/rom/kit/__init__.mpy"
+        assert device.eval("__import__('kit.nn.loader').nn.loader.__file__").startswith("/rom/kit/nn/")
+        assert device.info()["name"] == IDENTITY["name"]
 
 
 # Bad input: each refused in one translated line, before anything is written.

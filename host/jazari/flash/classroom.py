@@ -23,6 +23,7 @@ class Classroom:
         self.roster = Roster(roster) if roster else None  # read now: a bad roster stops before any board is touched
         self.offline, self.cache_dir = offline, cache_dir
         self._firmware = {}  # chip -> Firmware, or the JazariError that refused it
+        self._shared = {}  # (chip, flash size, march) -> SharedImage, or the JazariError that refused it
 
     def plan(self, found):
         """{port: Job or JazariError} for the boards in `found` (in port order)."""
@@ -42,16 +43,24 @@ class Classroom:
         return jobs
 
     def _image(self, board, identity):
-        from jazari.flash.image import build_image
+        """The board's image: the part its chip, flash and march share is built once for the classroom
+        (while every board waits), then only its /kit.json is added."""
+        key = (board.chip, board.flash_size or FLASH_SIZE_UNKNOWN_ID, _march(board.port))
+        if key not in self._shared:
+            self._shared[key] = self._build_shared(*key)
+        shared = self._shared[key]
+        if isinstance(shared, JazariError):
+            raise shared
+        return shared.for_board(identity)
 
-        return build_image(
-            self._firmware_for(board.chip),
-            flash_size=board.flash_size or FLASH_SIZE_UNKNOWN_ID,
-            lessons=self.lessons,
-            models=self.models,
-            identity=identity,
-            march=_march(board.port),
-        )
+    def _build_shared(self, chip, flash_size, march):
+        from jazari.flash.image import build_shared
+
+        try:
+            return build_shared(self._firmware_for(chip), flash_size=flash_size, lessons=self.lessons,
+                                models=self.models, march=march)
+        except JazariError as failure:
+            return failure
 
     def _firmware_for(self, chip):
         from jazari.flash.firmware import resolve_firmware

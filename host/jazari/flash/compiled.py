@@ -11,6 +11,7 @@ Compiled trees are cached by the hash of their sources, the architecture and
 the compiler, so starting many virtual boards compiles once.
 """
 
+import functools
 import hashlib
 import os
 import shutil
@@ -36,13 +37,31 @@ def _sources(firmware_root):
     return sorted((Path(firmware_root) / COMPILED_PACKAGE).rglob("*.py"))
 
 
+@functools.lru_cache(maxsize=None)
+def _compiler_version(compiler):
+    """What `mpy-cross --version` says: asked once per process, not once per board."""
+    return subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
+
+
+@functools.lru_cache(maxsize=8)
+def _sources_digest(firmware_root, stamps):
+    """SHA-256 of the kit's sources; `stamps` (each file's name, size and mtime) keys the cache,
+    so an edited file is hashed again and unchanged ones are read once per process."""
+    digest = hashlib.sha256()
+    for name, _size, _mtime in stamps:
+        digest.update(name.encode() + b"\0")
+        digest.update((firmware_root / name).read_bytes())
+    return digest.digest()
+
+
 def _key(firmware_root, march, compiler):
-    digest = hashlib.sha256(f"{march}\n{compiler}\n".encode())
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
-    digest.update(version.encode())
-    for source in _sources(firmware_root):
-        digest.update(source.relative_to(firmware_root).as_posix().encode() + b"\0")
-        digest.update(source.read_bytes())
+    stamps = tuple(
+        (source.relative_to(firmware_root).as_posix(), stat.st_size, stat.st_mtime_ns)
+        for source in _sources(firmware_root)
+        for stat in [source.stat()]
+    )
+    digest = hashlib.sha256(f"{march}\n{compiler}\n{_compiler_version(compiler)}".encode())
+    digest.update(_sources_digest(firmware_root, stamps))
     return digest.hexdigest()[:20]
 
 

@@ -25,7 +25,7 @@ from littlefs import LittleFSError
 
 from jazari.errors import JazariError
 from jazari.flash import layout, vfs
-from jazari.flash.compiled import compiled_firmware
+from jazari.flash.compiled import COMPILED_PACKAGE, compiled_firmware
 from jazari.flash.firmware import CHIP_NAMES, chip_key, describe_image
 from jazari.i18n import _
 from jazari.paths import firmware_dir
@@ -77,6 +77,16 @@ def build_image(firmware, *, flash_size, lessons=(), models=(), identity=None, m
     one, False never, True needs one (a bare app gets the ROMFS table).
     Every input is checked before anything is built.
     """
+    shared = build_shared(firmware, flash_size=flash_size, lessons=lessons, models=models, march=march, romfs=romfs)
+    return shared.for_board(identity)
+
+
+def build_shared(firmware, *, flash_size, lessons=(), models=(), march="xtensawin", romfs=None):
+    """What every board with this firmware, flash size and `march` gets: all of build_image but /kit.json.
+
+    A classroom builds it once and calls `for_board` per board, which only
+    adds that board's /kit.json to a copy of the filesystem image.
+    """
     lessons = [_existing(path, Path.exists, _("Lesson folder {path} not found: check the path.")) for path in lessons]
     models = [_existing(path, Path.is_file, _("Model file {path} not found: check the path.")) for path in models]
     key = chip_key(firmware.chip)
@@ -86,24 +96,69 @@ def build_image(firmware, *, flash_size, lessons=(), models=(), identity=None, m
     rom_part = next((p for p in table if p.subtype == layout.SUBTYPE_ROMFS and p.type == layout.TYPE_DATA), None)
     if romfs is False:
         rom_part = None
+    tree = compiled_firmware(firmware_dir(), march)
+    kit_in_rom = False
     if rom_part is not None:
-        regions.append(_romfs_region(rom_part, models))
+        rom, kit_in_rom = _romfs_region(rom_part, models, tree / COMPILED_PACKAGE)
+        regions.append(rom)
         models_in_vfs = []
     else:
         models_in_vfs = models
     part = layout.vfs_partition(table, flash_size)
-    files = _vfs_files(march, lessons, models_in_vfs, identity)
-    regions.append(_vfs_region(part, files, _disk_version(firmware.version), flash_size, lessons, models_in_vfs, identity))
-    regions.sort(key=lambda region: region.offset)
-    chunks = [chunk for region in regions for chunk in region.chunks]
-    _check_apart(chunks)
-    return FlashImage(
+    files = _vfs_files(tree, lessons, models_in_vfs, kit_in_rom)
+    detail = _("kit, lessons: {lessons}, models: {models}") if not kit_in_rom else _("lessons: {lessons}, models: {models}")
+    return SharedImage(
         chip=CHIP_NAMES[key],
-        chunks=chunks,
-        total_bytes=sum(len(data) for _offset, data in chunks),
         flash_size=flash_size,
-        regions=[Region(r.what, r.offset, r.size, r.detail) for r in regions],
+        regions=regions,
+        vfs=_vfs_region(part, files, _disk_version(firmware.version), flash_size),
+        vfs_detail=detail.format(lessons=len(lessons), models=len(models_in_vfs)),
     )
+
+
+@dataclass
+class _Filesystem:
+    """The `vfs` partition's LittleFS image, whole, as built from the shared files."""
+
+    offset: int
+    image: bytes
+    disk_version: int
+    need: int  # bytes of the files in it, for the message when one more does not fit
+
+
+@dataclass
+class SharedImage:
+    """Firmware, ROMFS and filesystem regions common to the boards of a classroom (see build_shared)."""
+
+    chip: str
+    flash_size: int
+    regions: list  # _Part: firmware, partition table, romfs
+    vfs: _Filesystem
+    vfs_detail: str
+
+    def for_board(self, identity=None):
+        """The FlashImage of one board: the shared regions, and the filesystem with `identity` as /kit.json."""
+        image, detail = self.vfs.image, self.vfs_detail
+        if identity is not None:
+            contents = json.dumps(identity, ensure_ascii=False, sort_keys=True).encode()
+            try:
+                image = vfs.add_file(image, KIT_JSON, contents, self.vfs.disk_version)
+            except LittleFSError as error:
+                if not vfs.is_full(error):
+                    raise
+                raise _not_fitting(self.vfs.need + len(contents), len(image), self.flash_size) from None
+            detail += ", " + KIT_JSON.lstrip("/")
+        vfs_part = _Part("vfs", self.vfs.offset, len(image), _written_runs(image, self.vfs.offset), detail)
+        regions = sorted(self.regions + [vfs_part], key=lambda region: region.offset)
+        chunks = [chunk for region in regions for chunk in region.chunks]
+        _check_apart(chunks)
+        return FlashImage(
+            chip=self.chip,
+            chunks=chunks,
+            total_bytes=sum(len(data) for _offset, data in chunks),
+            flash_size=self.flash_size,
+            regions=[Region(r.what, r.offset, r.size, r.detail) for r in regions],
+        )
 
 
 @dataclass
@@ -160,23 +215,53 @@ def _check_table_fits(table, flash_size):
         )
 
 
-def _romfs_region(part, models):
-    from mpremote.romfs import VfsRomWriter
+def _romfs_region(part, models, kit):
+    """The ROMFS region and whether the kit is in it.
 
-    writer = VfsRomWriter()
-    if models:
-        writer.opendir(MODELS_DIR)
-        for name, source in _model_files(models):
-            writer.mkfile(name, source.read_bytes())
-        writer.closedir()
-    image = writer.finalise()
+    The kit's .mpy go to /rom/kit, where the board runs their bytecode in
+    place (about 30 KB less heap for the engine); when the kit and the models
+    do not fit together, the models keep the room and the kit stays in the
+    filesystem: weights read in place save more than code does.
+    """
+    image = _romfs_image(models, kit)
+    kit_in_rom = len(image) <= part.size
+    if not kit_in_rom:
+        image = _romfs_image(models)
     if len(image) > part.size:
         raise JazariError(
             _("The models take {need} KB, the ROMFS partition holds {have} KB: leave some models out.").format(
                 need=_kb(len(image)), have=_kb(part.size)
             )
         )
-    return _part("romfs", part.offset, image, _("models: {count}").format(count=len(models)))
+    detail = _("models: {count}").format(count=len(models))
+    if kit_in_rom:
+        detail = _("kit, models: {count}").format(count=len(models))
+    return _part("romfs", part.offset, image, detail), kit_in_rom
+
+
+def _romfs_image(models, kit=None):
+    """A ROMFS image with the models under /rom/models and, given its folder, the kit under /rom/kit."""
+    from mpremote.romfs import VfsRomWriter
+
+    writer = VfsRomWriter()
+    if kit is not None:
+        _romfs_folder(writer, kit)
+    if models:
+        writer.opendir(MODELS_DIR)
+        for name, source in _model_files(models):
+            writer.mkfile(name, source.read_bytes())
+        writer.closedir()
+    return writer.finalise()
+
+
+def _romfs_folder(writer, folder):
+    writer.opendir(folder.name)
+    for entry in sorted(folder.iterdir()):
+        if entry.is_dir() and entry.name not in vfs.NOT_ON_BOARD:
+            _romfs_folder(writer, entry)
+        elif entry.is_file() and not entry.name.startswith("."):
+            writer.mkfile(entry.name, entry.read_bytes())
+    writer.closedir()
 
 
 def _model_files(models):
@@ -188,41 +273,45 @@ def _model_files(models):
             yield labels.name, labels
 
 
-def _vfs_files(march, lessons, models, identity):
-    """(path on the board, Path or bytes) of every file of the `vfs` partition."""
-    files = list(vfs.board_files(compiled_firmware(firmware_dir(), march)))
+def _vfs_files(tree, lessons, models, kit_in_rom):
+    """(path on the board, Path) of every file of the `vfs` partition but /kit.json.
+
+    `tree`: the board files with the kit compiled; without the kit when it is
+    in ROMFS, since `import kit` looks in "" (the filesystem's root) before /rom.
+    """
+    kit_prefix = "/" + COMPILED_PACKAGE + "/"
+    files = [(path, source) for path, source in vfs.board_files(tree) if not (kit_in_rom and path.startswith(kit_prefix))]
     for lesson in lessons:
         if lesson.is_dir():
             files += [(LESSONS_DIR + "/" + lesson.name + path, source) for path, source in vfs.board_files(lesson)]
         else:
             files.append((LESSONS_DIR + "/" + lesson.name, lesson))
     files += [("/" + MODELS_DIR + "/" + name, source) for name, source in _model_files(models)]
-    if identity is not None:
-        files.append((KIT_JSON, json.dumps(identity, ensure_ascii=False, sort_keys=True).encode()))
     return files
 
 
-def _vfs_region(part, files, disk_version, flash_size, lessons, models, identity):
+def _vfs_region(part, files, disk_version, flash_size):
     if part.size < 2 * layout.SECTOR_SIZE:
         raise JazariError(
             _("The board's {have} KB of flash leave no room for its filesystem: use a board with more flash.").format(
                 have=_kb(flash_size)
             )
         )
+    need = sum(source.stat().st_size for _path, source in files)
     try:
         image = vfs.vfs_image_of(files, part.size, disk_version)
     except LittleFSError as error:
         if not vfs.is_full(error):
             raise
-        need = sum(len(source) if isinstance(source, bytes) else source.stat().st_size for _path, source in files)
-        raise JazariError(
-            _("The files for the board ({need} KB) do not fit in its {have} KB filesystem ({flash} KB of flash): "
-              "leave out some lessons or models.").format(need=_kb(need), have=_kb(part.size), flash=_kb(flash_size))
-        ) from None
-    detail = _("kit, lessons: {lessons}, models: {models}").format(lessons=len(lessons), models=len(models))
-    if identity is not None:
-        detail += ", " + KIT_JSON.lstrip("/")
-    return _Part("vfs", part.offset, part.size, _written_runs(image, part.offset), detail)
+        raise _not_fitting(need, part.size, flash_size) from None
+    return _Filesystem(part.offset, image, disk_version, need)
+
+
+def _not_fitting(need, have, flash_size):
+    return JazariError(
+        _("The files for the board ({need} KB) do not fit in its {have} KB filesystem ({flash} KB of flash): "
+          "leave out some lessons or models.").format(need=_kb(need), have=_kb(have), flash=_kb(flash_size))
+    )
 
 
 def _written_runs(image, offset):

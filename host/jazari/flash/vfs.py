@@ -89,16 +89,31 @@ def vfs_image_of(files, size, disk_version=DISK_VERSION):
     fs.format()
     fs.mount()
     for board_path, source in files:
-        parent = board_path.rsplit("/", 1)[0]
-        if parent:
-            fs.makedirs(parent, exist_ok=True)
-        contents = source if isinstance(source, bytes) else source.read_bytes()
-        with fs.open(board_path, "wb") as out:
-            out.write(contents)
-        mtime_ns = time.time_ns() if isinstance(source, bytes) else source.stat().st_mtime_ns
-        fs.setattr(board_path, MTIME_ATTR, mtime_ns.to_bytes(8, "little"))
+        _write(fs, board_path, source)
     fs.unmount()
     return bytes(fs.context.buffer)
+
+
+def add_file(image, board_path, source, disk_version=DISK_VERSION):
+    """A copy of the LittleFS2 `image` with one more file (or that file replaced): how each
+    board of a classroom gets its own /kit.json on an image built once for all of them."""
+    fs = _filesystem(bytearray(image), disk_version)
+    fs.mount()
+    _write(fs, board_path, source)
+    fs.unmount()
+    return bytes(fs.context.buffer)
+
+
+def _write(fs, board_path, source):
+    """Write `source` (Path or bytes) at `board_path`, with its mtime as MicroPython keeps it."""
+    parent = board_path.rsplit("/", 1)[0]
+    if parent:
+        fs.makedirs(parent, exist_ok=True)
+    contents = source if isinstance(source, bytes) else source.read_bytes()
+    with fs.open(board_path, "wb") as out:
+        out.write(contents)
+    mtime_ns = time.time_ns() if isinstance(source, bytes) else source.stat().st_mtime_ns
+    fs.setattr(board_path, MTIME_ATTR, mtime_ns.to_bytes(8, "little"))
 
 
 def is_full(error):
