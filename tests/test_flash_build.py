@@ -199,6 +199,16 @@ def test_combined_release_goes_at_the_bootloader_offset_and_its_romfs_holds_the_
     assert "__init__.mpy" in eval(kit)
 
 
+def test_the_kit_in_romfs_is_compiled_for_the_chip(tmp_path):
+    firmware = resolve_firmware("esp32s3", make_app(tmp_path / "app.bin", "esp32s3"))
+    image = build_image(firmware, flash_size=FOUR_MB, romfs=True)  # a real board: xtensawin
+    rom = bytes(flash_of(image)[layout.ROMFS.offset : layout.ROMFS.end])
+    board_kit = sorted((compiled_firmware(firmware_dir(), "xtensawin") / "kit").rglob("*.mpy"))
+    assert board_kit and all(mpy.read_bytes() in rom for mpy in board_kit)
+    xtensawin = mpy_arch_byte("xtensawin", tmp_path)
+    assert any(mpy.read_bytes()[2] == xtensawin for mpy in board_kit)  # the viper kernels, native to the board
+
+
 def test_models_keep_the_romfs_room_when_the_kit_does_not_fit_beside_them(tmp_path):
     combined = make_combined(tmp_path, "esp32", layout.ROMFS_TABLE)
     model = tmp_path / "big.tflite"

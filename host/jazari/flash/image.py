@@ -8,13 +8,18 @@ What goes where (offsets from the start of the flash):
   at the `factory` offset, after the kit's partition table at 0x8000; the
   board keeps the bootloader it has.
 - the `vfs` partition: a LittleFS2 image with the geometry the ESP32 port
-  mounts, holding boot.py, main.py, `kit` compiled to .mpy for `march`, the
-  lessons under /lessons, the models under /models (when there is no ROMFS)
-  and /kit.json with the board's identity. Its long runs of erased blocks are
-  left out (one chunk per stretch of data): LittleFS erases a block before it
-  first writes it, so whatever they hold now is never read.
+  mounts, holding boot.py, main.py, `kit` compiled to .mpy for `march` (when
+  it is not in ROMFS), the lessons under /lessons, the models under /models
+  (when there is no ROMFS) and /kit.json with the board's identity. Its long
+  runs of erased blocks are left out (one chunk per stretch of data):
+  LittleFS erases a block before it first writes it, so whatever they hold
+  now is never read.
 - the `romfs` partition, where the firmware's table has one: a ROMFS image
-  with the models under /rom/models, read in place from flash.
+  with the kit's .mpy under /rom/kit (when they fit beside the models) and
+  the models under /rom/models, read in place from flash.
+
+A classroom shares all of it but /kit.json: `build_shared` builds that part
+once, `SharedImage.for_board` adds each board's /kit.json to a copy.
 """
 
 import json
