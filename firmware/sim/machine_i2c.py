@@ -10,7 +10,6 @@ _ENODEV = const(19)
 _MPU6050 = const(0x68)
 _PRESENT = (_MPU6050,)
 _devices = {}  # address -> device, created on first use and shared by every bus
-_pointers = {}  # address -> register pointer left by writeto()
 
 
 def _device(addr):
@@ -24,7 +23,7 @@ def _device(addr):
 
 def _new_mpu6050():
     scenario = hostfs.load("scenario")
-    source = hostfs.with_host_path(scenario.open_source, os.getenv("JAZARI_SCENARIO") or "still")
+    source = hostfs.with_host_path(lambda spec: scenario.open_source(spec, hostfs.load), os.getenv("JAZARI_SCENARIO") or "still")
     return hostfs.load("mpu6050").Mpu6050Sim(source)
 
 
@@ -59,19 +58,14 @@ class I2C:
     def writeto(self, addr, buf, stop=True):
         dev = _device(addr)
         if len(buf):
-            _pointers[addr] = buf[0]
-            if len(buf) > 1:
-                dev.write(buf[0], bytes(buf[1:]))
+            dev.write(buf[0], bytes(buf[1:]))  # the first byte sets the chip's register pointer
         return len(buf)  # every byte acknowledged
 
     def writevto(self, addr, vector, stop=True):
-        return self.writeto(addr, b"".join(bytes(b) for b in vector), stop)
+        return self.writeto(addr, b"".join([bytes(b) for b in vector]), stop)  # join takes bytes only
 
     def readfrom(self, addr, nbytes, stop=True):
-        register = _pointers.get(addr, 0)
-        data = bytes(_device(addr).read(register, nbytes))
-        _pointers[addr] = (register + nbytes) & 0xFF  # the chip auto-increments
-        return data
+        return _device(addr).read(None, nbytes)  # from the chip's register pointer, which moves on
 
     def readfrom_into(self, addr, buf, stop=True):
         buf[:] = self.readfrom(addr, len(buf), stop)

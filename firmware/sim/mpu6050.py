@@ -38,11 +38,6 @@ _GYRO_LSB = (131.0, 65.5, 32.8, 16.4)  # per deg/s, by FS_SEL
 _ROOM_C = 25.0  # used when the scenario has no temperature
 
 
-def _int16(value):
-    value = round(value)
-    return _INT16_MAX if value > _INT16_MAX else _INT16_MIN if value < _INT16_MIN else value
-
-
 class Mpu6050Sim:
     def __init__(self, source, clock=time.ticks_us):
         """`source.sample(t_us)` gives (ax, ay, az, gx, gy, gz) in g and deg/s at
@@ -63,30 +58,25 @@ class Mpu6050Sim:
         regs[_PWR_MGMT_1] = _SLEEP
         regs[_WHO_AM_I] = ADDRESS
 
-    def now_us(self):
-        """Microseconds since power-on. Accumulated tick by tick, so it keeps
-        counting through the tick counter's wrap-around."""
-        tick = self._clock()
-        self._t_us += time.ticks_diff(tick, self._last_tick)
-        self._last_tick = tick
-        return self._t_us
-
     def _measure(self):
         regs = self._regs
         if regs[_PWR_MGMT_1] & _SLEEP:
             for i in range(_DATA_FIRST, _DATA_END):
                 regs[i] = 0
             return
-        ax, ay, az, gx, gy, gz = self.source.sample(self.now_us())
+        # Time since power-on, accumulated tick by tick so that it keeps
+        # counting through the tick counter's wrap-around.
+        tick = self._clock()
+        self._t_us += time.ticks_diff(tick, self._last_tick)
+        self._last_tick = tick
+        ax, ay, az, gx, gy, gz = self.source.sample(self._t_us)
         a = _ACCEL_LSB[(regs[_ACCEL_CONFIG] >> 3) & 3]
         g = _GYRO_LSB[(regs[_GYRO_CONFIG] >> 3) & 3]
         celsius = getattr(self.source, "temperature", _ROOM_C)
-        pack_into(
-            ">7h", regs, _DATA_FIRST,
-            _int16(ax * a), _int16(ay * a), _int16(az * a),
-            _int16((celsius - 36.53) * 340),
-            _int16(gx * g), _int16(gy * g), _int16(gz * g),
-        )
+        at = _DATA_FIRST
+        for value in (ax * a, ay * a, az * a, (celsius - 36.53) * 340, gx * g, gy * g, gz * g):
+            pack_into(">h", regs, at, max(_INT16_MIN, min(_INT16_MAX, round(value))))
+            at += 2
 
     def read(self, reg=None, n=1):
         """`n` bytes from register `reg` on (or from the register pointer)."""
