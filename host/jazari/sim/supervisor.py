@@ -320,12 +320,15 @@ class Supervisor:
             self._pace(rate)
 
     def _tool_left(self):
-        """The tool closed the port: for the ROM bootloader, the end of a session,
-        once what the tool sent before closing has reached it, as from a cable."""
+        """The tool closed the port: what it sent before closing still arrives, as
+        from a cable (MicroPython gets it as usual); for the ROM bootloader, the
+        end of a session once that has reached it."""
+        while chunk := self.port.read():
+            self.to_child += chunk
+        if self.rom is None:
+            return
         sent = bytes(self.to_child)
         self.to_child.clear()
-        while chunk := self.port.read():
-            sent += chunk
         if sent:
             self._to_rom(sent)
         if self.rom is not None:
@@ -412,7 +415,7 @@ class Supervisor:
     def _plan(self, now, control_fd):
         readers, writers, timeouts = [control_fd], [], [BOOT_PATIENCE]
         connected = self.port is not None and self.port.tool_connected()
-        if self.rom is not None and self.had_tool and not connected:
+        if self.had_tool and not connected:
             self._tool_left()
         self.had_tool = connected
         if not connected:
