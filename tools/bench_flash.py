@@ -13,7 +13,8 @@ stopped after it stops.
 The baseline is one board in the same run: the table gives each count's
 total time and its ratio to that, and how long every board waited while the
 images were built (`plan s`: `Classroom.plan` runs once all boards have said
-what they are, one image per board). Real boards write their flash with their
+what they are; it builds the image they share once, then adds each board's
+/kit.json). Real boards write their flash with their
 own CPU; virtual boards use this computer's, shared with the flasher, so
 on a small machine the ratio grows with the count for that reason too.
 """
