@@ -7,6 +7,7 @@ must be one translated line naming the board's port.
 """
 
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ from jazari.flash.classroom import Classroom
 from jazari.flash.commands import all_ports
 from jazari.flash.flasher import Found, Job, Watch, flash_boards
 from jazari.flash.roster import Roster
-from jazari.flash.vfs import new_flash_file, read_flash_files
+from jazari.flash.vfs import new_flash_file, read_flash_files, read_vfs_files
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 
@@ -123,6 +124,29 @@ def test_flash_with_a_roster_then_the_board_answers_with_its_name(virtual_boards
     first.wait_boot(after=1)
     with jazari.connect(first.device) as device:
         assert device.info()["owner"] == "Amina Benali"
+
+
+def test_the_boards_of_a_plan_differ_only_in_their_kit_json(test_firmware, tmp_path):
+    """Classroom.plan builds what boards share once; each board's image adds only its own /kit.json."""
+    roster = tmp_path / "classe.csv"
+    roster.write_text("nom;équipe;mac\nAmina Benali;Faucons;\nYanis;Aigles;\n", encoding="utf-8")
+    found = [Found(f"/dev/ttyUSB{n}", "ESP32", f"24:0a:c4:00:00:0{n}", 4 << 20) for n in range(2)]
+    jobs = Classroom(firmware=test_firmware("esp32"), roster=roster).plan(found)
+    images = [jobs[board.port].image for board in found]
+    assert [offset for offset, _ in images[0].chunks] == [offset for offset, _ in images[1].chunks]
+    flashes = [whole_flash(image) for image in images]
+    assert flashes[0][: layout.VFS.offset] == flashes[1][: layout.VFS.offset]  # firmware and table
+    files = [read_vfs_files(flash[layout.VFS.offset : layout.VFS.end]) for flash in flashes]
+    assert [json.loads(board_files.pop("/kit.json"))["owner"] for board_files in files] == ["Amina Benali", "Yanis"]
+    assert files[0] == files[1] and "/kit/__init__.mpy" in files[0]
+
+
+def whole_flash(image):
+    """The flash as a board holds it once `image` is written on an erased chip."""
+    flash = bytearray([layout.ERASED]) * image.flash_size
+    for offset, data in image.chunks:
+        flash[offset : offset + len(data)] = data
+    return bytes(flash)
 
 
 def test_identify_blinks_the_led_and_names_the_board(virtual_boards, test_firmware, capsys):
