@@ -9,6 +9,7 @@ import os
 import time
 
 import pytest
+from record_helpers import cut_short
 from test_wire_link import board_files, deploy_cli, lesson_folder
 
 import jazari
@@ -152,3 +153,13 @@ def test_cable_pulled_under_an_open_link_every_request_says_unplugged_in_one_lin
     virtual_board.replug()
     with LinkSession.open(virtual_board.port) as again:
         assert again.exec("print(6 * 7)") == "42\n"
+
+
+@pytest.mark.parametrize("lang, said", [("en", "unplugged"), ("fr", "débranchée")])
+def test_cable_pulled_under_monitor_is_one_translated_line_and_keeps_what_came(virtual_board, tmp_path, lang, said):
+    out = tmp_path / "cut.csv"
+    pull_the_cable = lambda _process: virtual_board.unplug()  # noqa: E731
+    code, stdout, stderr = cut_short(out, pull_the_cable, "--lang", lang, "monitor", virtual_board.port, "--rate", "200", "--record", str(out))
+    assert code == 1 and "Traceback" not in stderr, stderr
+    assert len(stderr.strip().splitlines()) == 1 and said in stderr and virtual_board.port in stderr, stderr
+    assert len(out.read_text().splitlines()) > 30  # what came before is kept
