@@ -275,13 +275,16 @@ def test_a_bigger_flash_gets_a_bigger_filesystem(tmp_path):
     assert "/kit/__init__.mpy" in vfs.read_vfs_files(flash_of(image)[part.offset : part.end])
 
 
-def test_written_image_boots_and_imports_the_kit(virtual_boards, tmp_path):
-    """End to end: the real esptool writes the chunks into a board in download mode; MicroPython boots them."""
+@pytest.mark.parametrize("romfs", [False, True])
+def test_written_image_boots_and_imports_the_kit(virtual_boards, tmp_path, romfs):
+    """End to end: the real esptool writes the chunks into a board in download mode; MicroPython boots them.
+
+    With ROMFS the kit runs in place: `import kit` finds /rom/kit (none in the filesystem shadows it)."""
     if NATIVE_MARCH is None:
         pytest.skip("the virtual board runs only on x86-64 here")
     (board,) = virtual_boards(1, profile="esp32", download_mode=True)
     firmware = resolve_firmware("ESP32", make_app(tmp_path / "app.bin", "esp32"))
-    image = build_image(firmware, flash_size=FOUR_MB, identity=IDENTITY, march=NATIVE_MARCH)
+    image = build_image(firmware, flash_size=FOUR_MB, identity=IDENTITY, march=NATIVE_MARCH, romfs=romfs)
     pairs = []
     for number, (offset, data) in enumerate(image.chunks):
         chunk = tmp_path / f"chunk{number}.bin"
@@ -291,23 +294,11 @@ def test_written_image_boots_and_imports_the_kit(virtual_boards, tmp_path):
     assert out.count("Hash of data verified.") == len(image.chunks)
 
     board.wait_boot()
+    kit_folder = "/rom/kit/" if romfs else "kit/"  # from "", the root, first on sys.path
     with jazari.connect(board.device) as device:
-        assert device.eval("__import__('kit').__file__").endswith("kit/__init__.mpy")
+        assert device.eval("__import__('kit').__file__") == kit_folder + "__init__.mpy"
+        assert device.eval("__import__('kit.nn.loader').nn.loader.__file__") == kit_folder + "nn/loader.mpy"
         assert json.loads(device.eval("open('/kit.json').read()")) == IDENTITY
-
-
-def test_a_board_with_romfs_imports_the_kit_from_rom(virtual_boards, tmp_path):
-    """The kit in ROMFS runs in place: `import kit` finds /rom/kit (none in the filesystem to shadow it)."""
-    if NATIVE_MARCH is None:
-        pytest.skip("the virtual board runs only on x86-64 here")
-    firmware = resolve_firmware("ESP32", make_app(tmp_path / "app.bin", "esp32"))
-    image = build_image(firmware, flash_size=FOUR_MB, identity=IDENTITY, march=NATIVE_MARCH, romfs=True)
-    flash = tmp_path / "flash.bin"
-    flash.write_bytes(flash_of(image))
-    (board,) = virtual_boards(1, flash=flash)
-    with jazari.connect(board.device) as device:
-        assert device.eval("__import__('kit').__file__") == "/rom/kit/__init__.mpy"
-        assert device.eval("__import__('kit.nn.loader').nn.loader.__file__").startswith("/rom/kit/nn/")
         assert device.info()["name"] == IDENTITY["name"]
 
 
