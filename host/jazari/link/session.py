@@ -166,7 +166,7 @@ class LinkSession:
 
     def _back_to_repl(self):
         self.linked = False
-        self.line.timeout = READ_TIMEOUT
+        self._repl_timeout()
         self.device.transport.in_raw_repl = False
         self.device.enter_raw_repl(REPL_TIMEOUT)
 
@@ -187,12 +187,16 @@ class LinkSession:
             self._let_go()
 
     def _let_go(self):
-        """Give the line back its REPL timeout and close the port; a dead line
-        (the cable pulled) refuses even the timeout, and is closed all the same."""
+        """Give the line back its REPL timeout and close the port, dead or not."""
         self.linked = False
+        self._repl_timeout()
+        self.device.close()
+
+    def _repl_timeout(self):
+        # A dead line (the cable pulled, or a USB port that vanishes while its
+        # chip resets) refuses even this; what comes next says why.
         with contextlib.suppress(OSError, serial.SerialException):
             self.line.timeout = READ_TIMEOUT
-        self.device.close()
 
     def __enter__(self):
         return self
@@ -366,7 +370,7 @@ class LinkSession:
         """
         self.request(WIRE.OP_RESET, bytes([hard]))
         self.linked = False
-        self.line.timeout = READ_TIMEOUT
+        self._repl_timeout()
         deadline = time.monotonic() + RESET_TIMEOUT
         while True:
             time.sleep(0.2)
