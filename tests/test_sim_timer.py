@@ -1,12 +1,12 @@
 """machine.Timer of the virtual board, under the real MicroPython."""
 
-from test_sim_firmware import answers, make_board  # noqa: F401  (make_board: the fixture)
+from test_sim_firmware import Board, answers
 
 
-def test_a_one_shot_timer_rearmed_from_its_own_callback_keeps_firing(make_board):
+def test_a_one_shot_timer_rearmed_from_its_own_callback_keeps_firing(tmp_path):
     # The callback re-arms its timer while the timer thread may still be
     # retiring it: the new deadline must survive, every time.
-    board = make_board({"main.py": (
+    board = Board(tmp_path, {"main.py": (
         "import time\n"
         "from machine import Timer\n"
         "fired = []\n"
