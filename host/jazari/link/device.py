@@ -25,6 +25,8 @@ FILE_CHUNK = 2048  # bytes per exec when copying files over the REPL
 # its own timeouts work when nothing answers on the line.
 READ_TIMEOUT = 0.5
 RAW_REPL_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+SETTLE_QUIET = 0.05  # seconds without a byte: the board has said all it had to say
+SETTLE_LIMIT = 1.0  # seconds at most spent waiting for that
 
 # Runs on the board: kit's own report when the kit is installed, else what
 # plain MicroPython can tell, with the same keys.
@@ -158,7 +160,27 @@ class Device:
             banner = b""
         if not banner.endswith(RAW_REPL_BANNER):
             raise not_answering(self.port)
+        self._settle(line)
+        line.write(b"\r\x01")  # the banner again, now that nothing else is on its way
+        if not self.transport.read_until(1, RAW_REPL_BANNER, timeout_overall=timeout).endswith(RAW_REPL_BANNER):
+            raise not_answering(self.port)
         self.transport.in_raw_repl = True
+
+    @staticmethod
+    def _settle(line):
+        """Read until the line has been quiet for a moment: what a previous
+        program (or a board still acting on keys sent before it opened the
+        port) prints after the banner must not pass for the answer to the
+        first command."""
+        deadline = time.monotonic() + SETTLE_LIMIT
+        quiet_since = time.monotonic()
+        with contextlib.suppress(OSError, serial.SerialException):
+            while time.monotonic() < deadline and time.monotonic() - quiet_since < SETTLE_QUIET:
+                if line.in_waiting:
+                    line.read(line.in_waiting)
+                    quiet_since = time.monotonic()
+                else:
+                    time.sleep(0.005)
 
     def close(self):
         with contextlib.suppress(OSError, serial.SerialException, TransportError):
