@@ -235,12 +235,20 @@ def test_info_warns_about_a_model_the_engine_cannot_run(capsys):
 ENGINE_HEAP = 8 * 1024 * 1024  # as the virtual ESP32-S3 + PSRAM
 
 
+def compiled_kit():
+    """The firmware tree with the kit compiled to .mpy for this MicroPython, as boards get it."""
+    from jazari.flash.compiled import compiled_firmware
+    from jazari.sim.board import NATIVE_MARCH
+
+    return compiled_firmware(FIRMWARE, NATIVE_MARCH) if NATIVE_MARCH else FIRMWARE
+
+
 def engine_figures(path, heap=ENGINE_HEAP):
     """Under the real MicroPython with `heap` bytes: heap that `kit.Model(path)` keeps (engine code
     included), and the engine's arena_bytes with weights in place and streamed."""
     code = f"""
 import sys
-sys.path.insert(0, {str(FIRMWARE)!r})
+sys.path.insert(0, {str(compiled_kit())!r})
 import gc
 gc.collect()
 free = gc.mem_free()
@@ -270,7 +278,7 @@ def test_model_info_counts_as_loading_code_what_the_engine_lets_go():
     # seen in sys.modules under the real MicroPython.
     code = f"""
 import sys
-sys.path.insert(0, {str(FIRMWARE)!r})
+sys.path.insert(0, {str(compiled_kit())!r})
 import kit, kit.nn.interpreter
 before = set(sys.modules)
 m = kit.Model({str(model_path("hello_world_int8"))!r})
@@ -309,7 +317,7 @@ def test_model_loads_in_the_free_heap_model_info_asks_for(path):
     startup = ENGINE_HEAP - int(subprocess.run(
         [MICROPYTHON, "-X", f"heapsize={ENGINE_HEAP}", "-c", "import gc; gc.collect(); print(gc.mem_free())"],
         capture_output=True, text=True, timeout=30).stdout)
-    code = "import sys\nsys.path.insert(0, %r)\nimport kit\nkit.Model(%r)\n" % (str(FIRMWARE), str(path))
+    code = "import sys\nsys.path.insert(0, %r)\nimport kit\nkit.Model(%r)\n" % (str(compiled_kit()), str(path))
     done = subprocess.run([MICROPYTHON, "-X", f"heapsize={psram.ram_needed + startup}", "-c", code],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr

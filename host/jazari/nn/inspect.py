@@ -29,20 +29,23 @@ ALIGN = 4  # the engine aligns arena buffers for ptr32 reads of int32 tensors
 # The engine reads a model file into RAM when it is at most this big and four
 # times its size is free (firmware/kit/nn/model.py); larger ones are streamed.
 READ_WHOLE_LIMIT = 64 * KB
-# RAM the engine takes besides the arena and the model bytes: its code, compiled
-# on import (about one byte of heap per byte of source), the objects describing
-# each tensor and operator, and each layer's per-channel constants. Fitted on
-# the conformance and corpus models under the Unix port, whose 64-bit objects
-# are bigger than an ESP32's, then rounded up: tests/test_model_commands.py
-# checks the estimate stays above the measured heap and within 1.6 times it.
-CODE_BYTES_PER_SOURCE_BYTE = 1.0
+# RAM the engine takes besides the arena and the model bytes: its code (the
+# kit goes on boards as .mpy: about one byte of heap per byte of source),
+# what each operator keeps for eval (its views, prepared data and words),
+# and each layer's per-channel constants (multiplier and shift, and a folded
+# bias when streamed). Fitted on the conformance and corpus models under the
+# Unix port with the kit compiled as boards get it; its 64-bit objects are
+# bigger than an ESP32's, so the figures are on the safe side for a board.
+# tests/test_model_commands.py checks the estimate stays above the measured
+# heap and within 1.6 times it.
+CODE_BYTES_PER_SOURCE_BYTE = 0.97
 BYTES_PER_TENSOR = 0  # measured: too small to tell apart from the rest
-BYTES_PER_OPERATOR = 1500
-BYTES_PER_CHANNEL = 25
-# Loading needs more free heap than the model keeps: the compiler's temporary
-# memory while it imports the engine's modules, and room lost to fragmentation
-# of a small heap (measured: the smallest heap each model loads in, minus
-# the estimate of what it keeps, is at most 20 KB; rounded up).
+BYTES_PER_OPERATOR = 1300
+BYTES_PER_CHANNEL = 9
+# Loading needs more free heap than the model keeps: the loading code's
+# objects while it runs, and room lost to fragmentation of a small heap
+# (measured: the smallest heap each model loads in, minus the estimate of
+# what it keeps, is at most 20 KB; rounded up).
 LOAD_PEAK_BYTES = 24 * KB
 # Layers whose second input is a weight tensor the engine may stream.
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
