@@ -2,6 +2,11 @@
 # text naming the thing and what to do (the host translates its own checks).
 from . import schema as S
 
+# What a corrupt model's numbers can make an op's Python code raise, at
+# prepare (loader.py) or eval (interpreter.py); turned into one ValueError
+# naming the operator (bad_shape).
+BROKEN = (ZeroDivisionError, IndexError, KeyError, OverflowError, TypeError, AttributeError)
+
 _CONVERT = ("convert it to int8 with full-integer quantization: converter.optimizations=[tf.lite.Optimize.DEFAULT], "
             "a representative_dataset, converter.target_spec.supported_ops=[tf.lite.OpsSet.TFLITE_BUILTINS_INT8]")
 

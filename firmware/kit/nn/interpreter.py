@@ -7,9 +7,6 @@ from . import errors
 # imported again by the next one.
 from . import loader
 
-# What a corrupt model's numbers can make an op's Python code raise; turned
-# into one ValueError naming the operator.
-_BROKEN = (ZeroDivisionError, IndexError, KeyError, OverflowError, TypeError, AttributeError)
 
 
 class Interpreter:
@@ -65,5 +62,5 @@ class Interpreter:
                     kept.reload(reload)
                 self.scratch_buf = scratch
                 ev(self, op, data)
-        except _BROKEN as e:
+        except errors.BROKEN as e:
             raise errors.bad_shape(op, "%s: %s" % (type(e).__name__, e))

@@ -14,9 +14,6 @@ _ACT_TYPES = (S.INT8, S.INT32)
 # Ops that keep per-channel constants (ctx.keep): sized in the planning pass.
 _PER_CHANNEL = (S.CONV_2D, S.DEPTHWISE_CONV_2D, S.FULLY_CONNECTED)
 _LOAD_GC_BYTES = const(4096)
-# What a corrupt model's numbers can make an op's Python code raise; turned
-# into one ValueError naming the operator.
-_BROKEN = (ZeroDivisionError, IndexError, KeyError, OverflowError, TypeError, AttributeError)
 _LOADERS = ("loader", "reader", "flatbuffer", "planner")
 
 
@@ -283,7 +280,7 @@ class Loader:
                 prep, ev = self._ops[op.code]
                 try:
                     data = prep(self, op)
-                except _BROKEN as e:  # a corrupt file trips an op's arithmetic
+                except errors.BROKEN as e:  # a corrupt file trips an op's arithmetic
                     raise errors.bad_shape(op, "%s: %s" % (type(e).__name__, e))
                 steps[i] = (ev, tensors.Op(i, op.code, tuple(self._ref(t) for t in op.inputs),
                                     tuple(self._ref(t) for t in op.outputs)), data, None, self._kept.op_done())
@@ -336,9 +333,7 @@ class Loader:
         p = array("i", bytes(4 * _ROW * len(info.tensors)))
         for t in info.tensors:
             r = t.index * _ROW
-            root = t.index
-            while root in alias:
-                root = alias[root]
+            root = planner.root(alias, t.index)
             p[r + _ROOT] = root if root in live else -1
             p[r + _FIRST] = -1
             p[r + _SIZE] = t.size
@@ -385,9 +380,7 @@ class Loader:
             src, dst = op.inputs[0], op.outputs[0] if op.outputs else None
             if dst is None or src.is_const or dst.index in alias or src.size != dst.size:
                 continue
-            k = src.index
-            while k in alias:
-                k = alias[k]
+            k = planner.root(alias, src.index)
             if k != dst.index:
                 alias[dst.index] = k
         return alias

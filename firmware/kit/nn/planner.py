@@ -26,9 +26,7 @@ def lifetimes(info, alias):
     def touch(t, i):
         if t is None or t.is_const:
             return
-        k = t.index
-        while k in alias:
-            k = alias[k]
+        k = root(alias, t.index)
         span = live.get(k)
         if span is None:
             live[k] = [i, i, t.size]
@@ -93,14 +91,15 @@ def streaming_pairs(info, alias, live):
             continue
         if x.shape[0] != 1 or not x.shape[1] or not y.shape[1]:
             continue
-        rx, ry = _root(alias, x.index), _root(alias, y.index)
+        rx, ry = root(alias, x.index), root(alias, y.index)
         if rx == ry or rx not in live or ry not in live or live[rx][1] != op.index or live[ry][0] != op.index:
             continue
         pairs[ry] = (rx, _reach(op, x, y))
     return pairs
 
 
-def _root(alias, k):
+def root(alias, k):
+    # The tensor whose bytes tensor k shares (k itself when not aliased).
     while k in alias:
         k = alias[k]
     return k
@@ -110,11 +109,11 @@ def _fits(k, at, size, first, last, placed, pairs):
     # No placed buffer alive with k holds any of [at, at + size), but for
     # k's streaming partner where the overlap is safe.
     end = at + size
+    own = pairs.get(k)  # (k's input, reach) when k writes over its input
     for off, top, f, l, key in placed:
         if l < first or f > last or top <= at or off >= end:
             continue
-        pair = pairs.get(k)
-        if pair is not None and pair[0] == key and at - off <= pair[1]:
+        if own is not None and own[0] == key and at - off <= own[1]:
             continue  # k writes over its input
         pair = pairs.get(key)
         if pair is not None and pair[0] == k and off - at <= pair[1]:
@@ -128,13 +127,14 @@ def plan(live, pairs=None):
     # Ties: a streaming pair's output first (its input then fits just after
     # its start), then by index (dicts have no order here).
     order = sorted(live, key=lambda k: (-live[k][2], live[k][0], pairs is None or k not in pairs, k))
+    partners = [p[0] for p in pairs.values()] if pairs else ()
     placed = []  # (offset, end, first, last, key), kept sorted by offset
     offsets = {}
     top = 0
     for k in order:
         first, last, size = live[k]
         at = 0
-        if pairs and (k in pairs or k in _partners(pairs)):
+        if pairs and (k in pairs or k in partners):
             at = _lowest(k, size, first, last, placed, pairs)
         else:
             for off, end, f, l, key in placed:
@@ -156,19 +156,15 @@ def plan(live, pairs=None):
     return offsets, (top + _ALIGN - 1) & ~(_ALIGN - 1)
 
 
-def _partners(pairs):
-    return [p[0] for p in pairs.values()]
-
-
 def _lowest(k, size, first, last, placed, pairs):
     # The lowest offset where k fits: 0, the end of a placed buffer, or
     # where k's streaming partner lets it overlap.
     spots = [0]
+    own = pairs.get(k)
     for off, end, f, l, key in placed:
         spots.append(end)
-        pair = pairs.get(k)
-        if pair is not None and pair[0] == key:
-            spots.append(off + pair[1])
+        if own is not None and own[0] == key:
+            spots.append(off + own[1])
         pair = pairs.get(key)
         if pair is not None and pair[0] == k:
             spots.append(off - pair[1])

@@ -161,9 +161,10 @@ class Graph:
         self.outputs = g.ints(S.SUBGRAPH_OUTPUTS, "i", _MAX_OP_IO) or ()
 
     def tensor(self, i):
-        t = _read_tensor(self.g.item(S.SUBGRAPH_TENSORS, i, _MAX_TENSORS), i, self.buffers, self.src)
+        tt = self.g.item(S.SUBGRAPH_TENSORS, i, _MAX_TENSORS)
+        t = _read_tensor(tt, i, self.buffers, self.src)
         if i in self.inputs or i in self.outputs:
-            t.name = self.g.item(S.SUBGRAPH_TENSORS, i, _MAX_TENSORS).string(S.TENSOR_NAME)
+            t.name = tt.string(S.TENSOR_NAME)
         return t
 
     def operator(self, i):
