@@ -296,8 +296,32 @@ def scratch_bytes(model, op, in_place):
     return 0
 
 
-def _arena_plan(model, in_place):
-    """(bytes of the planned tensors, bytes of the extra scratch buffer).
+# The engine takes its arena with a spare tail of 1/8 for the scratch that
+# finds no gap (firmware/kit/nn/loader.py), and a buffer of its own only for
+# scratch bigger than that tail.
+ARENA_TAIL_SHIFT = 3
+
+
+@dataclass(frozen=True)
+class ArenaPlan:
+    tensors: int  # bytes of the planned tensors
+    extra: int  # bytes of the buffer shared by the scratch that finds no gap
+
+    @property
+    def bytes(self):
+        """The engine's `arena_bytes`."""
+        return self.tensors + self.extra
+
+    @property
+    def heap(self):
+        """Heap the arena takes: the tensors, the spare tail, and the extra buffer when the
+        tail is too small for it."""
+        tail = self.tensors >> ARENA_TAIL_SHIFT & ~(ALIGN - 1)
+        return self.tensors + tail + (self.extra if self.extra > tail else 0)
+
+
+def arena_plan(model, in_place=True):
+    """The engine's arena for `model`: its tensors, planned, and kernel scratch.
 
     Each op's scratch lives during that op only, so it takes the lowest gap of
     the arena that no tensor alive at the op holds; the scratch that finds no
@@ -313,27 +337,12 @@ def _arena_plan(model, in_place):
         need = scratch_bytes(model, op, in_place)
         if need and _gap(live, offsets, op.index, need) + need > size:
             extra = max(extra, need)
-    return size, extra
+    return ArenaPlan(size, extra)
 
 
 def arena_bytes(model, in_place=True):
-    """The engine's `arena_bytes` for `model`: its tensors, planned, plus kernel scratch."""
-    size, extra = _arena_plan(model, in_place)
-    return size + extra
-
-
-# The engine takes its arena with a spare tail of 1/8 for the scratch that
-# finds no gap (firmware/kit/nn/loader.py), and a buffer of its own only for
-# scratch bigger than that tail.
-ARENA_TAIL_SHIFT = 3
-
-
-def arena_heap(model, in_place=True):
-    """Heap the engine's arena takes: the planned tensors, the spare tail, and the extra
-    scratch buffer when the tail is too small for it."""
-    size, extra = _arena_plan(model, in_place)
-    tail = size >> ARENA_TAIL_SHIFT & ~(ALIGN - 1)
-    return size + tail + (extra if extra > tail else 0)
+    """The engine's `arena_bytes` for `model`."""
+    return arena_plan(model, in_place).bytes
 
 
 def _gap(live, offsets, index, need):
@@ -433,8 +442,8 @@ def weights_in_ram(model, profile):
 
 
 def fit(model, profile, arenas, heaps, macs, elements):
-    """How `model` fits `profile`; `arenas`, `heaps`: {in_place: arena_bytes, arena_heap} for
-    both ways to reach weights."""
+    """How `model` fits `profile`; `arenas`, `heaps`: {in_place: ArenaPlan.bytes, ArenaPlan.heap}
+    for both ways to reach weights."""
     in_ram = weights_in_ram(model, profile)
     overhead = engine_overhead(model)
     kept = heaps[in_ram] + overhead + (model.size if in_ram else _streamed_constants(model))
@@ -471,8 +480,9 @@ def summarize(model, name):
     """Everything `model info` shows; a model whose layers' shapes do not add up is one clear error."""
     try:
         costs = [(op.index, op.name, *op_cost(model, op)) for op in model.operators]
-        arenas = {True: arena_bytes(model, in_place=True), False: arena_bytes(model, in_place=False)}
-        heaps = {True: arena_heap(model, in_place=True), False: arena_heap(model, in_place=False)}
+        plans = {in_place: arena_plan(model, in_place) for in_place in (True, False)}
+        arenas = {in_place: plan.bytes for in_place, plan in plans.items()}
+        heaps = {in_place: plan.heap for in_place, plan in plans.items()}
     except (IndexError, KeyError, ValueError, TypeError, AttributeError, ArithmeticError):
         raise invalid_model(name, _("its layers' tensor shapes do not match")) from None
     macs = sum(cost[2] for cost in costs)

@@ -56,25 +56,6 @@ def _r():
 gc.collect()
 """
 
-# After a run: the model and the engine's modules go (set to None first: a
-# deleted dict entry keeps its value until its slot is reused), so the next
-# run finds the heap as after boot, not split by this one's leftovers.
-_CLEANUP = """
-_m = _in = _w = _r = None
-import sys, gc
-for _k in [k for k in sys.modules if k.startswith('kit.nn')]:
-    sys.modules[_k] = None
-    del sys.modules[_k]
-_k = sys.modules.get('kit')
-for _a in ('nn', 'Model'):
-    if _k is not None and _a in _k.__dict__:
-        setattr(_k, _a, None)
-        delattr(_k, _a)
-_a = None
-_k = None
-gc.collect()
-"""
-
 # Prints the SHA-256 of a file on the board, or nothing if it is absent; a
 # function, so its buffer is freed when it returns.
 _HASH = """
@@ -267,7 +248,7 @@ def _run_on_device(device, model, data, model_name, arrays):
         raise engine_refused(failure) from None
     finally:
         with contextlib.suppress(JazariError):
-            device.exec(_CLEANUP)
+            device.exec("_m = _in = None\nimport gc\ngc.collect()")
     samples = len(arrays[0]) if arrays else 0
     if any(len(pieces) != samples for pieces in raw):
         raise JazariError(
