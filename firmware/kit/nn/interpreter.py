@@ -57,10 +57,10 @@ class Interpreter:
             views[t.index][:] = b
         kept = self._kept
         try:
-            for ev, op, data, scratch, reload in self.steps:
-                if reload is not None:
-                    kept.reload(reload)
-                self.scratch_buf = scratch
-                ev(self, op, data)
+            for step in self.steps:
+                if step.reload is not None:
+                    kept.reload(step.reload)
+                self.scratch_buf = step.scratch
+                step.run(self, step, step.data)
         except errors.BROKEN as e:
-            raise errors.bad_shape(op, "%s: %s" % (type(e).__name__, e))
+            raise errors.bad_shape(step, "%s: %s" % (type(e).__name__, e))

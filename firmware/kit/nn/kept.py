@@ -40,27 +40,33 @@ class OnFlash(InRam):
         ident = binascii.crc32(src.view(0, min(src.size, _ID_BYTES)), src.size)
         self.file = open(_NAME % ident, "w+b")
         self.end = 0
+        from array import array
+        self.spans = array("i")  # each saved op's (offset in the file, bytes)
 
     def op_done(self):
-        # The op's constants go to the file; returns (offset, window) for
-        # reload(), or None when the op kept nothing.
+        # The op's constants go to the file; returns what reload() takes
+        # (the count of ops saved before this one), or None when the op
+        # kept nothing.
         n = self.used
         if not n:
             return None
-        view = self.block[:n]
-        self.file.seek(self.end)
-        if self.file.write(view) != n:
+        f = self.file
+        f.seek(self.end)
+        if f.write(self.block[:n]) != n:
             raise OSError(28)  # ENOSPC: the filesystem is full
         self.used = 0
-        at = self.end
+        self.spans.append(self.end)
+        self.spans.append(n)
         self.end += n
-        return (at, view)
+        return len(self.spans) // 2 - 1
 
     def finish(self):
         self.file.flush()
 
-    def reload(self, where):
-        at, view = where
+    def reload(self, saved):
+        # Read back into the window (where the op's views point) without
+        # allocating: this runs at every invoke.
+        spans = self.spans
         f = self.file
-        f.seek(at)
-        f.readinto(view)
+        f.seek(spans[2 * saved])
+        f.readinto(self.block, spans[2 * saved + 1])

@@ -180,8 +180,9 @@ class Loader:
             n = self._scratch.get(i, 0)
             if n:
                 at = where.get(i)
-                ev, op, data, _, reload = steps[i]
-                steps[i] = (ev, op, data, arena[at:at + n] if at is not None else extra_buf[:n], reload)
+                s = steps[i]
+                steps[i] = tensors.Step(s.index, s.code, s.inputs, s.outputs, s.run, s.data,
+                                        arena[at:at + n] if at is not None else extra_buf[:n], s.reload)
         return extra
 
     def _fail(self):
@@ -271,7 +272,7 @@ class Loader:
         # Pass 2, one operator at a time: read it (its tensors in full),
         # prepare it once, and keep only what eval reaches (_ref): the
         # whole model's objects never sit in the heap beside the arena.
-        # Returns the steps [(eval, op, its data, scratch or None)].
+        # Returns the steps (tensors.Step), scratch not yet placed.
         steps = [None] * graph.count
         try:
             for i in range(graph.count):
@@ -282,8 +283,9 @@ class Loader:
                     data = prep(self, op)
                 except errors.BROKEN as e:  # a corrupt file trips an op's arithmetic
                     raise errors.bad_shape(op, "%s: %s" % (type(e).__name__, e))
-                steps[i] = (ev, tensors.Op(i, op.code, tuple(self._ref(t) for t in op.inputs),
-                                    tuple(self._ref(t) for t in op.outputs)), data, None, self._kept.op_done())
+                steps[i] = tensors.Step(i, op.code, tuple(self._ref(t) for t in op.inputs),
+                                        tuple(self._ref(t) for t in op.outputs), ev, data, None,
+                                        self._kept.op_done())
                 op = data = None
                 # MicroPython allocates upwards from its last collection: a
                 # collection per op keeps what the ops keep packed low, instead

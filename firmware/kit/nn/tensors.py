@@ -3,6 +3,7 @@
 # model is loaded, the reader and flatbuffer modules can be let go: what
 # eval still holds (the model's inputs and outputs, a streamed model's
 # constants) are instances of these classes.
+from collections import namedtuple
 from . import schema as S
 
 
@@ -71,11 +72,11 @@ class ModelInfo:
         self.outputs = outputs
 
 
-class Op:
-    # An operator as eval sees it: its index and code (for errors), and its
-    # tensors as the loader left them (loader.py's _ref).
-    def __init__(self, index, code, inputs, outputs):
-        self.index = index
-        self.code = code
-        self.inputs = inputs
-        self.outputs = outputs
+# An operator as eval sees it, with what runs it: one tuple per operator (a
+# namedtuple costs a tuple's bytes; an object with these as attributes,
+# twice as many). `index` and `code` name it in errors; `inputs` and
+# `outputs` are its tensors as the loader left them (loader.py's _ref);
+# `run(ctx, step, data)` is its eval and `data` what its prepare returned;
+# `scratch` its scratch bytes (a memoryview into the arena) or None;
+# `reload`: what kept.OnFlash must read back before it runs, or None.
+Step = namedtuple("Step", ("index", "code", "inputs", "outputs", "run", "data", "scratch", "reload"))

@@ -45,7 +45,7 @@ _ROW_LEN = const(24)  # bytes of one filter: k_h * k_w * group_c
 _GROUP = const(25)  # filters per weights slice (all of them when addressable)
 _ACC_BYTES = const(26)  # int32 accumulators for one output row of one group
 _FOLD_BYTES = const(27)  # scratch for the bias folded at each invoke (0: folded at prepare)
-# Where the row kernel finds the bias (in scratch, or 0 in d.bias) and the
+# Where the row kernel finds the bias (in scratch, or 0 in the folded bias) and the
 # patch in the op's scratch: [accumulators][folded bias][patch].
 _BIAS_AT = const(28)
 _PATCH_AT = const(29)
@@ -54,22 +54,12 @@ _PATCH_AT = const(29)
 _SLICE = const(4096)
 
 
-class ConvData:
-    # Everything eval needs, computed once at prepare (like TFLM's OpDataConv),
-    # in few objects: a board has little heap and a model has many layers.
-    def __init__(self, geometry):
-        from array import array
-        # geometry: the words from _IN_H to _ROW_LEN, in order.
-        self.words = array("i", [0] * _IN_H + list(geometry) + [0, 0, 0, 0, 0])
-        # int32 words: bias - (in_zp + 128) * sum(w), see folded_bias(); None
-        # when the weights are in place: then fold_rows() writes them into
-        # the op's scratch at each invoke, and the heap keeps 4 bytes less
-        # per channel (a pass over weights that the MACs read many times).
-        self.bias = None
-        self.params = None  # quant.channel_params(): multiplier and shift per channel
-        self.row = None  # the row kernel: conv_row, or fully_connected.fc_row
-        self.w = None  # in-place weights (a memoryview), or None when streamed
-        self.b = None  # in-place bias bytes, when folded at each invoke
+def conv_words(geometry):
+    """The op's words, one array('i') (like TFLM's OpDataConv, computed once
+    at prepare): `geometry` holds the words from _IN_H to _ROW_LEN, in order;
+    set_clamp() and finish() fill the others."""
+    from array import array
+    return array("i", [0] * _IN_H + list(geometry) + [0, 0, 0, 0, 0])
 
 
 def padding(kind, size, stride, dilation, k):
@@ -179,26 +169,27 @@ def addressable(ctx):
     return getattr(ctx.weights_src, "addressable", True)
 
 
-def finish(ctx, op, d, filt, bias, out, params, activation, in_zp, row, patch_bytes, fold_at_invoke):
+def finish(ctx, op, words, filt, bias, out, params, activation, in_zp, row, patch_bytes, fold_at_invoke):
     """Shared end of prepare for CONV_2D and FULLY_CONNECTED: `row` is the
     viper kernel that fills one output row's accumulators (conv_row's
     arguments), `patch_bytes` the scratch it needs besides them, `params`
     its quant.channel_params(); `fold_at_invoke`: fold the bias at each
-    invoke (in-place weights only) rather than keep it."""
-    words = d.words
+    invoke (in-place weights only) rather than keep it.
+    Returns the op's data, one tuple (a board has little heap and a model
+    many layers): (words, the folded bias as int32 words or None when folded
+    at each invoke, params, row). Eval reads the weights and bias through
+    the op's own tensors, so the data holds no second view of them."""
     n, out_c = words[_ROW_LEN], words[_OUT_C]
-    d.row = row
     in_place = addressable(ctx)
+    folded = None
     if in_place and fold_at_invoke:
+        # folded_bias() would keep 4 bytes per channel in the heap; fold_rows()
+        # writes them into the op's scratch at each invoke instead (a pass
+        # over weights that the MACs read many times).
         check_bias(bias, out_c)
         words[_FOLD_BYTES] = 4 * out_c
-        if bias is not None:
-            d.b = ctx.weights(bias, 0, 4 * out_c)
     else:
-        d.bias = folded_bias(ctx, bias, filt, out_c, n, in_zp + 128)
-    if in_place:
-        d.w = ctx.weights(filt, 0, filt.size)
-    d.params = params
+        folded = folded_bias(ctx, bias, filt, out_c, n, in_zp + 128)
     set_clamp(words, activation, out)
     group = out_c if in_place else max(1, min(out_c, _SLICE // n))
     words[_GROUP] = group
@@ -206,7 +197,16 @@ def finish(ctx, op, d, filt, bias, out, params, activation, in_zp, row, patch_by
     words[_BIAS_AT] = acc if words[_FOLD_BYTES] else 0
     words[_PATCH_AT] = acc + words[_FOLD_BYTES]
     ctx.scratch(words[_PATCH_AT] + patch_bytes)
-    return d
+    return words, folded, params, row
+
+
+def constants(ctx, op):
+    """At eval: (the weights, when read in place, else None; the bias bytes
+    when the op folds them at each invoke, else None)."""
+    if not addressable(ctx):
+        return None, None
+    bias = op.inputs[2] if len(op.inputs) > 2 else None
+    return ctx.buffer(op.inputs[1]), (ctx.buffer(bias) if bias is not None else None)
 
 
 def check_bias(bias, rows):
@@ -266,11 +266,11 @@ def prepare(ctx, op):
     out_c, k_h, k_w, group_c = filt.shape
     if group_c <= 0 or in_c % group_c or out_c % (in_c // group_c):
         raise errors.bad_shape(op, "filter depth %d does not divide input depth %d" % (group_c, in_c))
-    d = ConvData((in_h, in_w, in_c, out_w, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w,
-                  group_c, out_c // (in_c // group_c), x.zero_point + 128, out_h, out_c, batches,
-                  in_h * in_w * in_c, out_h * out_w * out_c, k_h * k_w * group_c))
+    words = conv_words((in_h, in_w, in_c, out_w, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w,
+                        group_c, out_c // (in_c // group_c), x.zero_point + 128, out_h, out_c, batches,
+                        in_h * in_w * in_c, out_h * out_w * out_c, k_h * k_w * group_c))
     params = quant.conv_params(x.scale, channel_scales(op, filt, out_c), y.scale, out_c, ctx.keep)
-    return finish(ctx, op, d, filt, bias, y, params, activation, x.zero_point, conv_row, d.words[_ROW_LEN], True)
+    return finish(ctx, op, words, filt, bias, y, params, activation, x.zero_point, conv_row, words[_ROW_LEN], True)
 
 
 @micropython.viper
@@ -361,15 +361,11 @@ def run(ctx, op, d):
     x = ctx.buffer(op.inputs[0])
     y = ctx.buffer(op.outputs[0])
     acc = ctx.scratch_buf  # [accumulators][folded bias][patch]: see finish()
-    w = d.w
-    words = d.words
-    params = d.params
-    row = d.row
+    words, bias, params, row = d
+    w, bias_bytes = constants(ctx, op)
     out_c = words[_OUT_C]
     n = words[_ROW_LEN]
-    bias = d.bias
     if words[_FOLD_BYTES]:
-        bias_bytes = d.b
         fold_rows(w, out_c, n, bias_bytes if bias_bytes is not None else w, bias_bytes is not None, words[_PAD_X],
                   acc, words[_BIAS_AT])
         bias = acc

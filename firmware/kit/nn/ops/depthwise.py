@@ -14,7 +14,7 @@ from micropython import const
 from .. import schema as S
 from .. import errors
 from .. import quant
-from .conv import window, folded_bias, check_bias, channel_scales, set_clamp, addressable
+from .conv import window, folded_bias, check_bias, channel_scales, set_clamp, addressable, constants
 
 # The words of an op's data (one array('i')): the clamp words that
 # quant.requantize_rows reads, the geometry the kernels read, what eval alone
@@ -39,24 +39,10 @@ _IN_BATCH = const(20)  # bytes of one input image
 _OUT_BATCH = const(21)  # bytes of one output image
 # The op's scratch: [accumulators of one output row][folded bias][strip].
 _ACC_BYTES = const(22)
-_FOLD_BYTES = const(23)  # the bias folded at each invoke, or 0 (kept in d.bias)
-_BIAS_AT = const(24)  # where the kernel finds the bias: in scratch, or 0 in d.bias
+_FOLD_BYTES = const(23)  # the bias folded at each invoke, or 0 (kept folded in the data)
+_BIAS_AT = const(24)  # where the kernel finds the bias: in scratch, or 0 in the folded bias
 _STRIP_AT = const(25)
 _TAP0 = const(26)
-
-
-class DepthwiseData:
-    # Everything eval needs, computed once at prepare, in few objects.
-    def __init__(self, words):
-        self.words = words  # array('i') of the words above
-        # int32 words: bias - (in_zp + 128) * sum(w), see conv.folded_bias();
-        # None when the weights are in place: fold_columns() writes them into
-        # the op's scratch at each invoke.
-        self.bias = None
-        self.params = None  # quant.channel_params()
-        self.w = None  # in-place weights (a memoryview), or None when streamed
-        self.b = None  # in-place bias bytes, when folded at each invoke
-
 
 _SLOTS = (S.DW_PADDING, S.DW_STRIDE_W, S.DW_STRIDE_H, S.DW_ACTIVATION, S.DW_DILATION_W, S.DW_DILATION_H)
 
@@ -72,27 +58,26 @@ def prepare(ctx, op):
     strip_h = (k_h - 1) * dil_h + 1
     strip_w = (out_w - 1) * stride_w + (k_w - 1) * dil_w + 1
     taps = [(ky * dil_h * strip_w + kx * dil_w) * in_c for ky in range(k_h) for kx in range(k_w)]
-    d = DepthwiseData(array("i", [0] * _IN_H + [
+    words = array("i", [0] * _IN_H + [
         in_h, in_w, in_c, out_w, stride_h, stride_w, pad_h, pad_w, out_c // in_c, x.zero_point + 128, out_c,
         strip_h, strip_w, k_h * k_w, out_h, batches, in_h * in_w * in_c, out_h * out_w * out_c,
-        4 * out_w * out_c, 0, 0, 0] + taps))
-    words = d.words
+        4 * out_w * out_c, 0, 0, 0] + taps)
+    # The op's data, one tuple: (words, the folded bias as int32 words or
+    # None when folded at each invoke into the scratch, params).
     # The filter is [1][k_h][k_w][out_c]: per-channel sums are column sums.
+    folded = None
     if addressable(ctx):
         check_bias(bias, out_c)
         words[_FOLD_BYTES] = 4 * out_c
         words[_BIAS_AT] = words[_ACC_BYTES]
-        d.w = ctx.weights(filt, 0, filt.size)
-        if bias is not None:
-            d.b = ctx.weights(bias, 0, 4 * out_c)
     else:
-        d.bias = folded_bias(ctx, bias, filt, out_c, 0, x.zero_point + 128,
+        folded = folded_bias(ctx, bias, filt, out_c, 0, x.zero_point + 128,
                              lambda w, out: _column_sums(w, k_h * k_w, out_c, out))
     words[_STRIP_AT] = words[_ACC_BYTES] + words[_FOLD_BYTES]
-    d.params = quant.conv_params(x.scale, channel_scales(op, filt, out_c), y.scale, out_c, ctx.keep)
+    params = quant.conv_params(x.scale, channel_scales(op, filt, out_c), y.scale, out_c, ctx.keep)
     set_clamp(words, activation, y)
     ctx.scratch(words[_STRIP_AT] + strip_h * strip_w * in_c)
-    return d
+    return words, folded, params
 
 
 @micropython.viper
@@ -251,19 +236,16 @@ def depthwise_row(xp: ptr8, wp: ptr8, a: int, sp: ptr8, w: ptr8, acc: ptr32,
 def eval(ctx, op, d):
     x = ctx.buffer(op.inputs[0])
     y = ctx.buffer(op.outputs[0])
-    words = d.words
+    words, bias, params = d
     s = ctx.scratch_buf  # [accumulators][folded bias][strip]
-    w = d.w
+    w, bias_bytes = constants(ctx, op)
     if w is None:
         filt = op.inputs[1]  # streamed: read whole (depthwise filters are small)
         w = ctx.weights(filt, 0, filt.size)
-    bias = d.bias
     if words[_FOLD_BYTES]:
-        bias_bytes = d.b
         fold_columns(w, words[_TAPS], words[_OUT_C], bias_bytes if bias_bytes is not None else w,
                      bias_bytes is not None, words[_ZQ], s, words[_BIAS_AT])
         bias = s
-    params = d.params
     out_w = words[_OUT_W]
     out_c = words[_OUT_C]
     batches = words[_BATCHES]

@@ -53,9 +53,9 @@ def prepare(ctx, op):
         m, shift = quant.fc_multiplier(x.scale, filt.scale, y.scale)
         params = quant.channel_params((m,), (shift,))
     # A 1 x batches image of depth channels, a 1x1 kernel, no padding.
-    d = conv.ConvData((1, batches, depth, batches, 1, 1, 1, 1, 1, 1, 0, 0, depth, out_c, x.zero_point + 128,
-                       1, out_c, 1, batches * depth, batches * out_c, depth))
-    return conv.finish(ctx, op, d, filt, bias, y, params, activation, x.zero_point, fc_row, 0, False)
+    words = conv.conv_words((1, batches, depth, batches, 1, 1, 1, 1, 1, 1, 0, 0, depth, out_c, x.zero_point + 128,
+                             1, out_c, 1, batches * depth, batches * out_c, depth))
+    return conv.finish(ctx, op, words, filt, bias, y, params, activation, x.zero_point, fc_row, 0, False)
 
 
 @micropython.viper
