@@ -275,11 +275,12 @@ print(Interpreter(FileSource(f, f.seek(0, 2)), Streamed(f)).arena_bytes)
 
 def test_model_info_counts_as_loading_code_what_the_engine_lets_go():
     # The modules kit.Model imports to load, and drops once the model is ready,
-    # seen in sys.modules under the real MicroPython.
+    # seen in sys.modules under the real MicroPython (the first pass's own,
+    # survey and planner, go before the second: imported here beforehand).
     code = f"""
 import sys
 sys.path.insert(0, {str(compiled_kit())!r})
-import kit, kit.nn.interpreter
+import kit, kit.nn.interpreter, kit.nn.survey
 before = set(sys.modules)
 m = kit.Model({str(model_path("hello_world_int8"))!r})
 print(" ".join(sorted(n.split(".")[-1] for n in before if n.startswith("kit.nn.") and n not in sys.modules)))

@@ -4,17 +4,16 @@
 # and the reader's go once the model is ready (release()).
 import gc
 from micropython import const
-from . import schema as S
 from . import errors
-from . import reader, planner
+from . import reader
 from . import tensors
 from . import kept
 
-_ACT_TYPES = (S.INT8, S.INT32)
-# Ops that keep per-channel constants (ctx.keep): sized in the planning pass.
-_PER_CHANNEL = (S.CONV_2D, S.DEPTHWISE_CONV_2D, S.FULLY_CONNECTED)
 _LOAD_GC_BYTES = const(4096)
-_LOADERS = ("loader", "reader", "flatbuffer", "planner")
+_ALIGN = const(4)  # as planner.py's: int32 tensors are read through ptr32
+# The loading code: survey and planner go after the first pass, the others
+# once the model is ready.
+_LOADERS = ("loader", "reader", "flatbuffer", "planner", "survey")
 
 
 def release():
@@ -56,15 +55,6 @@ def _scrub(depth):
     a = b = c = d = e = f = g = h = i = j = k = m = 0
     if depth:
         _scrub(depth - 1)
-
-
-# The plan pass 1 leaves for the rest of the load, one row of ints per tensor.
-_ROOT = const(0)  # the tensor whose bytes it shares (itself, or -1 when not in the arena)
-_FIRST = const(1)  # first and last op using it, for a root (else -1)
-_LAST = const(2)
-_AT = const(3)  # offset in the arena, for a root
-_SIZE = const(4)  # bytes
-_ROW = const(5)
 
 
 class _NoRoom(Exception):
@@ -155,19 +145,10 @@ class Loader:
         # Scratch goes into the arena's holes at its op; what does not fit
         # shares one extra buffer (each scratch lives for one op only).
         # Returns the extra buffer's bytes.
-        p = self._plan
         try:
-            live, offsets = {}, {}
-            for k in range(len(p) // _ROW):
-                r = k * _ROW
-                if p[r + _FIRST] >= 0:
-                    live[k] = (p[r + _FIRST], p[r + _LAST], p[r + _SIZE])
-                    offsets[k] = p[r + _AT]
-            where, extra = planner.place_scratch(live, offsets, size, self._scratch)
+            where, extra = self._scratch_offsets(size)
         except MemoryError:
-            live = offsets = None
             raise _NoRoom(errors.no_room_preparing, len(steps) - 1)
-        live = offsets = None
         if size + extra <= len(arena):
             extra_buf = arena[size:]  # the arena's spare tail (see _take_arena)
         else:
@@ -185,6 +166,31 @@ class Loader:
                                         arena[at:at + n] if at is not None else extra_buf[:n], s.reload)
         return extra
 
+    def _scratch_offsets(self, size):
+        # ({op index: offset in the arena, or None when its scratch finds
+        # no hole}, bytes of the one extra buffer that those share). Each
+        # scratch lives during its op only, so it may take any bytes of the
+        # arena that no tensor alive at that op holds.
+        _, firsts, lasts, ats, sizes = self._plan
+        where = {}
+        extra = 0
+        for i, n in self._scratch.items():
+            spans = sorted((ats[k], ats[k] + sizes[k]) for k in range(len(firsts))
+                           if 0 <= firsts[k] <= i <= lasts[k])
+            at = 0
+            for lo, hi in spans:
+                if at + n <= lo:
+                    break
+                if hi > at:
+                    at = (hi + _ALIGN - 1) & ~(_ALIGN - 1)
+            if at + n <= size:
+                where[i] = at
+            else:
+                where[i] = None
+                if n > extra:
+                    extra = n
+        return where, extra
+
     def _fail(self):
         # Let go of everything before reporting how much memory is free.
         self.arena = self.info = self._kept = self._plan = self.steps = self.views = None
@@ -194,24 +200,29 @@ class Loader:
         # Pass 1: check the model and plan its activations, then let go of
         # everything and take the arena as one block in a clean heap, before
         # the ops' code and the model's objects split the heap into holes.
-        # Only the plan's row of ints per tensor survives this pass, copied
-        # low in the heap once its garbage is gone: any other object kept
-        # would sit above that garbage and split the free space.
+        # Only the plan's ints per tensor survive this pass, copied low in
+        # the heap once its garbage is gone: any other object kept would sit
+        # above that garbage and split the free space.
+        package = __name__[:__name__.rfind(".")]
         try:
-            size, plan = self._plan_size(src)
+            from . import survey
+            size, plan, self._keep_total, self._keep_max = survey.survey(src, self._in_place)
         except MemoryError:
             _scrub(8)
             raise _NoRoom(errors.no_room_reading)
+        finally:
+            survey = None
+            _forget(package + ".survey")
+            _forget(package + ".planner")
         _scrub(8)
         gc.collect()
         from array import array
         try:
-            self._plan = array("i", plan)
+            self._plan = tuple(array("i", ints) for ints in plan)
         except MemoryError:
             raise _NoRoom(errors.no_room_reading)
         plan = None
         _scrub(8)
-        gc.collect()
         if size > gc.mem_free():
             raise _NoRoom(errors.too_big, size)
         # A spare tail of 1/8 of the arena, for the scratch that finds no
@@ -257,15 +268,13 @@ class Loader:
 
     def _views(self, arena):
         # Each planned tensor's bytes in the arena (None for the others).
-        p = self._plan
-        n = len(p) // _ROW
-        views = [None] * n
-        for k in range(n):
-            r = k * _ROW
-            root = p[r + _ROOT]
+        roots, _, _, ats, sizes = self._plan
+        views = [None] * len(roots)
+        for k in range(len(roots)):
+            root = roots[k]
             if root >= 0:
-                at = p[root * _ROW + _AT]
-                views[k] = arena[at:at + p[r + _SIZE]]
+                at = ats[root]
+                views[k] = arena[at:at + sizes[k]]
         return views
 
     def _prepare(self, graph):
@@ -290,7 +299,6 @@ class Loader:
                 # MicroPython allocates upwards from its last collection: a
                 # collection per op keeps what the ops keep packed low, instead
                 # of sprinkled across the heap between their garbage.
-                gc.collect()
         except MemoryError:
             steps = None
             raise _NoRoom(errors.no_room_preparing, self._op)
@@ -308,85 +316,6 @@ class Loader:
             return self.weights_src.tensor(t)
         return reader.lean(t)
 
-    def _plan_size(self, src):
-        # (arena bytes, the plan as bytes: a row of _ROW ints per tensor);
-        # sets the bytes the ops will ask of ctx.keep at most, in all and
-        # for one op.
-        from . import ops as registry
-        info = reader.read_model(src)
-        self._check(info, registry.OPS)
-        total = most = 0
-        for op in info.operators:
-            if op.code in _PER_CHANNEL and len(op.inputs) > 1 and op.outputs[0].shape:
-                scales = op.inputs[1].scales
-                n = 1 + 5 * (op.outputs[0].shape[-1] if scales is not None and len(scales) > 1 else 1)
-                total += n
-                if n > most:
-                    most = n
-        self._keep_total, self._keep_max = total, most
-        alias = self._aliases(info, registry.ALIASING)
-        registry = None
-        live = planner.lifetimes(info, alias)
-        # Convolutions write over their input only when their weights are
-        # read in place (planner.py).
-        pairs = planner.streaming_pairs(info, alias, live) if self._in_place else None
-        offsets, size = planner.plan(live, pairs)
-        from array import array
-        p = array("i", bytes(4 * _ROW * len(info.tensors)))
-        for t in info.tensors:
-            r = t.index * _ROW
-            root = planner.root(alias, t.index)
-            p[r + _ROOT] = root if root in live else -1
-            p[r + _FIRST] = -1
-            p[r + _SIZE] = t.size
-        for k, (first, last, _) in live.items():
-            r = k * _ROW
-            p[r + _FIRST], p[r + _LAST], p[r + _AT] = first, last, offsets[k]
-        return size, bytes(p)
-
-    def _check(self, info, supported):
-        # Every op supported, every tensor of a type it takes; returns the
-        # builtin codes the model uses (their code is not imported here).
-        codes = []
-        for op in info.operators:
-            if op.code not in supported:
-                raise errors.unsupported_op(op)
-            if op.code not in codes:
-                codes.append(op.code)
-        for op in info.operators:
-            for t in op.inputs:
-                if t is not None:
-                    self._check_type(op, t, S.DEQUANTIZE)
-            for t in op.outputs:
-                if t.is_const:
-                    raise errors.bad_shape(op, "writes to constant tensor %d" % t.index)
-                self._check_type(op, t, S.QUANTIZE)
-        for t in info.inputs + info.outputs:
-            if t.is_const:
-                raise ValueError("model file is corrupt or unsupported: model input or output tensor %d is a constant" % t.index)
-        return codes
-
-    def _check_type(self, op, t, float_ok_for):
-        # float32 may only enter through QUANTIZE or leave through DEQUANTIZE.
-        if t.type in _ACT_TYPES:
-            return
-        if t.type == S.FLOAT32 and op.code in (S.QUANTIZE, S.DEQUANTIZE) and op.code != float_ok_for:
-            return
-        raise errors.bad_type(op, t)
-
-    def _aliases(self, info, aliasing):
-        alias = {}
-        for op in info.operators:
-            if op.code not in aliasing or not op.inputs or op.inputs[0] is None:
-                continue
-            src, dst = op.inputs[0], op.outputs[0] if op.outputs else None
-            if dst is None or src.is_const or dst.index in alias or src.size != dst.size:
-                continue
-            k = planner.root(alias, src.index)
-            if k != dst.index:
-                alias[dst.index] = k
-        return alias
-
     # The ctx interface ops' prepare uses (docs/engine.md): tensors here are
     # Tensor objects (eval's are what _ref made of them: interpreter.py).
     def buffer(self, t):
@@ -397,8 +326,8 @@ class Loader:
 
     def shares(self, a, b):
         # True when tensors a and b were planned onto the same bytes.
-        p = self._plan
-        return p[a.index * _ROW + _ROOT] == p[b.index * _ROW + _ROOT]
+        roots = self._plan[0]
+        return roots[a.index] == roots[b.index]
 
     def keep(self, nbytes):
         # At prepare: `nbytes` (zeros) that this op keeps for good, from the

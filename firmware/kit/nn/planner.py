@@ -13,6 +13,13 @@
 from micropython import const
 from . import schema as S
 
+# Conv2DOptions slots (tensorflow/lite/schema/schema.fbs)
+_CONV_STRIDE_H = const(2)
+_CONV_DILATION_H = const(5)
+# DepthwiseConv2DOptions slots (tensorflow/lite/schema/schema.fbs)
+_DW_STRIDE_H = const(2)
+_DW_DILATION_H = const(6)
+
 _ALIGN = const(4)  # int32 tensors are read through ptr32
 
 
@@ -60,9 +67,9 @@ def _reach(op, x, y):
     # output row reads (rows from (r + 1) * stride - pad_top on).
     o = op.options
     if op.code == S.CONV_2D:
-        stride, dil = (o.int32(S.CONV_STRIDE_H), o.int32(S.CONV_DILATION_H, 1)) if o else (1, 1)
+        stride, dil = (o.int32(_CONV_STRIDE_H), o.int32(_CONV_DILATION_H, 1)) if o else (1, 1)
     else:
-        stride, dil = (o.int32(S.DW_STRIDE_H), o.int32(S.DW_DILATION_H, 1)) if o else (1, 1)
+        stride, dil = (o.int32(_DW_STRIDE_H), o.int32(_DW_DILATION_H, 1)) if o else (1, 1)
     in_h, out_h = x.shape[1], y.shape[1]
     in_row, out_row = x.size // in_h, y.size // out_h
     # As ops/conv.py's padding(): the output's height is known.
@@ -173,27 +180,3 @@ def _lowest(k, size, first, last, placed, pairs):
         if at >= 0 and _fits(k, at, size, first, last, placed, pairs):
             return at
     return spots[-1]  # not reached: the last end always fits
-
-
-def place_scratch(live, offsets, size, requests):
-    # requests {op index: bytes}. Each scratch lives during its op only, so
-    # it may take any bytes of the arena no tensor alive at that op holds.
-    # Returns ({op index: offset, or None when it does not fit}, bytes of the
-    # one extra buffer that the scratch which did not fit share).
-    where = {}
-    extra = 0
-    for i, n in requests.items():
-        spans = sorted((offsets[k], offsets[k] + s[2]) for k, s in live.items() if s[0] <= i <= s[1])
-        at = 0
-        for lo, hi in spans:
-            if at + n <= lo:
-                break
-            if hi > at:
-                at = (hi + _ALIGN - 1) & ~(_ALIGN - 1)
-        if at + n <= size:
-            where[i] = at
-        else:
-            where[i] = None
-            if n > extra:
-                extra = n
-    return where, extra

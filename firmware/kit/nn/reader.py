@@ -7,6 +7,41 @@ import gc
 from .flatbuffer import Table, root
 from .tensors import Tensor, Operator, ModelInfo
 
+# Field slots (0-based field index) of the tables read, per table of
+# tensorflow/lite/schema/schema.fbs.
+# Model
+_MODEL_OPERATOR_CODES = const(1)
+_MODEL_SUBGRAPHS = const(2)
+_MODEL_BUFFERS = const(4)
+# OperatorCode
+_OPCODE_DEPRECATED_BUILTIN = const(0)  # int8, codes below 127
+_OPCODE_BUILTIN = const(3)  # int32, every code
+# SubGraph
+_SUBGRAPH_TENSORS = const(0)
+_SUBGRAPH_INPUTS = const(1)
+_SUBGRAPH_OUTPUTS = const(2)
+_SUBGRAPH_OPERATORS = const(3)
+# Tensor
+_TENSOR_SHAPE = const(0)
+_TENSOR_TYPE = const(1)
+_TENSOR_BUFFER = const(2)
+_TENSOR_NAME = const(3)
+_TENSOR_QUANTIZATION = const(4)
+_TENSOR_IS_VARIABLE = const(5)
+_TENSOR_SPARSITY = const(6)
+# QuantizationParameters
+_QUANT_SCALE = const(2)
+_QUANT_ZERO_POINT = const(3)
+_QUANT_DIMENSION = const(6)
+# Operator
+_OP_OPCODE_INDEX = const(0)
+_OP_INPUTS = const(1)
+_OP_OUTPUTS = const(2)
+_OP_OPTIONS = const(4)
+# Buffer
+_BUFFER_DATA = const(0)
+_BUFFER_OFFSET = const(1)  # uint64: data stored after the flatbuffer (files > 2 GB)
+
 # Caps on counts that only a hostile file would exceed (they keep a corrupt
 # file from filling the heap with objects before we notice).
 _MAX_TENSORS = const(4096)
@@ -29,12 +64,12 @@ def _check_elements(shape, index):
 
 
 def _read_quant(t, q):
-    scales = q.vector(S.QUANT_SCALE, 4, _MAX_CHANNELS)
+    scales = q.vector(_QUANT_SCALE, 4, _MAX_CHANNELS)
     if not scales or not scales[1]:
         return
     src = q.src
     start, n = scales
-    zv = q.vector(S.QUANT_ZERO_POINT, 8, _MAX_CHANNELS)
+    zv = q.vector(_QUANT_ZERO_POINT, 8, _MAX_CHANNELS)
     zat = zv[0] if zv and zv[1] == n else -1
     t.scale = src.unpack("<f", start)[0]
     if zat >= 0:
@@ -43,7 +78,7 @@ def _read_quant(t, q):
             raise ValueError("model file is corrupt: tensor %d has zero point %d" % (t.index, z))
         if z:
             t.zero_point = z
-    d = q.int32(S.QUANT_DIMENSION)
+    d = q.int32(_QUANT_DIMENSION)
     if d:
         t.quantized_dimension = d
     if n > 1:
@@ -51,29 +86,29 @@ def _read_quant(t, q):
 
 
 def _read_tensor(tt, index, buffers, src):
-    shape = tt.ints(S.TENSOR_SHAPE, "i", _MAX_RANK)
+    shape = tt.ints(_TENSOR_SHAPE, "i", _MAX_RANK)
     shape = tuple(shape) if shape else ()
-    type = tt.int8(S.TENSOR_TYPE)
+    type = tt.int8(_TENSOR_TYPE)
     elements = _check_elements(shape, index)
     t = Tensor(index, shape, type, elements * S.TYPE_SIZES.get(type, 1))
-    if tt.uint8(S.TENSOR_IS_VARIABLE):
+    if tt.uint8(_TENSOR_IS_VARIABLE):
         t.is_variable = True
-    if tt.table(S.TENSOR_SPARSITY) is not None:
+    if tt.table(_TENSOR_SPARSITY) is not None:
         raise ValueError("tensor %d is sparse: the engine needs dense tensors" % index)
-    q = tt.table(S.TENSOR_QUANTIZATION)
+    q = tt.table(_TENSOR_QUANTIZATION)
     if q is not None:
         _read_quant(t, q)
-    b = tt.uint32(S.TENSOR_BUFFER)
+    b = tt.uint32(_TENSOR_BUFFER)
     if b:
         start, count = buffers
         if b >= count:
             raise ValueError("model file is corrupt: tensor %d uses buffer %d of %d" % (index, b, count))
         at = start + 4 * b
         buf = Table(src, at + src.unpack("<I", at)[0])
-        at, n = buf.data(S.BUFFER_DATA)
+        at, n = buf.data(_BUFFER_DATA)
         if n == 0:
             n = buf.scalar(2, "<Q", 8, 0)
-            at = buf.scalar(S.BUFFER_OFFSET, "<Q", 8, 0) if n else 0
+            at = buf.scalar(_BUFFER_OFFSET, "<Q", 8, 0) if n else 0
             if n and at + n > src.size:
                 raise ValueError("model file is truncated or corrupt: buffer %d at byte %d points outside the file" % (b, at))
         if n:
@@ -98,10 +133,10 @@ def _tensor_list(indices, tensors, what):
 
 def _op_codes(model):
     codes = []
-    for oc in model.tables(S.MODEL_OPERATOR_CODES, _MAX_OPS):
+    for oc in model.tables(_MODEL_OPERATOR_CODES, _MAX_OPS):
         # Newer files put codes >= 127 in builtin_code and keep the deprecated
         # byte at 127; older ones only have the byte. TFLM takes the larger.
-        codes.append(max(oc.int8(S.OPCODE_DEPRECATED_BUILTIN), oc.int32(S.OPCODE_BUILTIN)))
+        codes.append(max(oc.int8(_OPCODE_DEPRECATED_BUILTIN), oc.int32(_OPCODE_BUILTIN)))
     return codes
 
 
@@ -131,7 +166,7 @@ def lean(t):
 def _subgraph(src):
     # (model table, subgraph 0 table)
     model = root(src)
-    for g in model.tables(S.MODEL_SUBGRAPHS, 64):
+    for g in model.tables(_MODEL_SUBGRAPHS, 64):
         return model, g
     raise ValueError("model file has no subgraph")
 
@@ -139,8 +174,8 @@ def _subgraph(src):
 def tensor_at(src, index):
     # Tensor `index` in full, read again from the file.
     model, g = _subgraph(src)
-    buffers = model.vector(S.MODEL_BUFFERS, 4, _MAX_TENSORS) or (0, 0)
-    for i, tt in enumerate(g.tables(S.SUBGRAPH_TENSORS, _MAX_TENSORS)):
+    buffers = model.vector(_MODEL_BUFFERS, 4, _MAX_TENSORS) or (0, 0)
+    for i, tt in enumerate(g.tables(_SUBGRAPH_TENSORS, _MAX_TENSORS)):
         if i == index:
             return _read_tensor(tt, i, buffers, src)
 
@@ -155,54 +190,54 @@ class Graph:
         self.src = src
         self.g = g
         self.codes = _op_codes(model)
-        self.buffers = model.vector(S.MODEL_BUFFERS, 4, _MAX_TENSORS) or (0, 0)
-        self.count = g.count(S.SUBGRAPH_OPERATORS, _MAX_OPS)
-        self.inputs = g.ints(S.SUBGRAPH_INPUTS, "i", _MAX_OP_IO) or ()
-        self.outputs = g.ints(S.SUBGRAPH_OUTPUTS, "i", _MAX_OP_IO) or ()
+        self.buffers = model.vector(_MODEL_BUFFERS, 4, _MAX_TENSORS) or (0, 0)
+        self.count = g.count(_SUBGRAPH_OPERATORS, _MAX_OPS)
+        self.inputs = g.ints(_SUBGRAPH_INPUTS, "i", _MAX_OP_IO) or ()
+        self.outputs = g.ints(_SUBGRAPH_OUTPUTS, "i", _MAX_OP_IO) or ()
 
     def tensor(self, i):
-        tt = self.g.item(S.SUBGRAPH_TENSORS, i, _MAX_TENSORS)
+        tt = self.g.item(_SUBGRAPH_TENSORS, i, _MAX_TENSORS)
         t = _read_tensor(tt, i, self.buffers, self.src)
         if i in self.inputs or i in self.outputs:
-            t.name = tt.string(S.TENSOR_NAME)
+            t.name = tt.string(_TENSOR_NAME)
         return t
 
     def operator(self, i):
-        ot = self.g.item(S.SUBGRAPH_OPERATORS, i, _MAX_OPS)
-        ins = tuple(self.tensor(k) if k >= 0 else None for k in ot.ints(S.OP_INPUTS, "i", _MAX_OP_IO) or ())
-        outs = tuple(self.tensor(k) for k in ot.ints(S.OP_OUTPUTS, "i", _MAX_OP_IO) or ())
-        return Operator(i, self.codes[ot.uint32(S.OP_OPCODE_INDEX)], ins, outs, ot.table(S.OP_OPTIONS))
+        ot = self.g.item(_SUBGRAPH_OPERATORS, i, _MAX_OPS)
+        ins = tuple(self.tensor(k) if k >= 0 else None for k in ot.ints(_OP_INPUTS, "i", _MAX_OP_IO) or ())
+        outs = tuple(self.tensor(k) for k in ot.ints(_OP_OUTPUTS, "i", _MAX_OP_IO) or ())
+        return Operator(i, self.codes[ot.uint32(_OP_OPCODE_INDEX)], ins, outs, ot.table(_OP_OPTIONS))
 
 
 def _read(src, lean_consts):
     model, g = _subgraph(src)
     codes = _op_codes(model)
-    buffers = model.vector(S.MODEL_BUFFERS, 4, _MAX_TENSORS) or (0, 0)
+    buffers = model.vector(_MODEL_BUFFERS, 4, _MAX_TENSORS) or (0, 0)
     tensors = []
-    for i, tt in enumerate(g.tables(S.SUBGRAPH_TENSORS, _MAX_TENSORS)):
+    for i, tt in enumerate(g.tables(_SUBGRAPH_TENSORS, _MAX_TENSORS)):
         t = _read_tensor(tt, i, buffers, src)
         tensors.append(lean(t) if lean_consts and t.is_const else t)
         if i & 3 == 3:
             gc.collect()  # keeps what stays packed low in the heap
     ops = []
-    for i, ot in enumerate(g.tables(S.SUBGRAPH_OPERATORS, _MAX_OPS)):
-        k = ot.uint32(S.OP_OPCODE_INDEX)
+    for i, ot in enumerate(g.tables(_SUBGRAPH_OPERATORS, _MAX_OPS)):
+        k = ot.uint32(_OP_OPCODE_INDEX)
         if k >= len(codes):
             raise ValueError("model file is corrupt: operator %d uses opcode %d of %d" % (i, k, len(codes)))
-        ins = _tensor_list(ot.ints(S.OP_INPUTS, "i", _MAX_OP_IO), tensors, "operator %d" % i)
-        outs = _tensor_list(ot.ints(S.OP_OUTPUTS, "i", _MAX_OP_IO), tensors, "operator %d" % i)
+        ins = _tensor_list(ot.ints(_OP_INPUTS, "i", _MAX_OP_IO), tensors, "operator %d" % i)
+        outs = _tensor_list(ot.ints(_OP_OUTPUTS, "i", _MAX_OP_IO), tensors, "operator %d" % i)
         if None in outs:
             raise ValueError("model file is corrupt: operator %d has an omitted output" % i)
-        ops.append(Operator(i, codes[k], tuple(ins), tuple(outs), ot.table(S.OP_OPTIONS)))
+        ops.append(Operator(i, codes[k], tuple(ins), tuple(outs), ot.table(_OP_OPTIONS)))
         if i & 3 == 3:
             gc.collect()
-    inputs = _tensor_list(g.ints(S.SUBGRAPH_INPUTS, "i", _MAX_OP_IO), tensors, "the model's inputs")
-    outputs = _tensor_list(g.ints(S.SUBGRAPH_OUTPUTS, "i", _MAX_OP_IO), tensors, "the model's outputs")
+    inputs = _tensor_list(g.ints(_SUBGRAPH_INPUTS, "i", _MAX_OP_IO), tensors, "the model's inputs")
+    outputs = _tensor_list(g.ints(_SUBGRAPH_OUTPUTS, "i", _MAX_OP_IO), tensors, "the model's outputs")
     if None in inputs or None in outputs:
         raise ValueError("model file is corrupt: an input or output refers to no tensor")
-    tables = g.tables(S.SUBGRAPH_TENSORS, _MAX_TENSORS)
+    tables = g.tables(_SUBGRAPH_TENSORS, _MAX_TENSORS)
     named = [t.index for t in inputs + outputs]
     for i, tt in enumerate(tables):
         if i in named:
-            tensors[i].name = tt.string(S.TENSOR_NAME)
+            tensors[i].name = tt.string(_TENSOR_NAME)
     return ModelInfo(tensors, ops, inputs, outputs)

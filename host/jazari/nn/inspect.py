@@ -52,7 +52,7 @@ WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 # The engine's modules only loading needs, let go once the model is ready
 # (firmware/kit/nn/loader.py's _LOADERS): their code counts in the
 # load's peak, not in what the model keeps.
-LOADER_MODULES = ("loader", "reader", "flatbuffer", "planner")
+LOADER_MODULES = ("loader", "reader", "flatbuffer", "planner", "survey")
 
 
 @dataclass(frozen=True)

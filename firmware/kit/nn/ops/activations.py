@@ -4,9 +4,13 @@
 # output value, so prepare runs TFLM's exact integer arithmetic once for all
 # 256 inputs and eval is a table lookup: bit-exact by construction, and fast.
 import micropython
+from micropython import const
 from .. import schema as S
 from .. import errors
 from .. import quant
+
+# LeakyReluOptions slots (tensorflow/lite/schema/schema.fbs)
+_LEAKY_ALPHA = const(0)
 
 
 def unary(op):
@@ -86,7 +90,7 @@ def _relu_table(inp, out):
 
 def prepare_leaky_relu(ctx, op):
     inp, out = unary(op)
-    alpha = op.options.float32(S.LEAKY_ALPHA) if op.options else 0.0
+    alpha = op.options.float32(_LEAKY_ALPHA) if op.options else 0.0
     # TFLM multiplies and divides these scales in float32.
     a = quant.divide(quant.multiply(quant.exact(inp.scale), quant.exact(alpha), 24), quant.exact(out.scale), 24)
     ma, sa = quant.quantize_multiplier(a)

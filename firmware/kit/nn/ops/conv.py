@@ -18,6 +18,14 @@ from .. import schema as S
 from .. import errors
 from .. import quant
 
+# Conv2DOptions slots (tensorflow/lite/schema/schema.fbs)
+_CONV_PADDING = const(0)
+_CONV_STRIDE_W = const(1)
+_CONV_STRIDE_H = const(2)
+_CONV_ACTIVATION = const(3)
+_CONV_DILATION_W = const(4)
+_CONV_DILATION_H = const(5)
+
 # The words of an op's data (one array('i')): first the clamp words that
 # quant.requantize_rows reads, then the geometry the row kernel reads, then
 # what eval alone needs.
@@ -256,7 +264,7 @@ def window(op, slots, out_axis):
     return bias, activation, stride_h, stride_w, dil_h, dil_w, out_h, out_w, pad_h, pad_w
 
 
-_SLOTS = (S.CONV_PADDING, S.CONV_STRIDE_W, S.CONV_STRIDE_H, S.CONV_ACTIVATION, S.CONV_DILATION_W, S.CONV_DILATION_H)
+_SLOTS = (_CONV_PADDING, _CONV_STRIDE_W, _CONV_STRIDE_H, _CONV_ACTIVATION, _CONV_DILATION_W, _CONV_DILATION_H)
 
 
 def prepare(ctx, op):

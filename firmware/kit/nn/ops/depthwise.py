@@ -11,10 +11,17 @@
 # bounds checks, four output channels at a time in registers.
 import micropython
 from micropython import const
-from .. import schema as S
 from .. import errors
 from .. import quant
 from .conv import window, folded_bias, check_bias, channel_scales, set_clamp, addressable, constants
+
+# DepthwiseConv2DOptions slots (tensorflow/lite/schema/schema.fbs)
+_DW_PADDING = const(0)
+_DW_STRIDE_W = const(1)
+_DW_STRIDE_H = const(2)
+_DW_ACTIVATION = const(4)
+_DW_DILATION_W = const(5)
+_DW_DILATION_H = const(6)
 
 # The words of an op's data (one array('i')): the clamp words that
 # quant.requantize_rows reads, the geometry the kernels read, what eval alone
@@ -44,7 +51,7 @@ _BIAS_AT = const(24)  # where the kernel finds the bias: in scratch, or 0 in the
 _STRIP_AT = const(25)
 _TAP0 = const(26)
 
-_SLOTS = (S.DW_PADDING, S.DW_STRIDE_W, S.DW_STRIDE_H, S.DW_ACTIVATION, S.DW_DILATION_W, S.DW_DILATION_H)
+_SLOTS = (_DW_PADDING, _DW_STRIDE_W, _DW_STRIDE_H, _DW_ACTIVATION, _DW_DILATION_W, _DW_DILATION_H)
 
 
 def prepare(ctx, op):

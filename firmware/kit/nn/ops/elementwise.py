@@ -12,6 +12,9 @@ from .. import schema as S
 from .. import errors
 from .. import quant
 
+# AddOptions, SubOptions, MulOptions slots (tensorflow/lite/schema/schema.fbs)
+_ARITH_ACTIVATION = const(0)
+
 _CHUNK = const(128)  # accumulators per requantize call
 _LEFT_SHIFT = const(20)  # TFLM's int8 ADD/SUB headroom
 
@@ -99,7 +102,7 @@ def _add_sub(ctx, op, sign):
     za, zb = a.zero_point, b.zero_point
     lut1 = _table(lambda x: quant.mbqm((x - za) << _LEFT_SHIFT, m1, s1))
     lut2 = _table(lambda x: sign * quant.mbqm((x - zb) << _LEFT_SHIFT, m2, s2))
-    act = op.options.int8(S.ARITH_ACTIVATION) if op.options else 0
+    act = op.options.int8(_ARITH_ACTIVATION) if op.options else 0
     return _finish(ctx, op, out, lut1, lut2, mo, so, act, False)
 
 
@@ -118,7 +121,7 @@ def prepare_mul(ctx, op):
     za, zb = a.zero_point, b.zero_point
     lut1 = _table(lambda x: x - za)
     lut2 = _table(lambda x: x - zb)
-    act = op.options.int8(S.ARITH_ACTIVATION) if op.options else 0
+    act = op.options.int8(_ARITH_ACTIVATION) if op.options else 0
     return _finish(ctx, op, out, lut1, lut2, m, shift, act, True)
 
 

@@ -12,10 +12,13 @@
 from array import array
 import micropython
 from micropython import const
-from .. import schema as S
 from .. import errors
 from .. import quant
 from . import conv
+
+# FullyConnectedOptions slots (tensorflow/lite/schema/schema.fbs)
+_FC_ACTIVATION = const(0)
+_FC_WEIGHTS_FORMAT = const(1)
 
 # conv.py's data words that fc_row reads (conv._IN_C and conv._OUT_W).
 _DEPTH = const(6)
@@ -37,8 +40,8 @@ def prepare(ctx, op):
     if len(filt.shape) != 2:
         raise errors.bad_shape(op, "weights shape %s is not 2-D" % list(filt.shape))
     o = op.options
-    activation = o.uint8(S.FC_ACTIVATION) if o else 0
-    if o and o.uint8(S.FC_WEIGHTS_FORMAT):
+    activation = o.uint8(_FC_ACTIVATION) if o else 0
+    if o and o.uint8(_FC_WEIGHTS_FORMAT):
         raise errors.unsupported(op, "shuffled weights format")
     out_c, depth = filt.shape
     batches = _elements(y.shape) // out_c if out_c else 0

@@ -5,10 +5,17 @@
 # then clamped to the fused activation's range.
 import micropython
 from micropython import const
-from .. import schema as S
 from .. import errors
 from .. import quant
 from .conv import padding, check_steps
+
+# Pool2DOptions slots (tensorflow/lite/schema/schema.fbs)
+_POOL_PADDING = const(0)
+_POOL_STRIDE_W = const(1)
+_POOL_STRIDE_H = const(2)
+_POOL_FILTER_W = const(3)
+_POOL_FILTER_H = const(4)
+_POOL_ACTIVATION = const(5)
 
 _IN_H = const(0)
 _IN_W = const(1)
@@ -43,10 +50,10 @@ def _prepare(ctx, op, is_max):
     o = op.options
     if o is None:
         raise errors.bad_shape(op, "no pooling options")
-    kind = o.uint8(S.POOL_PADDING)
-    stride_w, stride_h = o.int32(S.POOL_STRIDE_W), o.int32(S.POOL_STRIDE_H)
-    k_w, k_h = o.int32(S.POOL_FILTER_W), o.int32(S.POOL_FILTER_H)
-    activation = o.uint8(S.POOL_ACTIVATION)
+    kind = o.uint8(_POOL_PADDING)
+    stride_w, stride_h = o.int32(_POOL_STRIDE_W), o.int32(_POOL_STRIDE_H)
+    k_w, k_h = o.int32(_POOL_FILTER_W), o.int32(_POOL_FILTER_H)
+    activation = o.uint8(_POOL_ACTIVATION)
     check_steps(op, stride_h, stride_w, k_h, k_w)
     batches, in_h, in_w, c = x.shape
     out_h, pad_h = padding(kind, in_h, stride_h, 1, k_h)

@@ -4,8 +4,19 @@
 # int32 tensors are handled alike; quantization must match where TFLM
 # requires it (the bytes are not rescaled).
 import struct
+from micropython import const
 from .. import schema as S
 from .. import errors
+
+# ConcatenationOptions slots (tensorflow/lite/schema/schema.fbs)
+_CONCAT_AXIS = const(0)
+_CONCAT_ACTIVATION = const(1)
+# StridedSliceOptions slots (tensorflow/lite/schema/schema.fbs)
+_SLICE_BEGIN_MASK = const(0)
+_SLICE_END_MASK = const(1)
+_SLICE_SHRINK_AXIS_MASK = const(4)
+# PackOptions slots (tensorflow/lite/schema/schema.fbs)
+_PACK_AXIS = const(1)
 
 _TYPES = (S.INT8, S.INT32)
 
@@ -91,15 +102,15 @@ def _blocks(op, ins, out, axis, dims):
 
 
 def prepare_concat(ctx, op):
-    axis = op.options.int32(S.CONCAT_AXIS) if op.options else 0
-    if op.options and op.options.int8(S.CONCAT_ACTIVATION):
+    axis = op.options.int32(_CONCAT_AXIS) if op.options else 0
+    if op.options and op.options.int8(_CONCAT_ACTIVATION):
         raise errors.unsupported(op, "fused activation")
     out = op.outputs[0]
     return _blocks(op, op.inputs, out, axis, lambda t, a: t.shape[a] if a < len(t.shape) else 0)
 
 
 def prepare_pack(ctx, op):
-    axis = op.options.int32(S.PACK_AXIS) if op.options else 0
+    axis = op.options.int32(_PACK_AXIS) if op.options else 0
     return _blocks(op, op.inputs, op.outputs[0], axis, lambda t, a: 1)
 
 
@@ -169,8 +180,8 @@ def prepare_strided_slice(ctx, op):
     _same_quant(op, inp, out)
     begin, end, strides = (_ints(ctx, op, t) for t in op.inputs[1:4])
     o = op.options
-    bm, em = (o.int32(S.SLICE_BEGIN_MASK), o.int32(S.SLICE_END_MASK)) if o else (0, 0)
-    shrink = o.int32(S.SLICE_SHRINK_AXIS_MASK) if o else 0
+    bm, em = (o.int32(_SLICE_BEGIN_MASK), o.int32(_SLICE_END_MASK)) if o else (0, 0)
+    shrink = o.int32(_SLICE_SHRINK_AXIS_MASK) if o else 0
     # TFLM ignores the ellipsis and new-axis masks and the offset mode (the
     # converter resolves them); so does this, and the output size check below
     # catches a model that relied on them.

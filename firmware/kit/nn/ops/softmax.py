@@ -2,11 +2,14 @@
 # minus the row max, rescaled to Q5.26, exp in gemmlowp fixed point, summed in
 # Q12.19, one reciprocal per row. exp depends only on (x - max), which takes
 # at most 256 values, so prepare tabulates it.
-from .. import schema as S
+from micropython import const
 from .. import errors
 from .. import quant
 from .fixedpoint import exp_on_negative_values, srdhm, rdbpot, one_over_one_plus_x, wrap
 from .activations import unary
+
+# SoftmaxOptions slots (tensorflow/lite/schema/schema.fbs)
+_SOFTMAX_BETA = const(0)
 
 _SCALED_DIFF_BITS = 5  # Q5.26 input to exp
 _ACCUM_BITS = 12  # Q12.19 sum of exps
@@ -18,7 +21,7 @@ def prepare(op, inp, out):
         raise errors.unsupported(op, "output quantization (needs scale 1/256, zero point -128)")
     if not inp.shape:
         raise errors.bad_shape(op, "input has no dimensions")
-    beta = op.options.float32(S.SOFTMAX_BETA, 1.0) if op.options else 1.0
+    beta = op.options.float32(_SOFTMAX_BETA, 1.0) if op.options else 1.0
     # PreprocessSoftmaxScaling: beta * scale * 2**26 in double, capped below 2**31.
     real = quant.multiply(quant.multiply(quant.exact(beta), quant.exact(inp.scale)), (1, 31 - _SCALED_DIFF_BITS))
     top = 0x7FFFFFFF  # TFLM caps the multiplier below 2**31, in integers here

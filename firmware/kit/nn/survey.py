@@ -1,0 +1,91 @@
+# Loading's first pass (loader.py): read the whole model once, check that
+# every op is supported and every tensor of a type it takes, plan the
+# arena, and size the per-channel constants the ops will keep. It returns
+# numbers only, and goes with the planner before the arena is taken: the
+# second pass, one operator at a time, needs neither.
+from . import schema as S
+from . import errors
+from . import reader, planner
+
+_ACT_TYPES = (S.INT8, S.INT32)
+# Ops that keep per-channel constants (ctx.keep).
+_PER_CHANNEL = (S.CONV_2D, S.DEPTHWISE_CONV_2D, S.FULLY_CONNECTED)
+
+
+def survey(src, in_place):
+    """(arena bytes, the plan, constants bytes in all, the most for one op).
+    The plan: five arrays of one int per tensor (the loader copies them
+    once this pass's garbage is gone): the tensor whose
+    bytes it shares (itself, or -1 when not in the arena); for a root, the
+    first and last op using it (else -1) and its offset in the arena; its
+    bytes. `in_place`: weights are read in place (convolutions may then
+    write over their input: planner.py)."""
+    from . import ops as registry
+    info = reader.read_model(src)
+    _check(info, registry.OPS)
+    total = most = 0
+    for op in info.operators:
+        if op.code in _PER_CHANNEL and len(op.inputs) > 1 and op.outputs[0].shape:
+            scales = op.inputs[1].scales
+            n = 1 + 5 * (op.outputs[0].shape[-1] if scales is not None and len(scales) > 1 else 1)
+            total += n
+            if n > most:
+                most = n
+    alias = _aliases(info, registry.ALIASING)
+    registry = None
+    live = planner.lifetimes(info, alias)
+    pairs = planner.streaming_pairs(info, alias, live) if in_place else None
+    offsets, size = planner.plan(live, pairs)
+    from array import array
+    count = len(info.tensors)
+    roots, firsts, lasts, ats, sizes = (array("i", bytes(4 * count)) for _ in range(5))
+    for t in info.tensors:
+        k = t.index
+        root = planner.root(alias, k)
+        roots[k] = root if root in live else -1
+        firsts[k] = -1
+        sizes[k] = t.size
+    for k, (first, last, _) in live.items():
+        firsts[k], lasts[k], ats[k] = first, last, offsets[k]
+    return size, (roots, firsts, lasts, ats, sizes), total, most
+
+
+def _check(info, supported):
+    # Every op supported, every tensor of a type it takes.
+    for op in info.operators:
+        if op.code not in supported:
+            raise errors.unsupported_op(op)
+    for op in info.operators:
+        for t in op.inputs:
+            if t is not None:
+                _check_type(op, t, S.DEQUANTIZE)
+        for t in op.outputs:
+            if t.is_const:
+                raise errors.bad_shape(op, "writes to constant tensor %d" % t.index)
+            _check_type(op, t, S.QUANTIZE)
+    for t in info.inputs + info.outputs:
+        if t.is_const:
+            raise ValueError("model file is corrupt or unsupported: model input or output tensor %d is a constant" % t.index)
+
+
+def _check_type(op, t, float_ok_for):
+    # float32 may only enter through QUANTIZE or leave through DEQUANTIZE.
+    if t.type in _ACT_TYPES:
+        return
+    if t.type == S.FLOAT32 and op.code in (S.QUANTIZE, S.DEQUANTIZE) and op.code != float_ok_for:
+        return
+    raise errors.bad_type(op, t)
+
+
+def _aliases(info, aliasing):
+    alias = {}
+    for op in info.operators:
+        if op.code not in aliasing or not op.inputs or op.inputs[0] is None:
+            continue
+        src, dst = op.inputs[0], op.outputs[0] if op.outputs else None
+        if dst is None or src.is_const or dst.index in alias or src.size != dst.size:
+            continue
+        k = planner.root(alias, src.index)
+        if k != dst.index:
+            alias[dst.index] = k
+    return alias
