@@ -21,9 +21,15 @@ class Interpreter:
             loader = None
         self.weights_src = weights
         self.arena = done.arena  # held: the views below are slices of it
-        self.views = done.views
+        # The bytes of the model's inputs and outputs, {tensor index: view}:
+        # eval's tensors are their views already (steps), so the loader's
+        # list of every tensor's view is not kept.
+        views = done.views
+        info = done.info
+        self.views = {t.index: views[t.index] for t in info.inputs + info.outputs}
+        views = None
         self.steps = done.steps
-        self.info = done.info  # the model's inputs and outputs
+        self.info = info  # the model's inputs and outputs
         self._kept = done._kept
         self.tensor_bytes = done.tensor_bytes
         self.arena_bytes = done.arena_bytes
@@ -34,9 +40,7 @@ class Interpreter:
     def buffer(self, t):
         if type(t) is memoryview:
             return t
-        if t.is_const:
-            return self.weights_src.tensor(t)
-        return self.views[t.index]
+        return self.weights_src.tensor(t)
 
     def weights(self, t, start, nbytes):
         if type(t) is memoryview:

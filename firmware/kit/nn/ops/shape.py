@@ -1,8 +1,9 @@
-# Shape ops: RESHAPE, SQUEEZE, EXPAND_DIMS (aliases: no copy when the
-# interpreter let the output share the input's bytes), SHAPE, PACK,
-# CONCATENATION, PAD, STRIDED_SLICE. Data moves as byte slices, so int8 and
-# int32 tensors are handled alike; quantization must match where TFLM
-# requires it (the bytes are not rescaled).
+# Shape ops: SHAPE, PACK, CONCATENATION, PAD, STRIDED_SLICE (RESHAPE,
+# SQUEEZE and EXPAND_DIMS, which most models have, are reshape.py's: a
+# model does not pay for this module's code to flatten a tensor). Data
+# moves as byte slices, so int8 and int32 tensors are handled alike;
+# quantization must match where TFLM requires it (the bytes are not
+# rescaled).
 import struct
 from micropython import const
 from .. import schema as S
@@ -38,23 +39,6 @@ def _ints(ctx, op, t):
 def _same_quant(op, a, b):
     if a.type == S.INT8 and (a.scale != b.scale or a.zero_point != b.zero_point):
         raise errors.unsupported(op, "different input and output quantization")
-
-
-def prepare_reshape(ctx, op):
-    if not op.inputs or op.inputs[0] is None or not op.outputs:
-        raise errors.bad_shape(op, "needs an input and an output")
-    inp, out = op.inputs[0], op.outputs[0]
-    if inp.type != out.type:
-        raise errors.bad_type(op, out)
-    _elem(op, inp)
-    if inp.size != out.size:
-        raise errors.bad_shape(op, "input has %d bytes, output %d" % (inp.size, out.size))
-    return not ctx.shares(inp, out)  # copy only when not aliased
-
-
-def eval_copy(ctx, op, copy):
-    if copy:
-        ctx.buffer(op.outputs[0])[:] = ctx.buffer(op.inputs[0])
 
 
 def prepare_shape(ctx, op):
