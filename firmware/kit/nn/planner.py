@@ -131,9 +131,30 @@ def _fits(k, at, size, first, last, placed, pairs):
 
 def plan(live, pairs=None):
     # Returns ({root index: offset}, arena bytes). `pairs`: streaming_pairs().
-    # Ties: a streaming pair's output first (its input then fits just after
-    # its start), then by index (dicts have no order here).
-    order = sorted(live, key=lambda k: (-live[k][2], live[k][0], pairs is None or k not in pairs, k))
+    # A greedy placement (like TFLM's) depends on the order buffers are
+    # placed in and, with streaming pairs, on which of the offsets where a
+    # buffer fits it takes; no one choice is best for every model
+    # (person_detect: 36 KB when a pair's buffer takes the highest offset
+    # under the arena's top so far, 46 KB when it takes the lowest). So a
+    # few are tried and the smallest arena wins (the first of equals).
+    best = None
+    for by_last in (False, True):
+        # Largest first. Ties: by first (or, the second time, last) op; a
+        # streaming pair's output before the rest (its input then fits just
+        # after its start); then by index (dicts have no order here).
+        order = sorted(live, key=lambda k: (-live[k][2], -live[k][1] if by_last else live[k][0],
+                                            pairs is None or k not in pairs, k))
+        for high in ((False, True) if pairs else (False,)):
+            found = _greedy(live, pairs, order, high)
+            if best is None or found[1] < best[1]:
+                best = found
+    return best
+
+
+def _greedy(live, pairs, order, high):
+    # Each buffer of `order` at the lowest offset free for its lifetime; or,
+    # `high`, a streaming pair's buffer at the highest such offset that
+    # keeps under the arena's top so far.
     partners = [p[0] for p in pairs.values()] if pairs else ()
     placed = []  # (offset, end, first, last, key), kept sorted by offset
     offsets = {}
@@ -142,7 +163,7 @@ def plan(live, pairs=None):
         first, last, size = live[k]
         at = 0
         if pairs and (k in pairs or k in partners):
-            at = _lowest(k, size, first, last, placed, pairs)
+            at = _spot(k, size, first, last, placed, pairs, top if high else 0)
         else:
             for off, end, f, l, key in placed:
                 if l < first or f > last:
@@ -151,21 +172,22 @@ def plan(live, pairs=None):
                     break
                 if end > at:
                     at = end
-        end = at + size
+        end = (at + size + _ALIGN - 1) & ~(_ALIGN - 1)
         offsets[k] = at
-        item = (at, (end + _ALIGN - 1) & ~(_ALIGN - 1), first, last, k)
+        item = (at, end, first, last, k)
         i = 0
         while i < len(placed) and placed[i][0] <= at:
             i += 1
         placed.insert(i, item)
         if end > top:
             top = end
-    return offsets, (top + _ALIGN - 1) & ~(_ALIGN - 1)
+    return offsets, top
 
 
-def _lowest(k, size, first, last, placed, pairs):
-    # The lowest offset where k fits: 0, the end of a placed buffer, or
-    # where k's streaming partner lets it overlap.
+def _spot(k, size, first, last, placed, pairs, ceiling):
+    # Where k fits: 0, the end of a placed buffer, or where k's streaming
+    # partner lets it overlap. The highest of them that ends under
+    # `ceiling`, else the lowest.
     spots = [0]
     own = pairs.get(k)
     for off, end, f, l, key in placed:
@@ -176,7 +198,10 @@ def _lowest(k, size, first, last, placed, pairs):
         if pair is not None and pair[0] == k:
             spots.append(off - pair[1])
     spots.sort()
-    for at in spots:
+    lowest = None
+    for at in (reversed(spots) if ceiling else spots):
         if at >= 0 and _fits(k, at, size, first, last, placed, pairs):
-            return at
-    return spots[-1]  # not reached: the last end always fits
+            if not ceiling or at + size <= ceiling:
+                return at
+            lowest = at
+    return lowest  # every spot ends above the ceiling: the lowest of them

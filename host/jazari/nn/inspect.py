@@ -211,8 +211,9 @@ def _overlap_allowed(key, at, other, other_at, pairs):
     return bool(pair and pair[0] == key and other_at - at <= pair[1])
 
 
-def _lowest(key, size, first, last, placed, pairs):
-    """The lowest offset where `key` fits: 0, a placed buffer's end, or where its partner allows."""
+def _spot(key, size, first, last, placed, pairs, ceiling):
+    """Where `key` fits: 0, a placed buffer's end, or where its partner allows; the highest of them
+    that ends under `ceiling` (0: none), else the lowest."""
     spots = {0}
     for offset, end, _first, _last, other in placed:
         spots.add(end)
@@ -220,32 +221,30 @@ def _lowest(key, size, first, last, placed, pairs):
             spots.add(offset + pairs[key][1])
         if pairs.get(other, (None,))[0] == key:
             spots.add(offset - pairs[other][1])
-    for at in sorted(spot for spot in spots if spot >= 0):
+    fitting = [
+        at for at in sorted(spot for spot in spots if spot >= 0)
         if all(
             other_last < first or other_first > last or end <= at or offset >= at + size
             or _overlap_allowed(key, at, other, offset, pairs)
             for offset, end, other_first, other_last, other in placed
-        ):
-            return at
-    raise AssertionError("the end of the last buffer always fits")
+        )
+    ]
+    assert fitting, "the end of the last buffer always fits"
+    under = [at for at in fitting if at + size <= ceiling]
+    return under[-1] if ceiling and under else fitting[0]
 
 
-def plan_arena(live, pairs=None):
-    """({key: offset}, arena bytes): largest first, each at the lowest offset free for its lifetime
-    (a streaming pair's buffers may overlap, see streaming_pairs)."""
-    pairs = pairs or {}
+def _greedy(live, pairs, order, high):
+    """({key: offset}, arena bytes) placing `order` one by one at the lowest offset free for its
+    lifetime, or (`high`) a streaming pair's buffer at the highest such offset under the top so far."""
     partners = {pair[0] for pair in pairs.values()}
     placed = []  # (offset, aligned end, first op, last op, key), sorted by offset
     offsets = {}
     top = 0
-    # Ties as in the engine (whose dicts have no order): a streaming pair's
-    # output before the rest, then by tensor index. Of two equal buffers
-    # that may overlap, the output must go first: its input then fits
-    # just after its start.
-    for key in sorted(live, key=lambda k: (-live[k][2], live[k][0], k not in pairs, k)):
+    for key in order:
         first, last, size = live[key]
         if key in pairs or key in partners:
-            at = _lowest(key, size, first, last, placed, pairs)
+            at = _spot(key, size, first, last, placed, pairs, top if high else 0)
         else:
             at = 0
             for offset, end, other_first, other_last, _other in placed:
@@ -257,8 +256,26 @@ def plan_arena(live, pairs=None):
         offsets[key] = at
         placed.append((at, _aligned(at + size), first, last, key))
         placed.sort(key=lambda item: item[0])
-        top = max(top, at + size)
-    return offsets, _aligned(top)
+        top = max(top, _aligned(at + size))
+    return offsets, top
+
+
+def plan_arena(live, pairs=None):
+    """({key: offset}, arena bytes) as the engine plans it (firmware/kit/nn/planner.py): greedy,
+    largest first, tried with two tie orders and, with streaming pairs (whose buffers may overlap,
+    see streaming_pairs), two ways of choosing a pair's offset; the smallest arena wins."""
+    pairs = pairs or {}
+    best = None
+    for by_last in (False, True):
+        # Ties as in the engine (whose dicts have no order): by first (or last) op, a streaming
+        # pair's output before the rest (of two equal buffers that may overlap, the output must
+        # go first: its input then fits just after its start), then by tensor index.
+        order = sorted(live, key=lambda k: (-live[k][2], -live[k][1] if by_last else live[k][0], k not in pairs, k))
+        for high in (False, True) if pairs else (False,):
+            found = _greedy(live, pairs, order, high)
+            if best is None or found[1] < best[1]:
+                best = found
+    return best
 
 
 # Kernel scratch, as each kernel's prepare asks for it (firmware/kit/nn/ops/
