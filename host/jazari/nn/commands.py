@@ -122,7 +122,9 @@ def _fit_text(fit, refused):
         return _("no: see below")
     if fit.fits_flash and fit.fits_ram:
         return _("yes")
-    return _("no: RAM") if fit.fits_flash else _("no: flash")
+    if not fit.fits_flash:
+        return _("no: flash")
+    return _("with ROMFS") if fit.ram_needed_romfs <= fit.profile.free_heap else _("no: RAM")
 
 
 def _print_boards(summary):
