@@ -361,6 +361,54 @@ def test_romfs_image_is_mounted_at_rom_and_imported_in_place(make_board, tmp_pat
     assert answers(done.stdout) == ["['', '.frozen', '/rom', '/rom/lib', '/lib'] rom", "200"], done.stdout + done.stderr
 
 
+TFLM = REPO.parent / "shared" / "conformance" / "tflm"
+
+# On the board: the input computed in place (no host file reaches it), one
+# invoke, the output bytes and the free heap seen at the prompt.
+PERSON_DETECT = """import gc; gc.collect(); print('=%d' % gc.mem_free())
+import kit
+m = kit.Model('/rom/models/person_detect.tflite')
+x = m.input()
+for i in range(len(x)): x[i] = (i * 7919 + 13) & 0xFF
+
+print('=' + m.invoke().hex())
+"""
+
+
+@pytest.mark.skipif(not TFLM.is_dir(), reason="../shared/conformance/tflm is not beside the repository")
+def test_person_detect_runs_on_the_virtual_esp32_from_romfs(make_board, tmp_path):
+    # The engine's target on the virtual board itself: its firmware (start.py)
+    # with the esp32 profile's heap, programs seeing exactly an ESP32's 110 KB
+    # (JAZARI_HEAP), and the kit's .mpy and person_detect in a ROMFS image
+    # built as `jazari flash` builds it, mapped in place as the launcher maps
+    # the flash's romfs partition. Bit-exact with tflite-micro.
+    import numpy as np
+    from tflite_micro.python.tflite_micro import runtime
+
+    from jazari.flash.compiled import compiled_firmware
+    from jazari.flash.image import _romfs_image
+    from jazari.sim.profiles import PROFILES
+
+    model = TFLM / "person_detect.tflite"
+    kit = compiled_firmware(FIRMWARE, "x64") / "kit"
+    image = tmp_path / "rom.img"
+    image.write_bytes(_romfs_image([model], kit))
+    board = make_board()
+    runner = ROM_RUNNER.replace("heapsize=%d" % HEAP, "heapsize=%d" % PROFILES["esp32"].heapsize)
+    environ = dict(os.environ, MICROPYINSPECT="1", JAZARI_FLASH=str(board.flash), JAZARI_FIRMWARE=str(FIRMWARE),
+                   JAZARI_PROFILE="esp32", JAZARI_HEAP=str(110 * 1024))
+    done = subprocess.run([sys.executable, "-c", runner, str(image), str(FIRMWARE / "sim" / "start.py")],
+                          input=PERSON_DETECT, capture_output=True, text=True, env=environ, timeout=120)
+    found = answers(done.stdout)
+    assert len(found) == 2, done.stdout + done.stderr
+    assert int(found[0]) <= 110 * 1024
+    x = np.array([(i * 7919 + 13) & 0xFF for i in range(96 * 96)], np.uint8).view(np.int8).reshape(1, 96, 96, 1)
+    tflm = runtime.Interpreter.from_file(str(model), arena_size=1 << 20)
+    tflm.set_input(x, 0)
+    tflm.invoke()
+    assert found[1] == np.asarray(tflm.get_output(0)).tobytes().hex()
+
+
 def test_stand_ins_heap_is_held_outside_what_programs_see(make_board):
     # With JAZARI_HEAP the board's programs see the heap a real board leaves
     # them, and using I2C (whose code, the MPU6050 simulator and the scenario

@@ -20,6 +20,9 @@ _HOST = "/.jazari-host"
 sim_dir = None  # set by start.py: the host path of firmware/sim
 _ballast = []  # bytearrays, never read
 _CHUNK_MIN = 256
+_HOLE_PIECES = (4096, 512, 64, 1)  # bytearray sizes that fill holes, largest first
+_MAX_TOP_UP = 4096  # dummy names at most
+_NEW_BLOCK = 1024  # a rise in the heap this big after one name: the table grew
 
 
 def _hold(size):
@@ -34,30 +37,84 @@ def _hold(size):
     return held
 
 
-def _held():
-    return sum(len(b) for b in _ballast)
+def _largest():
+    # Bytes of the largest block the heap can give now (to within 16).
+    lo, hi = 0, gc.mem_free()
+    while hi - lo > 16:
+        mid = (lo + hi) // 2
+        try:
+            bytearray(mid)
+            lo = mid
+        except MemoryError:
+            hi = mid
+    return lo
+
+
+def _fill_holes():
+    # Hold the holes below the heap's largest free run (what boot freed among
+    # what it keeps), so that the free heap left is that one run, as on a
+    # board after boot: a model's arena needs its bytes in one block, and
+    # MicroPython allocates first fit from the bottom. The pieces are chained
+    # in pairs, not listed: a growing list would itself need a run.
+    chain = None
+    cover = bytearray(_largest())  # out of reach while the holes fill
+    for piece in _HOLE_PIECES:
+        try:
+            while True:
+                chain = (chain, bytearray(piece))
+        except MemoryError:
+            pass
+    cover = None
+    gc.collect()
+    return [chain]
+
+
+def _top_up_names():
+    # The stand-ins' names (qstrs) fill the interpreter's table of names,
+    # whose next block is twice the last: a program's first new names would
+    # pay for a block that only the stand-ins made necessary (a board's C
+    # modules keep their names in ROM). So that block is taken here, before
+    # the program's heap is counted: dummy names until the table grows.
+    last = gc.mem_alloc()
+    for i in range(_MAX_TOP_UP):
+        getattr(None, "\x01%x" % i, None)  # an attribute name is interned
+        now = gc.mem_alloc()
+        if now - last > _NEW_BLOCK:
+            return
+        last = now
 
 
 def reserve(free):
-    """Hold heap so that gc.mem_free() reads `free` (when there is more)."""
+    """Hold heap so that gc.mem_free() reads `free` (when there is more), in
+    one run at the heap's top."""
     global _ballast
+    _ballast = []
+    _top_up_names()
     gc.collect()
-    _ballast = _hold(gc.mem_free() - free)
+    held = _fill_holes()
+    if gc.mem_free() < free:
+        held = []  # the holes are needed to leave `free`: fewer than that then
+        gc.collect()
+    _ballast = held + _hold(gc.mem_free() - free)
 
 
 def off_heap(fn, *args):
     """fn(*args), with the heap it keeps taken from the ballast, not the program's."""
     global _ballast
-    held = _held()
+    gc.collect()
+    seen = gc.mem_free()  # what the program has, garbage reclaimed
+    holding = bool(_ballast)
     _ballast = []
     gc.collect()
-    before = gc.mem_free()
     try:
         return fn(*args)
     finally:
-        gc.collect()
-        if held:
-            _ballast = _hold(held - (before - gc.mem_free()))
+        if holding:
+            # What fn keeps is paid out of the ballast: first fit puts both
+            # in the ballast's old place, below the program's heap, which
+            # stays as it was.
+            gc.collect()
+            _ballast = _hold(gc.mem_free() - seen)
 
 
 def _import(name):

@@ -154,6 +154,7 @@ class Supervisor:
             JAZARI_EVENTS=self.config["events"],
             JAZARI_SCENARIO=self.config.get("scenario") or "still",
             JAZARI_PROFILE=self.profile.name,
+            JAZARI_HEAP=str(self.profile.heap),  # what programs see, as on the board (profiles.py)
             JAZARI_UID=self.config["uid"],
             JAZARI_FIRMWARE=self.config["firmware"],
             JAZARI_RESET_CAUSE=str(cause),
