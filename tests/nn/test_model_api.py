@@ -15,6 +15,7 @@ from engine_runner import FIRMWARE, micropython, run_tflm
 
 REPO = Path(__file__).resolve().parents[2]
 TFLM = REPO.parent / "shared" / "conformance" / "tflm"
+CORPUS = REPO / "tests" / "nn" / "corpus"
 pytestmark = pytest.mark.skipif(not TFLM.is_dir(), reason="../shared/conformance/tflm is not beside the repository")
 
 
@@ -102,3 +103,32 @@ print(json.dumps({"out": list(out[:64]), "n": len(out), "grew": grew, "views": [
     assert got["views"] == [16384, 16384] and got["n"] == 16384
     assert got["grew"] == 0  # nothing allocated by an invoke on in-place inputs
     assert np.array(got["out"], dtype=np.uint8).view(np.int8).tolist() == want[:64].tolist()
+
+
+# Models whose ops' eval allocates nothing (docs/engine.md lists the ops that
+# still do): invoked a second time with the heap locked, they must run.
+NO_ALLOCATION = [TFLM / "simple_add_model.tflite", TFLM / "hello_world_int8.tflite"] + [
+    CORPUS / (name + ".tflite") for name in ("conv_kernels", "conv_dilation", "depthwise", "depthwise_dilation",
+                                              "fully_connected", "per_tensor", "elementwise", "max_pool",
+                                              "average_pool", "mean")]
+
+
+@pytest.mark.parametrize("path", NO_ALLOCATION, ids=lambda path: path.stem)
+def test_invoke_allocates_nothing(path):
+    got = run_mp("""
+import micropython
+from kit.nn import Model
+m = Model(%r)
+def run(interp):
+    interp.invoke(())
+    micropython.heap_lock()
+    try:
+        interp.invoke(())
+        ok = True
+    except MemoryError:
+        ok = False
+    micropython.heap_unlock()
+    return ok
+print(json.dumps({"ok": run(m._interp)}))
+""" % str(path))
+    assert got["ok"], "an invoke allocated with the heap locked"

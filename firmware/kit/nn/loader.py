@@ -223,6 +223,7 @@ class Loader:
             raise _NoRoom(errors.no_room_reading)
         plan = None
         _scrub(8)
+        gc.collect()
         if size > gc.mem_free():
             raise _NoRoom(errors.too_big, size)
         # A spare tail of 1/8 of the arena, for the scratch that finds no
@@ -299,6 +300,7 @@ class Loader:
                 # MicroPython allocates upwards from its last collection: a
                 # collection per op keeps what the ops keep packed low, instead
                 # of sprinkled across the heap between their garbage.
+                gc.collect()
         except MemoryError:
             steps = None
             raise _NoRoom(errors.no_room_preparing, self._op)

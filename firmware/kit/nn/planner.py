@@ -1,6 +1,8 @@
 # Arena planning from tensor lifetimes, like TFLM's GreedyMemoryPlanner:
 # buffers sorted largest first, each placed at the lowest offset where it
-# overlaps no already-placed buffer that is alive at the same time.
+# overlaps no already-placed buffer that is alive at the same time (a
+# streaming pair's buffer may instead take the highest such offset under
+# the arena's top so far: plan() tries both, and two tie orders).
 # Aliased tensors (RESHAPE/SQUEEZE/EXPAND_DIMS outputs) share their input's
 # buffer, so they cost nothing.
 #

@@ -208,13 +208,11 @@ def finish(ctx, op, words, filt, bias, out, params, activation, in_zp, row, patc
     return words, folded, params, row
 
 
-def constants(ctx, op):
-    """At eval: (the weights, when read in place, else None; the bias bytes
-    when the op folds them at each invoke, else None)."""
-    if not addressable(ctx):
-        return None, None
+def in_place_bias(ctx, op):
+    """At eval, for an op that folds its bias at each invoke (its weights
+    are in place): the bias's bytes, or None for a layer without bias."""
     bias = op.inputs[2] if len(op.inputs) > 2 else None
-    return ctx.buffer(op.inputs[1]), (ctx.buffer(bias) if bias is not None else None)
+    return ctx.buffer(bias) if bias is not None else None
 
 
 def check_bias(bias, rows):
@@ -370,10 +368,11 @@ def run(ctx, op, d):
     y = ctx.buffer(op.outputs[0])
     acc = ctx.scratch_buf  # [accumulators][folded bias][patch]: see finish()
     words, bias, params, row = d
-    w, bias_bytes = constants(ctx, op)
+    w = ctx.buffer(op.inputs[1]) if addressable(ctx) else None  # None: streamed in slices below
     out_c = words[_OUT_C]
     n = words[_ROW_LEN]
     if words[_FOLD_BYTES]:
+        bias_bytes = in_place_bias(ctx, op)
         fold_rows(w, out_c, n, bias_bytes if bias_bytes is not None else w, bias_bytes is not None, words[_PAD_X],
                   acc, words[_BIAS_AT])
         bias = acc

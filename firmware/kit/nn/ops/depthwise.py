@@ -13,7 +13,7 @@ import micropython
 from micropython import const
 from .. import errors
 from .. import quant
-from .conv import window, folded_bias, check_bias, channel_scales, set_clamp, addressable, constants
+from .conv import window, folded_bias, check_bias, channel_scales, set_clamp, addressable, in_place_bias
 
 # DepthwiseConv2DOptions slots (tensorflow/lite/schema/schema.fbs)
 _DW_PADDING = const(0)
@@ -245,11 +245,11 @@ def eval(ctx, op, d):
     y = ctx.buffer(op.outputs[0])
     words, bias, params = d
     s = ctx.scratch_buf  # [accumulators][folded bias][strip]
-    w, bias_bytes = constants(ctx, op)
-    if w is None:
-        filt = op.inputs[1]  # streamed: read whole (depthwise filters are small)
-        w = ctx.weights(filt, 0, filt.size)
+    filt = op.inputs[1]
+    # In place, or streamed: read whole (depthwise filters are small).
+    w = ctx.buffer(filt) if addressable(ctx) else ctx.weights(filt, 0, filt.size)
     if words[_FOLD_BYTES]:
+        bias_bytes = in_place_bias(ctx, op)
         fold_columns(w, words[_TAPS], words[_OUT_C], bias_bytes if bias_bytes is not None else w,
                      bias_bytes is not None, words[_ZQ], s, words[_BIAS_AT])
         bias = s
