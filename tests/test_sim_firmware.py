@@ -7,6 +7,7 @@ reads what it printed, its exit code, its event log and its flash.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -411,19 +412,24 @@ def test_person_detect_runs_on_the_virtual_esp32_from_romfs(make_board, tmp_path
 
 def test_stand_ins_heap_is_held_outside_what_programs_see(make_board):
     # With JAZARI_HEAP the board's programs see the heap a real board leaves
-    # them, and using I2C (whose code, the MPU6050 simulator and the scenario
-    # load only then) takes from it no more than the I2C object itself.
+    # them, in one run, and using I2C (whose code, the MPU6050 simulator and
+    # the scenario load only then) takes from it no more than the I2C object
+    # itself, and leaves the run whole.
     board = make_board()
     target = 90 * 1024
     code, out = board.boot(
-        "import gc; gc.collect(); print('=%d' % gc.mem_free())",
+        "import gc, micropython; gc.collect(); print('=%d' % gc.mem_free()); micropython.mem_info()",
         "from machine import I2C; bus = I2C(0); bus.readfrom_mem(0x68, 0x75, 1)",
-        "gc.collect(); print('=%d' % gc.mem_free())",
+        "gc.collect(); print('=%d' % gc.mem_free()); micropython.mem_info()",
         JAZARI_HEAP=str(target),
     )
     at_repl, after_i2c = (int(n) for n in answers(out))
     assert target - 4096 < at_repl <= target, out  # the REPL's own line and history take a little
     assert at_repl - after_i2c < 1024, out
+    # mem_info's largest free run, in blocks of 32 bytes (a 64-bit build)
+    run_at_repl, run_after_i2c = (32 * int(n) for n in re.findall(r"max free sz: (\d+)", out))
+    assert run_at_repl > target - 16 * 1024, out  # the boot's holes are held: the heap is one run
+    assert run_at_repl - run_after_i2c < 2048, out
 
 
 @pytest.mark.parametrize(

@@ -18,8 +18,11 @@ import vfs
 _MOUNT = "/.jazari-sim"
 _HOST = "/.jazari-host"
 sim_dir = None  # set by start.py: the host path of firmware/sim
-_ballast = []  # bytearrays, never read
+_ballast = []  # bytearrays, never read, below the program's heap
+_holes = []  # what fills the holes the boot left (see _fill_holes)
 _CHUNK_MIN = 256
+_PIECE_MIN = 16
+_BLOCK = 32 if sys.maxsize > 0x7FFFFFFF else 16  # bytes in a GC block: 4 machine words
 _HOLE_PIECES = (4096, 512, 64, 1)  # bytearray sizes that fill holes, largest first
 _MAX_TOP_UP = 4096  # dummy names at most
 _NEW_BLOCK = 1024  # a rise in the heap this big after one name: the table grew
@@ -87,34 +90,102 @@ def _top_up_names():
 def reserve(free):
     """Hold heap so that gc.mem_free() reads `free` (when there is more), in
     one run at the heap's top."""
-    global _ballast
-    _ballast = []
+    global _ballast, _holes
+    _ballast = _holes = []
     _top_up_names()
     gc.collect()
-    held = _fill_holes()
+    _holes = _fill_holes()
     if gc.mem_free() < free:
-        held = []  # the holes are needed to leave `free`: fewer than that then
+        _holes = []  # the holes are needed to leave `free`: fewer than that then
         gc.collect()
-    _ballast = held + _hold(gc.mem_free() - free)
+    _ballast = _hold(gc.mem_free() - free)
 
 
 def off_heap(fn, *args):
     """fn(*args), with the heap it keeps taken from the ballast, not the program's."""
-    global _ballast
+    global _ballast, _holes
+    ceiling = _end(_ballast)  # the program's heap lies above
+    if not ceiling:
+        return fn(*args)
+    # The program's heap, exactly: what lies above the ceiling once every
+    # byte below it is held (the ballast's place, and what stand-ins let go
+    # since they last loaded).
     gc.collect()
-    seen = gc.mem_free()  # what the program has, garbage reclaimed
-    holding = bool(_ballast)
+    below = _hold_below(ceiling, 0)
+    seen = gc.mem_free()
+    below = None
+    # Let the ballast go first: what is allocated from here on (the list of
+    # holes kept, fn's objects) then lands in its place, not in the program's.
     _ballast = []
+    gc.collect()
+    # Holes filled among the program's objects stay filled; the others go.
+    _holes = [_above(_holes, ceiling), None]
     gc.collect()
     try:
         return fn(*args)
     finally:
-        if holding:
-            # What fn keeps is paid out of the ballast: first fit puts both
-            # in the ballast's old place, below the program's heap, which
-            # stays as it was.
+        # What fn keeps is paid out of the ballast: it took the ballast's
+        # place (first fit), and what is left of that place is held again,
+        # never a byte above it, so the program's heap stays as it was.
+        gc.collect()
+        _ballast, _holes[1] = _hold_below(ceiling, seen)
+
+
+def _above(holes, ceiling):
+    # The chain of the pieces in `holes` (chains of (previous, bytearray), or
+    # of (previous, None) pairs that are themselves the piece) that lie above
+    # `ceiling`.
+    kept = None
+    for chain in holes:
+        while chain is not None:
+            node = chain
+            chain, piece = node
+            if (id(node) if piece is None else _end((piece,))) > ceiling:
+                kept = (kept, piece)
+    return kept
+
+
+def _end(blocks):
+    # The address just past the highest of `blocks`' bytes (0 for none).
+    import uctypes
+
+    return max((uctypes.addressof(b) + len(b) for b in blocks), default=0)
+
+
+def _hold_below(ceiling, free):
+    # Hold heap until gc.mem_free() reads `free`, in pieces that all end
+    # below `ceiling`, down to the smallest holes: (the bytearrays, a chain
+    # of pairs in one-block holes). What each piece costs is read from the
+    # heap itself: a bytearray's header and the list's growth count too.
+    held, chunk = [], gc.mem_free() - free
+    while chunk > _PIECE_MIN:
+        size = gc.mem_free() - free - 2 * _BLOCK  # room for the header and the list
+        if size <= _PIECE_MIN:
+            break
+        try:
+            piece = bytearray(min(chunk, size))
+        except MemoryError:
+            chunk //= 2
+            continue
+        if _end((piece,)) > ceiling:
+            # It reaches into the program's heap: let go at once, so that a
+            # smaller piece can take what is left below the ceiling.
+            piece = None
             gc.collect()
-            _ballast = _hold(gc.mem_free() - seen)
+            chunk //= 2
+            continue
+        held.append(piece)
+    # Then the holes of one GC block (a bytearray needs two), with pairs.
+    link = None
+    while gc.mem_free() - free >= _BLOCK:
+        try:
+            pair = (link, None)
+        except MemoryError:
+            break
+        if id(pair) >= ceiling:
+            break  # first fit: no hole is left below
+        link = pair
+    return held, link
 
 
 def _import(name):
