@@ -1,13 +1,15 @@
 """The virtual board's heap stays honest: what only the virtual board has
 (the I2C stand-in, the simulated MPU6050 and its scenario, in MicroPython
-where a board has C and a chip) takes little of the program's heap."""
+where a board has C and a chip) is paid out of the heap held back from
+programs (firmware/sim/hostfs.py), not the program's."""
 
 import jazari
-from jazari.sim.profiles import get_profile
 
-# gc.mem_free() after boot is held within 10 % of the real board's (test_sim_supervisor);
-# the IMU's stand-ins must fit in that same tolerance.
-TOLERANCE = 0.10
+# The program's own objects (the bus, the MPU6050 driver) take a few hundred
+# bytes; the stand-ins' code (about 10 KB) none. What their loading leaves
+# behind comes back to the program until the next stand-in loads (a few KB:
+# docs/virtual-board.md), so the difference may go either way, by little.
+SLACK = 4096
 
 _MEASURE = """
 import gc
@@ -28,7 +30,7 @@ def test_an_mpu6050_through_the_i2c_stand_in_takes_little_of_the_heap(virtual_bo
         taken = int(device.exec(_MEASURE))
         (ax, ay, az), _ = device.eval("imu.read()")
     assert 0.9 < az < 1.1  # the "still" scenario, read through all of it: 1 g up
-    assert 0 < taken < TOLERANCE * get_profile("esp32").heap, taken
+    assert abs(taken) < SLACK, taken
 
 
 def test_a_recorded_scenario_is_replayed_through_the_i2c_stand_in(virtual_boards, tmp_path):
