@@ -20,24 +20,11 @@ _HOST = "/.jazari-host"
 sim_dir = None  # set by start.py: the host path of firmware/sim
 _ballast = []  # bytearrays, never read, below the program's heap
 _holes = []  # what fills the holes the boot left (see _fill_holes)
-_CHUNK_MIN = 256
 _PIECE_MIN = 16
 _BLOCK = 32 if sys.maxsize > 0x7FFFFFFF else 16  # bytes in a GC block: 4 machine words
 _HOLE_PIECES = (4096, 512, 64, 1)  # bytearray sizes that fill holes, largest first
 _MAX_TOP_UP = 4096  # dummy names at most
 _NEW_BLOCK = 1024  # a rise in the heap this big after one name: the table grew
-
-
-def _hold(size):
-    # One block if the heap has it, else smaller pieces: the count is what matters.
-    held, chunk = [], size
-    while size > _CHUNK_MIN and chunk > _CHUNK_MIN:
-        try:
-            held.append(bytearray(min(chunk, size)))
-            size -= min(chunk, size)
-        except MemoryError:
-            chunk //= 2
-    return held
 
 
 def _largest():
@@ -98,7 +85,8 @@ def reserve(free):
     if gc.mem_free() < free:
         _holes = []  # the holes are needed to leave `free`: fewer than that then
         gc.collect()
-    _ballast = _hold(gc.mem_free() - free)
+    _ballast, tail = _hold(free)
+    _holes.append(tail)
 
 
 def off_heap(fn, *args):
@@ -111,7 +99,7 @@ def off_heap(fn, *args):
     # byte below it is held (the ballast's place, and what stand-ins let go
     # since they last loaded).
     gc.collect()
-    below = _hold_below(ceiling, 0)
+    below = _hold(0, ceiling)
     seen = gc.mem_free()
     below = None
     # Let the ballast go first: what is allocated from here on (the list of
@@ -128,7 +116,7 @@ def off_heap(fn, *args):
         # place (first fit), and what is left of that place is held again,
         # never a byte above it, so the program's heap stays as it was.
         gc.collect()
-        _ballast, _holes[1] = _hold_below(ceiling, seen)
+        _ballast, _holes[1] = _hold(seen, ceiling)
 
 
 def _above(holes, ceiling):
@@ -152,11 +140,12 @@ def _end(blocks):
     return max((uctypes.addressof(b) + len(b) for b in blocks), default=0)
 
 
-def _hold_below(ceiling, free):
-    # Hold heap until gc.mem_free() reads `free`, in pieces that all end
-    # below `ceiling`, down to the smallest holes: (the bytearrays, a chain
-    # of pairs in one-block holes). What each piece costs is read from the
-    # heap itself: a bytearray's header and the list's growth count too.
+def _hold(free, ceiling=None):
+    # Hold heap until gc.mem_free() reads `free`: one block if the heap has
+    # it, else smaller pieces down to the smallest holes, all ending below
+    # `ceiling` when one is given: (the bytearrays, a chain of pairs in
+    # one-block holes). What each piece costs is read from the heap itself:
+    # a bytearray's header and the list's growth count too.
     held, chunk = [], gc.mem_free() - free
     while chunk > _PIECE_MIN:
         size = gc.mem_free() - free - 2 * _BLOCK  # room for the header and the list
@@ -167,7 +156,7 @@ def _hold_below(ceiling, free):
         except MemoryError:
             chunk //= 2
             continue
-        if _end((piece,)) > ceiling:
+        if ceiling and _end((piece,)) > ceiling:
             # It reaches into the program's heap: let go at once, so that a
             # smaller piece can take what is left below the ceiling.
             piece = None
@@ -182,7 +171,7 @@ def _hold_below(ceiling, free):
             pair = (link, None)
         except MemoryError:
             break
-        if id(pair) >= ceiling:
+        if ceiling and id(pair) >= ceiling:
             break  # first fit: no hole is left below
         link = pair
     return held, link
