@@ -10,7 +10,6 @@ from . import tensors
 from . import kept
 
 _LOAD_GC_BYTES = const(4096)
-_ALIGN = const(4)  # as planner.py's: int32 tensors are read through ptr32
 # The loading code: survey and planner go after the first pass, the others
 # once the model is ready.
 _LOADERS = ("loader", "reader", "flatbuffer", "planner", "survey")
@@ -137,7 +136,7 @@ class Loader:
         if on_flash:
             self._kept.finish()
         extra = self._place_scratch(steps, size, arena)
-        self._plan = self._scratch = None
+        self._roots = self._holes = self._scratch = None
         self.tensor_bytes = size
         self.arena_bytes = size + extra
 
@@ -146,7 +145,7 @@ class Loader:
         # shares one extra buffer (each scratch lives for one op only).
         # Returns the extra buffer's bytes.
         try:
-            where, extra = self._scratch_offsets(size)
+            where, extra = self._scratch_offsets()
         except MemoryError:
             raise _NoRoom(errors.no_room_preparing, len(steps) - 1)
         if size + extra <= len(arena):
@@ -166,25 +165,17 @@ class Loader:
                                         arena[at:at + n] if at is not None else extra_buf[:n], s.reload)
         return extra
 
-    def _scratch_offsets(self, size):
+    def _scratch_offsets(self):
         # ({op index: offset in the arena, or None when its scratch finds
         # no hole}, bytes of the one extra buffer that those share). Each
-        # scratch lives during its op only, so it may take any bytes of the
-        # arena that no tensor alive at that op holds.
-        _, firsts, lasts, ats, sizes = self._plan
+        # scratch lives during its op only, so it may take the op's largest
+        # hole: arena bytes no tensor alive at that op holds (survey.py).
+        holes = self._holes
         where = {}
         extra = 0
         for i, n in self._scratch.items():
-            spans = sorted((ats[k], ats[k] + sizes[k]) for k in range(len(firsts))
-                           if 0 <= firsts[k] <= i <= lasts[k])
-            at = 0
-            for lo, hi in spans:
-                if at + n <= lo:
-                    break
-                if hi > at:
-                    at = (hi + _ALIGN - 1) & ~(_ALIGN - 1)
-            if at + n <= size:
-                where[i] = at
+            if n <= holes[2 * i + 1]:
+                where[i] = holes[2 * i]
             else:
                 where[i] = None
                 if n > extra:
@@ -193,16 +184,17 @@ class Loader:
 
     def _fail(self):
         # Let go of everything before reporting how much memory is free.
-        self.arena = self.info = self._kept = self._plan = self.steps = self.views = None
+        self.arena = self.info = self._kept = self._roots = self._holes = self._placed = None
+        self.steps = self.views = None
         gc.collect()
 
     def _take_arena(self, src, on_flash):
         # Pass 1: check the model and plan its activations, then let go of
         # everything and take the arena as one block in a clean heap, before
         # the ops' code and the model's objects split the heap into holes.
-        # Only the plan's ints per tensor survive this pass, copied low in
-        # the heap once its garbage is gone: any other object kept would sit
-        # above that garbage and split the free space.
+        # Only the plan's arrays (ints per tensor and per op) survive this
+        # pass, copied low in the heap once its garbage is gone: any other
+        # object kept would sit above that garbage and split the free space.
         package = __name__[:__name__.rfind(".")]
         try:
             from . import survey
@@ -218,7 +210,8 @@ class Loader:
         gc.collect()
         from array import array
         try:
-            self._plan = tuple(array("i", ints) for ints in plan)
+            self._roots, ats, sizes, self._holes = (array("i", ints) for ints in plan)
+            self._placed = ats, sizes  # for _views(), then let go
         except MemoryError:
             raise _NoRoom(errors.no_room_reading)
         plan = None
@@ -269,13 +262,13 @@ class Loader:
 
     def _views(self, arena):
         # Each planned tensor's bytes in the arena (None for the others).
-        roots, _, _, ats, sizes = self._plan
+        roots = self._roots
+        ats, sizes = self._placed
+        self._placed = None
         views = [None] * len(roots)
         for k in range(len(roots)):
-            root = roots[k]
-            if root >= 0:
-                at = ats[root]
-                views[k] = arena[at:at + sizes[k]]
+            if roots[k] >= 0:
+                views[k] = arena[ats[k]:ats[k] + sizes[k]]
         return views
 
     def _prepare(self, graph):
@@ -328,7 +321,7 @@ class Loader:
 
     def shares(self, a, b):
         # True when tensors a and b were planned onto the same bytes.
-        roots = self._plan[0]
+        roots = self._roots
         return roots[a.index] == roots[b.index]
 
     def keep(self, nbytes):

@@ -207,3 +207,21 @@ def _spot(k, size, first, last, placed, pairs, ceiling):
                 return at
             lowest = at
     return lowest  # every spot ends above the ceiling: the lowest of them
+
+
+def holes(live, offsets, size, count):
+    # For each of `count` ops, the largest run of the arena's `size` bytes
+    # that no buffer alive at that op holds, where its scratch may go: an
+    # array of (offset, bytes) per op.
+    from array import array
+    found = array("i", bytes(8 * count))
+    for i in range(count):
+        spans = sorted((offsets[k], offsets[k] + s) for k, (f, l, s) in live.items() if f <= i <= l)
+        spans.append((size, size))
+        at = 0
+        for lo, hi in spans:
+            if lo - at > found[2 * i + 1]:
+                found[2 * i], found[2 * i + 1] = at, lo - at
+            if hi > at:
+                at = (hi + _ALIGN - 1) & ~(_ALIGN - 1)
+    return found

@@ -14,12 +14,12 @@ _PER_CHANNEL = (S.CONV_2D, S.DEPTHWISE_CONV_2D, S.FULLY_CONNECTED)
 
 def survey(src, in_place):
     """(arena bytes, the plan, constants bytes in all, the most for one op).
-    The plan: five arrays of one int per tensor (the loader copies them
-    once this pass's garbage is gone): the tensor whose
-    bytes it shares (itself, or -1 when not in the arena); for a root, the
-    first and last op using it (else -1) and its offset in the arena; its
-    bytes. `in_place`: weights are read in place (convolutions may then
-    write over their input: planner.py)."""
+    The plan, four arrays the loader copies once this pass's garbage is
+    gone: per tensor, the tensor whose bytes it shares (itself, or -1 when
+    not in the arena), the offset of those bytes in the arena, its bytes;
+    per op, (offset, bytes) of the largest hole in the arena there, for its
+    scratch (planner.holes). `in_place`: weights are read in place
+    (convolutions may then write over their input: planner.py)."""
     from . import ops as registry
     info = reader.read_model(src)
     _check(info, registry.OPS)
@@ -38,16 +38,15 @@ def survey(src, in_place):
     offsets, size = planner.plan(live, pairs)
     from array import array
     count = len(info.tensors)
-    roots, firsts, lasts, ats, sizes = (array("i", bytes(4 * count)) for _ in range(5))
+    roots, ats, sizes = (array("i", bytes(4 * count)) for _ in range(3))
     for t in info.tensors:
         k = t.index
         root = planner.root(alias, k)
         roots[k] = root if root in live else -1
-        firsts[k] = -1
+        ats[k] = offsets.get(root, 0)
         sizes[k] = t.size
-    for k, (first, last, _) in live.items():
-        firsts[k], lasts[k], ats[k] = first, last, offsets[k]
-    return size, (roots, firsts, lasts, ats, sizes), total, most
+    holes = planner.holes(live, offsets, size, len(info.operators))
+    return size, (roots, ats, sizes, holes), total, most
 
 
 def _check(info, supported):
