@@ -22,7 +22,7 @@ from jazari.cli import main
 from jazari.errors import JazariError
 from jazari.i18n import catalog
 from jazari.nn import run as model_run
-from jazari.nn import inspect
+from jazari.nn import checks, inspect
 from jazari.nn.inspect import summarize
 from jazari.nn.tflite import BUILTIN_NAMES, load_model
 
@@ -290,7 +290,7 @@ print(" ".join(sorted(n.split(".")[-1] for n in before if n.startswith("kit.nn."
 """
     done = subprocess.run([MICROPYTHON, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert sorted(inspect.LOADER_MODULES) == done.stdout.split()
+    assert sorted(checks.loader_modules()) == done.stdout.split()
 
 
 def corpus_models():

@@ -79,8 +79,9 @@ def _compile_tree(firmware_root, march, compiler, destination):
 
 
 def compiled_firmware(firmware_root, march):
-    """A firmware tree whose `kit` is .mpy for `march`, or `firmware_root` itself without mpy-cross."""
-    compiler = _compiler()
+    """A firmware tree whose `kit` is .mpy for `march`, or `firmware_root` itself without mpy-cross or
+    without an architecture to compile for (`march` None: a computer whose virtual boards have none)."""
+    compiler = _compiler() if march else None
     if compiler is None:
         return Path(firmware_root)
     firmware_root = Path(firmware_root)

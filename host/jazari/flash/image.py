@@ -98,7 +98,7 @@ def build_shared(firmware, *, flash_size, lessons=(), models=(), march="xtensawi
     data = firmware.read()
     regions, table = _firmware_regions(data, describe_image(data, firmware.path, key), firmware, romfs)
     _check_table_fits(table, flash_size)
-    rom_part = next((p for p in table if p.subtype == layout.SUBTYPE_ROMFS and p.type == layout.TYPE_DATA), None)
+    rom_part = layout.romfs_partition(table)
     if romfs is False:
         rom_part = None
     tree = compiled_firmware(firmware_dir(), march)
@@ -193,7 +193,7 @@ def _firmware_regions(data, found, firmware, romfs):
     name = "MicroPython {}".format(firmware.version) if firmware.version else Path(firmware.path).name
     table = found.table
     if table is not None:
-        if romfs is True and not any(p.subtype == layout.SUBTYPE_ROMFS for p in table):
+        if romfs is True and layout.romfs_partition(table) is None:
             raise JazariError(
                 _("This firmware has no ROMFS partition: use a build with ROMFS, or flash without ROMFS.")
             )

@@ -80,6 +80,11 @@ def vfs_partition(table=STANDARD_TABLE, flash_size=FLASH_SIZE):
 VFS = vfs_partition()  # 0x200000 .. 0x400000 on a 4 MB chip
 
 
+def romfs_partition(table):
+    """The ROMFS partition of this table (data, subtype 0x8f), or None."""
+    return next((part for part in table if part.type == TYPE_DATA and part.subtype == SUBTYPE_ROMFS), None)
+
+
 def bootloader_offset(chip):
     try:
         return BOOTLOADER_OFFSET[chip]

@@ -154,8 +154,7 @@ def new_flash_file(path, files_root=None, chip="esp32", *, table=layout.STANDARD
     flash[at : at + layout.PARTITION_TABLE_LENGTH] = layout.build_partition_table(table)
     if not empty:
         files_root = firmware_dir() if files_root is None else files_root
-        if march:
-            files_root = compiled_firmware(files_root, march)
+        files_root = compiled_firmware(files_root, march)
         flash[vfs.offset : vfs.end] = build_vfs_image(files_root, vfs.size)
     Path(path).write_bytes(flash)
     return Path(path)

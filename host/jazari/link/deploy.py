@@ -146,11 +146,8 @@ def _copy(link, data, remote, start, progress):
 
 
 def _free(link, remote):
-    """Free bytes where `remote` goes. LittleFS can count more blocks in use
-    than it has (after a write that filled it): a negative count, which
-    arrives as a huge unsigned one, means none."""
-    free, total = link.free(posixpath.dirname(remote))
-    return free if free <= total else 0
+    """Free bytes where `remote` goes."""
+    return link.free(posixpath.dirname(remote))[0]
 
 
 def _no_room(remote, needed, free):

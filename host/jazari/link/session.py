@@ -382,6 +382,9 @@ class LinkSession:
                     raise
 
     def free(self, path="/"):
-        """(free bytes, total bytes) of the filesystem holding `path`."""
+        """(free bytes, total bytes) of the filesystem holding `path`. LittleFS can count more
+        blocks in use than it has (after a write that filled it): a negative count, which an
+        older kit sends as a huge unsigned one, means none."""
         reply = self.request(WIRE.OP_FREE, path.encode())
-        return _U32.unpack_from(reply)[0], _U32.unpack_from(reply, 4)[0]
+        free, total = _U32.unpack_from(reply)[0], _U32.unpack_from(reply, 4)[0]
+        return (free if free <= total else 0), total

@@ -114,6 +114,11 @@ class Stream:
     def totals(self):
         return Totals(self._received, self._dropped, self._lost)
 
+    def problems(self):
+        """What the user must hear about the stream once it ended, translated: nothing, for a kit's
+        stream (its counts are in every batch); a forwarder's stream says what its lines lost."""
+        return []
+
     def read(self, timeout=None):
         """The next Batch, or None if none came within `timeout` seconds.
 

@@ -42,6 +42,14 @@ def registry_path():
     return firmware_dir() / "kit" / "nn" / "ops" / "__init__.py"
 
 
+@lru_cache(maxsize=1)
+def loader_modules():
+    """The engine's modules only loading needs, let go once a model is ready: `_LOADERS` in
+    firmware/kit/nn/loader.py, read from its source so the host and the board never disagree."""
+    tree = ast.parse((firmware_dir() / "kit" / "nn" / "loader.py").read_text(encoding="utf-8"))
+    return tuple(item.value for item in _assigned(tree, "_LOADERS").elts)
+
+
 def engine_registry():
     """(names of the ops the engine runs, names of the ops whose output shares its input's bytes)."""
     modules, aliasing = _registry()

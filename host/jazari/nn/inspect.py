@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from jazari.i18n import _
-from jazari.nn.checks import engine_registry, op_modules, problems
+from jazari.nn.checks import engine_registry, loader_modules, op_modules, problems
 from jazari.nn.tflite import invalid_model
 from jazari.paths import firmware_dir
 from jazari.sim.profiles import PROFILES as SIM_PROFILES
@@ -65,10 +65,6 @@ ROMFS_BYTES_PER_OPERATOR = 300
 LOAD_PEAK_BYTES = 24 * KB
 # Layers whose second input is a weight tensor the engine may stream.
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
-# The engine's modules only loading needs, let go once the model is ready
-# (firmware/kit/nn/loader.py's _LOADERS): their code counts in the
-# load's peak, not in what the model keeps.
-LOADER_MODULES = ("loader", "reader", "flatbuffer", "planner", "survey")
 
 
 @dataclass(frozen=True)
@@ -437,9 +433,10 @@ def _engine_sources(modules):
 
 @lru_cache(maxsize=64)
 def engine_source_bytes(modules, loaders=False):
-    """Bytes of engine source a model keeps imported (`loaders`: of the modules only loading needs)."""
+    """Bytes of engine source a model keeps imported (`loaders`: of the modules only loading needs,
+    checks.loader_modules(), whose code counts in the load's peak, not in what the model keeps)."""
     return sum(path.stat().st_size for path in _engine_sources(modules)
-               if (path.stem in LOADER_MODULES) == loaders)
+               if (path.stem in loader_modules()) == loaders)
 
 
 def engine_overhead(model):

@@ -44,7 +44,7 @@ def record_one(source, dataset, label, seconds):
             with CsvWriter(partial, info.channels) as out:
                 for t_us, values in take(stream, round(seconds * info.rate_hz), summary):
                     out.write(t_us, values)
-            problems = getattr(stream, "problems", lambda: [])()
+            problems = stream.problems()
         os.replace(partial, path)
     except BaseException as stop:
         partial.unlink(missing_ok=True)

@@ -103,7 +103,7 @@ def monitor(source, seconds=None, record=None, png=None, live=None):
         from jazari.record.chart import write_png
 
         write_png(png, *trace.samples(), info.channels, info.units, 1e6 / info.rate_hz)
-    for line in getattr(stream, "problems", lambda: [])():
+    for line in stream.problems():
         console.warn(line)
     return summary, failure
 

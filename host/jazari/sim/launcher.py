@@ -36,10 +36,8 @@ def romfs_partition(flash_path):
         parts = layout.parse_partition_table(table)
     except JazariError:
         return None  # a damaged table: the board boots without ROMFS, as the port would
-    for part in parts:
-        if part.type == layout.TYPE_DATA and part.subtype == layout.SUBTYPE_ROMFS:
-            return part.offset, part.size
-    return None
+    part = layout.romfs_partition(parts)
+    return (part.offset, part.size) if part is not None else None
 
 
 def map_romfs(flash_path):
