@@ -22,7 +22,7 @@ from jazari.cli import main
 from jazari.errors import JazariError
 from jazari.i18n import catalog
 from jazari.nn import run as model_run
-from jazari.nn import checks, inspect
+from jazari.nn import checks
 from jazari.nn.inspect import summarize
 from jazari.nn.tflite import BUILTIN_NAMES, load_model
 

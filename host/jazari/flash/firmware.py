@@ -25,7 +25,7 @@ from pathlib import Path
 from jazari.errors import JazariError
 from jazari.flash import layout
 from jazari.flash.cache import cache_dir as kit_cache_dir
-from jazari.flash.cache import write_atomically
+from jazari.files import write_atomically
 from jazari.i18n import _
 
 IMAGE_MAGIC = 0xE9

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jazari.errors import JazariError
-from jazari.flash.cache import write_atomically
+from jazari.files import write_atomically
 from jazari.i18n import _
 
 BOARD_PREFIX = "jazari-"

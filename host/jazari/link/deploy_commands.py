@@ -3,7 +3,6 @@
 import time
 
 from jazari.console import console
-from jazari.errors import JazariError
 from jazari.i18n import _
 
 
@@ -15,24 +14,17 @@ def register(subparsers):
     deploy.set_defaults(func=do_deploy)
 
 
-def the_only_board():
-    """The port of the one board found; an error when there are none or several."""
-    from jazari.link.ports import find_boards
-
-    ports = [port.device for port in find_boards()]
-    if len(ports) == 1:
-        return ports[0]
-    if not ports:
-        raise JazariError(_("No board found. Plug one in with a data USB cable, or start a virtual one with 'jazari sim'."))
-    raise JazariError(_("Several boards found ({ports}): choose one with --port.").format(ports=", ".join(ports)))
+def _several(ports):
+    return _("Several boards found ({ports}): choose one with --port.").format(ports=", ".join(ports))
 
 
 def do_deploy(args):
     from jazari.link.deploy import deploy, plan
+    from jazari.link.ports import the_only_board
     from jazari.link.session import LinkSession
 
     pairs = plan(args.paths, args.to)
-    with LinkSession.open(args.port or the_only_board()) as link, DeployBar(pairs) as bar:
+    with LinkSession.open(args.port or the_only_board(_several)) as link, DeployBar(pairs) as bar:
         report = deploy(link, pairs, progress=bar.update)
     for path in report.copied:
         console.say(_("copied {path}").format(path=path))

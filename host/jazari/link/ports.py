@@ -57,3 +57,17 @@ def virtual_boards():
 
 def find_boards():
     return usb_boards() + virtual_boards()
+
+
+def the_only_board(several):
+    """The port of the one board found; an error when there are none, or `several(ports)`'s message
+    (how the command names a board) when there are more."""
+    from jazari.errors import JazariError
+    from jazari.i18n import _
+
+    ports = [board.device for board in find_boards()]
+    if not ports:
+        raise JazariError(_("No board found. Plug one in with a data USB cable, or start a virtual one with 'jazari sim'."))
+    if len(ports) > 1:
+        raise JazariError(several(ports))
+    return ports[0]

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from jazari.errors import JazariError
+from jazari.files import write_atomically
 from jazari.i18n import _
 
 MANIFEST = "manifest.json"
@@ -40,19 +41,6 @@ def check_label(label):
 
 def utc_now():
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _replace_atomically(path, text):
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".%s." % path.name, suffix=".part")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def read_manifest(root):
@@ -101,7 +89,7 @@ class Dataset:
         self.examples.append(entry)
         # One example per line: easy to read, and to compare between two sessions.
         lines = ",\n".join(" " + json.dumps(entry, ensure_ascii=False) for entry in self.examples)
-        _replace_atomically(self.manifest_path, '{"format": %d, "examples": [\n%s\n]}\n' % (FORMAT, lines))
+        write_atomically(self.manifest_path, [('{"format": %d, "examples": [\n%s\n]}\n' % (FORMAT, lines)).encode()])
 
     def relative(self, path):
         return Path(path).relative_to(self.root).as_posix()

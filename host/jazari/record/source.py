@@ -17,17 +17,11 @@ def pick_port(port, command):
     """`port`, or the one board connected; else say how to name one."""
     if port:
         return port
-    from jazari.link.ports import find_boards
+    from jazari.link.ports import the_only_board
 
-    boards = find_boards()
-    if not boards:
-        raise JazariError(_("No board found. Plug one in with a data USB cable, or start a virtual one with 'jazari sim'."))
-    if len(boards) > 1:
-        ports = ", ".join(board.device for board in boards)
-        raise JazariError(
-            _("{count} boards are connected ({ports}): name one, e.g. 'jazari {command} {port}'.").format(count=len(boards), ports=ports, command=command, port=boards[0].device)
-        )
-    return boards[0].device
+    return the_only_board(lambda ports: _(
+        "{count} boards are connected ({ports}): name one, e.g. 'jazari {command} {port}'."
+    ).format(count=len(ports), ports=", ".join(ports), command=command, port=ports[0]))
 
 
 def check_source(source):

@@ -237,13 +237,7 @@ class Supervisor:
         if self.port is None:
             self._answer({"unplugged": self.config["name"]})
             return
-        if self.rom is not None:
-            self.rom.close()
-            self.rom = None
-        if self.child is not None:
-            self.child.kill()
-            self.child.finish()
-            self.child = None
+        self._power_off()
         self.respawn_at = self.restart = self.waking_by = None
         self.reset_asked = self.download_asked = self.had_tool = False
         self.to_tool.clear()
@@ -484,14 +478,19 @@ class Supervisor:
         del queue[:count]
 
     def close(self):
+        self._power_off()
+        if self.port is not None:
+            os.close(self.port.fd)
+
+    def _power_off(self):
+        """The board's process and its download-mode ROM stop (the port stays)."""
         if self.rom is not None:
             self.rom.close()
+            self.rom = None
         if self.child is not None:
             self.child.kill()
             self.child.finish()
             self.child = None
-        if self.port is not None:
-            os.close(self.port.fd)
 
 
 def _answer(message):
