@@ -8,14 +8,28 @@ Virtual-board fixtures (`virtual_board`, `virtual_boards`) live in
 sim_fixtures.py.
 """
 
+import atexit
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 pytest_plugins = ["sim_fixtures"]
 
 REPO = Path(__file__).resolve().parents[1]
 CONFORMANCE = REPO.parent / "shared" / "conformance" / "tflm"
+
+
+# A run leaves the source tree as it found it: hypothesis keeps no example
+# database (failures print their example) and its caches go to a temporary folder.
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="jazari-hypothesis-")
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+settings.register_profile("jazari", database=None)
+settings.load_profile("jazari")
 
 
 def pytest_addoption(parser):
