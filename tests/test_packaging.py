@@ -1,5 +1,6 @@
 """The wheel carries what an installed kit must put on a board, and the `jazari` command."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -10,11 +11,19 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+# What a build from the tree leaves beside the sources, and what is not the project's.
+_NOT_SOURCES = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__")
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
+    # Built from a copy: pip builds in the tree it is given, and a test never
+    # writes inside the source tree.
+    source = tmp_path_factory.mktemp("source") / "jazari-kit"
+    shutil.copytree(REPO, source, ignore=_NOT_SOURCES)
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(source)],
         check=True, capture_output=True, timeout=300,
     )
     (built,) = out.glob("jazari_kit-*.whl")
