@@ -15,6 +15,7 @@ import collections
 import contextlib
 import json
 import struct
+import threading
 import time
 
 import serial
@@ -42,6 +43,7 @@ _RESTARTED = (b"rst:0x", b"soft reboot", _AT_A_REPL)
 ROUTED = (WIRE.STREAM_DECLARE, WIRE.STREAM_BATCH, WIRE.LOG, WIRE.EVENT)
 _ANSWERS = (WIRE.REPLY, WIRE.ERROR, WIRE.STREAM_DECLARE)  # STREAM_DECLARE answers OP_STREAM_START
 INBOX_FRAMES = 4096  # per kind; a stream's batches beyond it show up as lost samples
+KEEPALIVE = WIRE.KEEPALIVE_MS / 1000  # seconds between the empty frames that keep the board's watchdog fed
 
 
 class LinkError(JazariError):
@@ -69,6 +71,9 @@ class LinkSession:
         self._frames = collections.deque()
         self.inbox = {kind: collections.deque(maxlen=INBOX_FRAMES) for kind in ROUTED}
         self.streams = {}  # stream id -> open jazari.link.telemetry.Stream
+        self._writing = threading.Lock()  # a keepalive never lands inside a frame
+        self._quiet = threading.Event()  # set: the keepalives stop
+        self._keepalive = None
 
     # -- entering and leaving ----------------------------------------------
 
@@ -153,6 +158,20 @@ class LinkSession:
         self.hello = json.loads(payload[1:].decode("utf-8"))
         self.linked = True
         self.decoder.corrupt = 0  # what the REPL printed before is not a lost frame
+        if self._keepalive is None:
+            self._keepalive = threading.Thread(target=self._keep_alive, name=f"keepalive {self.device.port}", daemon=True)
+            self._keepalive.start()
+
+    def _keep_alive(self):
+        """While linked, an empty frame every KEEPALIVE s: the board leaves link
+        mode after SILENCE_MS without a byte, so a host that dies (kill -9, a
+        closed terminal) leaves a board that goes back to its REPL by itself."""
+        while not self._quiet.wait(KEEPALIVE):
+            with self._writing:
+                if not self.linked:
+                    continue
+                with contextlib.suppress(OSError, serial.SerialException):
+                    self.line.write(b"\0")
 
     def _version_message(self, version):
         if version < WIRE.VERSION:
@@ -165,7 +184,7 @@ class LinkSession:
         self._back_to_repl()
 
     def _back_to_repl(self):
-        self.linked = False
+        self._unlink()
         self._repl_timeout()
         self.device.transport.in_raw_repl = False
         self.device.enter_raw_repl(REPL_TIMEOUT)
@@ -186,9 +205,15 @@ class LinkSession:
         finally:
             self._let_go()
 
+    def _unlink(self):
+        """No longer linked, and no keepalive on its way: the REPL would take it as a key."""
+        with self._writing:
+            self.linked = False
+
     def _let_go(self):
         """Give the line back its REPL timeout and close the port, dead or not."""
         self.linked = False
+        self._quiet.set()
         self._repl_timeout()
         self.device.close()
 
@@ -208,7 +233,8 @@ class LinkSession:
 
     def _send(self, data):
         try:
-            self.line.write(data)
+            with self._writing:
+                self.line.write(data)
         except (OSError, serial.SerialException):
             raise self._line_lost() from None
 
@@ -369,7 +395,7 @@ class LinkSession:
         and its Device is back at the raw REPL when this returns.
         """
         self.request(WIRE.OP_RESET, bytes([hard]))
-        self.linked = False
+        self._unlink()
         self._repl_timeout()
         deadline = time.monotonic() + RESET_TIMEOUT
         while True:
