@@ -22,6 +22,15 @@ BAD_MAINS = {
     "boot loop": "import machine\nmachine.reset()\n",
     "MemoryError at boot": "hog = []\nwhile True:\n    hog.append(bytearray(1024))\n",
     "Ctrl-C disabled": "import micropython\nmicropython.kbd_intr(-1)\nwhile True:\n    pass\n",
+    # More that needed an unplug: download mode at every boot, a timer that
+    # resets the board faster than a tool can talk to it; boot.py's own (below);
+    # a board left in download mode (the test after).
+    "bootloader at boot": "import machine\nmachine.bootloader()\n",
+    "timer that resets": "from machine import Timer, reset\nTimer(0).init(period=50, mode=Timer.PERIODIC, callback=lambda t: reset())\n",
+}
+BAD_BOOTS = {
+    "Ctrl-C disabled in boot.py": BAD_MAINS["Ctrl-C disabled"],
+    "MemoryError in boot.py": BAD_MAINS["MemoryError at boot"],
 }
 
 
@@ -40,20 +49,34 @@ def put_and_restart(board, files):
     board.reset()  # EN: from now on every boot runs what was put
 
 
-@pytest.mark.parametrize("state", sorted(BAD_MAINS))
-def test_a_main_py_that_stops_the_board_is_set_aside_by_recover(virtual_board, state):
-    put_and_restart(virtual_board, {"/main.py": BAD_MAINS[state]})
-    with pytest.raises(JazariError):
-        with jazari.connect(virtual_board.port, timeout=2) as device:
-            device.info()  # the state is real: the board does not answer as it should
+STATES = [("/main.py", name, code) for name, code in sorted(BAD_MAINS.items())]
+STATES += [("/boot.py", name, code) for name, code in sorted(BAD_BOOTS.items())]
+
+
+@pytest.mark.parametrize("path, state, code", STATES, ids=[state for _path, state, _code in STATES])
+def test_a_program_that_stops_the_board_at_boot_is_set_aside_by_recover(virtual_board, path, state, code):
+    put_and_restart(virtual_board, {path: code})
+    if state != "timer that resets":  # that one answers now and then, by luck
+        with pytest.raises(JazariError):
+            with jazari.connect(virtual_board.port, timeout=2) as device:
+                device.info()  # the state is real: the board does not answer as it should
     done = run_jazari("recover", virtual_board.port)
     assert done.returncode == 0, done.stderr
-    assert f"/main.py set aside as /main.py{ASIDE}" in done.stdout
+    assert f"{path} set aside as {path}{ASIDE}" in done.stdout
     assert "button" not in done.stdout + done.stderr
     assert_answers(virtual_board.port)
     with jazari.connect(virtual_board.port) as device:
-        assert device.get(f"/main.py{ASIDE}").decode() == BAD_MAINS[state]  # kept, not deleted
-        assert "main.py" not in device.eval("__import__('os').listdir('/')")
+        assert device.get(f"{path}{ASIDE}").decode() == code  # kept, not deleted
+        assert path[1:] not in device.eval("__import__('os').listdir('/')")
+
+
+def test_a_board_left_in_download_mode_is_brought_back(virtual_boards):
+    # As a `jazari flash` or esptool killed mid-flash leaves it: the ROM bootloader waits.
+    (board,) = virtual_boards(1, download_mode=True)
+    assert run_jazari("info", board.port).returncode == 1
+    done = run_jazari("recover", board.port)
+    assert done.returncode == 0, done.stderr
+    assert_answers(board.port)
 
 
 def test_the_kits_own_files_stay_and_its_program_is_set_aside(virtual_board):
