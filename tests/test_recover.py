@@ -160,3 +160,22 @@ def test_a_virtual_board_that_does_not_answer_names_recover_not_a_button(virtual
     done = run_jazari("info", virtual_board.port)
     assert done.returncode == 1
     assert f"jazari recover {virtual_board.port}" in done.stderr and "button" not in done.stderr
+
+
+def test_reflash_sets_aside_through_the_rom_bootloader_and_keeps_every_other_file(virtual_board):
+    # What a real board whose main.py stops it gets from 'jazari recover PORT
+    # --reflash': esptool reads its filesystem, writes it back with main.py aside.
+    stuck = BAD_MAINS["Ctrl-C disabled"]
+    with jazari.connect(virtual_board.port) as device:
+        device.put(stuck.encode(), "/main.py")
+        device.exec("import os\nos.mkdir('/lib')")
+        device.put(b"my notes\n", "/lib/notes.txt")
+    virtual_board.reset(download=True)  # as BOOT held at reset: the ROM bootloader waits
+    done = run_jazari("recover", virtual_board.port, "--reflash")
+    assert done.returncode == 0, done.stderr
+    assert f"/main.py set aside as /main.py{ASIDE}" in done.stdout
+    assert_answers(virtual_board.port)
+    with jazari.connect(virtual_board.port) as device:
+        assert device.get(f"/main.py{ASIDE}").decode() == stuck
+        assert device.get("/lib/notes.txt") == b"my notes\n"
+        assert device.get("/boot.py") == (firmware_dir() / "boot.py").read_bytes()

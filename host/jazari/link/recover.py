@@ -8,7 +8,8 @@ does that when BOOT is held). A real board gets what software can do: the
 REPL tools' Ctrl-C, which also ends link mode, then the link's break after
 zeros that end any frame it was reading. Once the board answers, whatever
 would run at boot and is not the kit's own is set aside: renamed, never
-deleted, under a name that says why.
+deleted, under a name that says why. (`reflash` does the same through the
+ROM bootloader, for a board that nothing here reaches.)
 """
 
 import ast
@@ -32,7 +33,10 @@ def recover(port):
     entry = virtual_board_at(port)
     if entry is not None:
         _safe_boot(port, entry)
-        device = _answering(port, time.monotonic() + SAFE_BOOT_TIMEOUT)
+        try:
+            device = answering(port, time.monotonic() + SAFE_BOOT_TIMEOUT)
+        except JazariError:
+            raise _not_back(port) from None
     else:
         device = _reach(port)
     with device:
@@ -57,14 +61,14 @@ def _safe_boot(port, entry):
     raise _not_back(port)
 
 
-def _answering(port, deadline):
+def answering(port, deadline):
     """The board at its raw REPL, tried until `deadline` (it may still be booting)."""
     while True:
         try:
             return Device.open(port, timeout=ANSWER_TIMEOUT)
         except JazariError:
             if time.monotonic() > deadline:
-                raise _not_back(port) from None
+                raise
             time.sleep(0.2)
 
 
@@ -90,7 +94,7 @@ def _reach(port):
     except (JazariError, OSError):
         device.close()
     raise JazariError(
-        _("The board on {port} does not answer. Hold its BOOT button, press and release EN (RESET), release BOOT, then run 'jazari recover {port}' again.").format(port=port)
+        _("The board on {port} does not answer. Hold its BOOT button, press and release EN (RESET), release BOOT, then run 'jazari recover {port}' again, or run 'jazari recover {port} --reflash'.").format(port=port)
     )
 
 
@@ -104,24 +108,34 @@ def kit_programs():
 
 
 def set_aside(device):
-    """Rename what would run at boot and is not the kit's: boot.py and main.py
-    when they are not the kit's (a boot.py of comments only stays), else the
-    program the kit's main.py starts. [(old path, new path)]."""
+    """Rename, on a board at its REPL, what would run at boot and is not the
+    kit's (see `renames`). [(old path, new path)]."""
     names = set(device.eval("__import__('os').listdir('/')"))
+    moved = renames(names, device.get)
+    for old, new in moved:
+        device.exec("import os\nos.rename(%r, %r)" % (old, new))
+    return moved
+
+
+def renames(names, read):
+    """[(old path, new path)] for what would run at boot and is not the kit's:
+    boot.py and main.py when they are not the kit's (a boot.py of comments
+    only stays), else the program the kit's main.py starts. `names`: the
+    names in /; `read(path)`: a file's bytes."""
     kit = firmware_dir()
     suspects = []
     for name in BOOT_FILES:
         if name in names:
-            text = device.get("/" + name)
+            text = read("/" + name)
             if text != (kit / name).read_bytes() and (name == "main.py" or _has_code(text)):
                 suspects.append(name)
     if "main.py" in names and "main.py" not in suspects:
         suspects += [name for name in kit_programs() if name in names][:1]
+    taken = set(names)
     moved = []
     for name in suspects:
-        new = _free_name(name, names)
-        device.exec("import os\nos.rename(%r, %r)" % ("/" + name, "/" + new))
-        names.add(new)
+        new = _free_name(name, taken)
+        taken.add(new)
         moved.append(("/" + name, "/" + new))
     return moved
 

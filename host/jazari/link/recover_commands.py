@@ -7,11 +7,17 @@ from jazari.i18n import _
 def register(subparsers):
     recover = subparsers.add_parser("recover", help=_("bring back a board that does not answer: start it without your boot programs"))
     recover.add_argument("port", help=_("serial port or virtual board path"))
+    recover.add_argument(
+        "--reflash", action="store_true", help=_("through the ROM bootloader: rewrite the board's filesystem with your boot programs set aside, every other file kept")
+    )
     recover.set_defaults(func=do_recover)
 
 
 def do_recover(args):
-    from jazari.link.recover import recover
+    if args.reflash:
+        from jazari.link.reflash import reflash as recover
+    else:
+        from jazari.link.recover import recover
 
     moved, info = recover(args.port)
     for old, new in moved:
