@@ -179,3 +179,9 @@ def test_reflash_sets_aside_through_the_rom_bootloader_and_keeps_every_other_fil
         assert device.get(f"/main.py{ASIDE}").decode() == stuck
         assert device.get("/lib/notes.txt") == b"my notes\n"
         assert device.get("/boot.py") == (firmware_dir() / "boot.py").read_bytes()
+
+
+def test_reflash_of_a_virtual_board_not_in_download_mode_names_plain_recover(virtual_board):
+    done = run_jazari("recover", virtual_board.port, "--reflash")
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"The virtual board on {virtual_board.port} is not in download mode: 'jazari recover {virtual_board.port}' brings it back without --reflash."

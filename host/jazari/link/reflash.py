@@ -44,9 +44,11 @@ def _connect(port):
     try:
         esp = detect_chip(port, ROM_BAUD, mode, connect_attempts=CONNECT_ATTEMPTS)
     except (FatalError, *LINE_ERRORS):
-        raise JazariError(
-            _("No ESP32 bootloader answers on {port}: hold BOOT, press and release EN (reset), release BOOT, then run the command again.").format(port=port)
-        ) from None
+        if is_virtual(port):  # no buttons: it is in download mode only when started or reset so
+            message = _("The virtual board on {port} is not in download mode: 'jazari recover {port}' brings it back without --reflash.")
+        else:
+            message = _("No ESP32 bootloader answers on {port}: hold BOOT, press and release EN (reset), release BOOT, then run the command again.")
+        raise JazariError(message.format(port=port)) from None
     esp = esp.run_stub()
     attach_flash(esp)
     if not is_virtual(port):
