@@ -185,3 +185,9 @@ def test_reflash_of_a_virtual_board_not_in_download_mode_names_plain_recover(vir
     done = run_jazari("recover", virtual_board.port, "--reflash")
     assert done.returncode == 1
     assert done.stderr.strip() == f"The virtual board on {virtual_board.port} is not in download mode: 'jazari recover {virtual_board.port}' brings it back without --reflash."
+
+
+def test_recover_of_a_port_that_does_not_exist_is_one_line(tmp_path):
+    done = run_jazari("recover", str(tmp_path / "ttyUSB9"))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [f"Port {tmp_path / 'ttyUSB9'} does not exist. Plug the board in, or run 'jazari boards' to list ports."]
