@@ -238,6 +238,8 @@ class Supervisor:
     def reset_safely(self):
         """A reset as if BOOT were held while the kit boots: the next MicroPython
         runs neither boot.py nor main.py (a pending respawn, in a boot loop, too)."""
+        if self.port is None:
+            return  # unplugged: no power, and no later boot to make safe
         self.safe_boot = True
         self.hard_reset()
 
