@@ -191,3 +191,18 @@ def test_recover_of_a_port_that_does_not_exist_is_one_line(tmp_path):
     done = run_jazari("recover", str(tmp_path / "ttyUSB9"))
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [f"Port {tmp_path / 'ttyUSB9'} does not exist. Plug the board in, or run 'jazari boards' to list ports."]
+
+
+def test_a_real_board_stuck_inside_a_frame_is_reached_by_the_break(virtual_board):
+    # What recover does for a board it cannot reset: the REPL's keys go into
+    # the frame the board is reading, so Ctrl-C alone fails; zeros end the
+    # frame and the break follows. (Called directly: on a virtual board's port
+    # recover itself would do the safe boot instead.)
+    from jazari.link.recover import _reach
+
+    first = LinkSession.open(virtual_board.port)
+    first._quiet.set()
+    first.line.write(b"\0\x40P")  # a frame's first bytes, then the host dies
+    first.device.transport.close()
+    with _reach(virtual_board.port) as device:
+        assert device.eval("6 * 7") == 42
