@@ -264,10 +264,19 @@ def test_board_drops_damaged_frames_and_keeps_the_good_ones(board_end):
     assert lines.count("bad") >= 2 and corrupt == 1
 
 
-def test_break_sequence_ends_the_board_reader(board_end):
-    stream = pack(WIRE.PING, 1) + b"\0\x03\x03\x03" + pack(WIRE.PING, 2)
+@pytest.mark.parametrize("interrupt", [b"\0\x03\x03\x03", b"\r\x03", b"\r\x03\x03", b"\x05\x03"])
+def test_a_type_byte_0x03_breaks_whatever_the_code_byte(board_end, interrupt):
+    # jazari's break and a REPL tool's Ctrl-C ("\r\x03": code byte 13, type 3)
+    # end the reader at once: it does not wait for the rest of the run, which
+    # a tool never sends (here the line ends; waiting would read "end").
+    lines, _corrupt = board_decodes(board_end, pack(WIRE.PING, 1) + interrupt)
+    assert lines[:2] == [f"{WIRE.PING} 1 ", "break"]
+
+
+def test_frames_go_on_after_a_break(board_end):
+    stream = pack(WIRE.PING, 1) + b"\0\x03\x03" + b"\0" + pack(WIRE.PING, 2)
     lines, _corrupt = board_decodes(board_end, stream)
-    assert lines[0] == f"{WIRE.PING} 1 " and lines[1] == "break" and lines[2] == f"{WIRE.PING} 2 "
+    assert lines[:3] == [f"{WIRE.PING} 1 ", "break", f"{WIRE.PING} 2 "]
 
 
 def test_serve_over_a_pipe_answers_once_per_request(board_end):

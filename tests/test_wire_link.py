@@ -109,11 +109,12 @@ def test_damage_both_ways_is_caught_and_nothing_runs_twice(virtual_board):
 
 def test_board_left_in_link_mode_is_found_and_brought_back(virtual_board):
     first = LinkSession.open(virtual_board.port)
-    first.device.transport.close()  # the cable is pulled: no BYE
+    first.line.write(b"\0\x40P")  # the host dies inside a frame: the board waits for its run
+    first.device.transport.close()  # no BYE
     with pytest.raises(JazariError, match="stopped answering|does not answer"):
         first.exec("print(1)")
     with LinkSession.open(virtual_board.port) as link:
-        assert link.found_in_link_mode
+        assert link.found_in_link_mode  # the REPL's keys went into the run: a PING found it
         assert link.exec("print('still here')") == "still here\n"
     with jazari.connect(virtual_board.port) as device:
         assert device.eval("2 * 21") == 42

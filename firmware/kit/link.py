@@ -3,13 +3,16 @@
     import kit.link
     kit.link.serve()     # the host sends this through the raw REPL
 
-serve() answers the host's requests until a BYE frame or the break sequence
-(00 03 03 03), then returns to the REPL it was started from. Meanwhile
-Ctrl-C is a plain byte, since frames carry every byte value. The frame
-format, the operations and how the line moves between the REPL and link
-mode are in docs/protocol.md; the numbers are in kit/wire.py.
+serve() answers the host's requests until a BYE frame, a break (a frame
+whose type byte is 0x03: jazari's 00 03 03 03, or a REPL tool's "\r\x03")
+or wire.SILENCE_MS without a byte from the host, then returns to the REPL it
+was started from. Inside a frame Ctrl-C is a plain byte, since frames carry
+every byte value. The frame format, the operations and how the line moves
+between the REPL and link mode are in docs/protocol.md; the numbers are in
+kit/wire.py.
 """
 
+import select
 import sys
 
 import micropython
@@ -30,12 +33,22 @@ _tx_len = 0
 _last_seq = -1  # seq of the REQUEST whose reply is in _tx
 corrupt = 0  # frames dropped on a bad CRC, length or size
 pump = None  # kit.linkstream.pump while telemetry streams run: the loop must not block
+poll = None  # select.poll of the line: the watchdog waits on it, never on a read
+
+
+def _heard(stdin, one):
+    # The next byte of the line into one[0]; False when the line is closed (a
+    # pipe's end) or the host has sent nothing for SILENCE_MS (it is gone);
+    # one[0] is then 0, never a stale 0x03 that would pass for a break.
+    one[0] = 0
+    return bool(poll.poll(wire.SILENCE_MS)) and stdin.readinto(one)
 
 
 def _read_frame(stdin, one):
     # Decodes runs straight into _rx: one readinto per run of up to 254
-    # bytes. Returns the frame's length, 0 for an empty or dropped frame,
-    # -1 for the break sequence.
+    # bytes, the frame's type byte alone first. Returns the frame's length,
+    # 0 for an empty or dropped frame, -1 to leave link mode (a break, a
+    # closed line, a silent host).
     global corrupt
     rx = _rx
     view = memoryview(rx)
@@ -43,8 +56,8 @@ def _read_frame(stdin, one):
     n = 0
     zero = False
     while True:
-        if not stdin.readinto(one):
-            return -1  # the line is closed (a pipe's end): leave link mode
+        if not _heard(stdin, one):
+            return -1
         code = one[0]
         if code == 0:
             return n
@@ -52,16 +65,22 @@ def _read_frame(stdin, one):
         if n + zero + k > cap:
             corrupt += 1
             while one[0]:  # too long to be a frame: skip to the next delimiter
-                if not stdin.readinto(one):
+                if not _heard(stdin, one):
                     return -1
             return 0
         if zero:
             rx[n] = 0
             n += 1
+        if k and n == 0:
+            # A tool's "\r\x03" (Ctrl-C) reads as a code byte and a type 0x03,
+            # which no frame has: leave before waiting for the rest of the run.
+            if not _heard(stdin, one) or one[0] == wire.BREAK:
+                return -1
+            rx[0] = one[0]
+            n = 1
+            k -= 1
         if k:
             stdin.readinto(view[n:n + k])
-            if n == 0 and code == 3 and rx[0] == wire.BREAK and rx[1] == wire.BREAK:
-                return -1
         n += k
         zero = code < 255
 
@@ -217,17 +236,19 @@ def _reset(hard):
 
 
 def _allocate():
-    global _rx, _tx, _last_seq, corrupt
+    global _rx, _tx, _last_seq, corrupt, poll
     size = wire.HEADER + wire.MAX_PAYLOAD + wire.TRAILER
     _rx = bytearray(size)
     _tx = bytearray(size + _ROOM + 2)
     _last_seq = -1
     corrupt = 0
+    poll = select.poll()
+    poll.register(sys.stdin, select.POLLIN)
 
 
 def serve():
     """Answer the host's frames until BYE or the break sequence."""
-    global _rx, _tx
+    global _rx, _tx, poll
     import gc
 
     _allocate()
@@ -245,7 +266,7 @@ def serve():
         for part in ("kit.linkstream", "kit.linkfs"):  # streams stopped, open file closed
             if part in sys.modules:
                 sys.modules[part].close()
-        _rx = _tx = None
+        _rx = _tx = poll = None
         _forget()
         gc.collect()
 

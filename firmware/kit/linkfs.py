@@ -14,6 +14,8 @@ import kit.wire as wire
 
 _SYNC_MASK = const(8191)  # written data is committed to flash every 8 KB
 _EEXIST = const(17)
+_ENOTDIR = const(20)
+_S_IFDIR = const(0x4000)
 _ABSENT = const(0xFFFFFFFF)
 
 _file = None  # the file being written
@@ -92,11 +94,14 @@ def _remove(args):
 
 
 def _mkdir(args):
+    path = link.text(args)
     try:
-        os.mkdir(link.text(args))
+        os.mkdir(path)
     except OSError as failure:
-        if failure.errno != _EEXIST:  # already there is fine
+        if failure.errno != _EEXIST:
             raise
+        if not os.stat(path)[0] & _S_IFDIR:  # a folder already there is fine, a file is not
+            raise OSError(_ENOTDIR)
     return 0
 
 

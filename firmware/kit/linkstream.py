@@ -5,11 +5,11 @@ calls pump() instead of its blocking frame reader: the host's bytes are
 taken one at a time, only when there are some, so a damaged frame never
 holds up the batches, and each stream's batch goes out when it is full or
 `latency_ms` old. Requests (STOP, PING, any other) are answered as usual.
+A host silent for wire.SILENCE_MS (its keepalives stopped) ends link mode.
 """
 
-import select
-import sys
 from micropython import const
+from time import ticks_diff, ticks_ms
 
 import kit.link as link
 import kit.wire as wire
@@ -19,14 +19,13 @@ _WAIT_MS = const(5)  # longest wait for the host's bytes between two looks at th
 
 _streams = []  # kit.sampler.Sampler objects
 _btx = None  # batch frames are built here: link._tx keeps the last reply
-_poll = None
+_heard_at = 0  # ticks_ms of the host's last byte: the watchdog's start
 _seq = 0  # STREAM_BATCH frames are numbered by the board
 # The frame being received, byte by byte, into link._rx (as link._read_frame does by runs).
 _n = 0
 _left = 0  # bytes left in the current COBS run; 0: a code byte comes next
 _zero = False  # a zero goes before the next run
 _skip = False  # too long to be a frame: skip to the delimiter
-_brk = False  # the first run started like the break sequence
 
 
 def operate(op, args):
@@ -37,7 +36,7 @@ def operate(op, args):
 
 def _start(args):
     # rate (u32, 0: the source's default), source name, 0x00, options as JSON
-    global _btx, _poll
+    global _btx, _heard_at
     import json
 
     from kit.sampler import Sampler
@@ -57,8 +56,7 @@ def _start(args):
     )
     if _btx is None:
         _btx = bytearray(len(link._tx))
-        _poll = select.poll()
-        _poll.register(sys.stdin, select.POLLIN)
+    _heard_at = ticks_ms()
     _streams.append(sampler)
     sampler.start()
     link.pump = pump
@@ -84,13 +82,13 @@ def _stop(stream_id):
 
 def close():
     """Stop every stream and free the buffers (link mode ends)."""
-    global _btx, _poll
+    global _btx
     for sampler in _streams:
         sampler.stop()
         sampler.free()
     _streams.clear()
     link.pump = None
-    _btx = _poll = None
+    _btx = None
 
 
 def _send_batch(sampler, flush):
@@ -103,18 +101,20 @@ def _send_batch(sampler, flush):
 
 
 def _readable(ms):
-    for _ in _poll.ipoll(ms):
+    for _ in link.poll.ipoll(ms):
         return True
     return False
 
 
 def pump(stdin, one):
     """One turn of the loop while streams run; False once link mode ends."""
+    global _heard_at
     wait = _WAIT_MS
     while _readable(wait):
         wait = 0
         if not stdin.readinto(one):
             return False  # the line is closed
+        _heard_at = ticks_ms()
         n = _feed(one[0])
         if n is None:
             continue
@@ -124,31 +124,31 @@ def pump(stdin, one):
             return True  # the last stream stopped: back to the plain reader
     for sampler in _streams:
         _send_batch(sampler, False)
-    return True
+    return ticks_diff(ticks_ms(), _heard_at) < wire.SILENCE_MS
 
 
 def _feed(b):
     # One byte of the line: None while a frame is incomplete, then its length
-    # in link._rx (0: empty or dropped), or -1 for the break sequence.
-    global _n, _left, _zero, _skip, _brk
+    # in link._rx (0: empty or dropped), or -1 for a break (type byte 0x03).
+    global _n, _left, _zero, _skip
     rx = link._rx
     if b == 0:
         n = 0 if _skip or _left else _n
         if _left and not _skip:
             link.corrupt += 1  # cut short
         _n = _left = 0
-        _zero = _skip = _brk = False
+        _zero = _skip = False
         return n
     if _skip:
         return None
     if _left:
+        if _n == 0 and b == wire.BREAK:
+            _left = 0
+            return -1
         rx[_n] = b
         _n += 1
         _left -= 1
-        if _brk and not _left and rx[0] == wire.BREAK and rx[1] == wire.BREAK:
-            return -1
         return None
-    _brk = _n == 0 and b == 3
     if _zero:
         if _n >= len(rx):
             _skip = True

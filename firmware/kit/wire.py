@@ -13,8 +13,9 @@ TRAILER = const(4)
 MAX_PAYLOAD = const(2176)  # a write chunk plus its operation and offset, with room to spare
 CHUNK = const(2048)  # file bytes per WRITE request: 1 % framing overhead
 
-# Frame types. 0x03 is never a type: a frame that starts with it is the
-# break sequence 00 03 03 03 (three Ctrl-C after a delimiter).
+# Frame types. 0x03 (Ctrl-C) is never a type: a frame whose type byte is
+# 0x03, whatever its code byte, is a break (00 03 03 03 from jazari, or the
+# "\r\x03" every REPL tool sends first): the board leaves link mode.
 HELLO = const(0x01)  # board -> host on entry and as the answer to a HELLO
 BYE = const(0x02)  # host -> board: leave link mode; echoed before leaving
 # PING goes to boards whose mode is unknown: 'P' types itself harmlessly at
@@ -29,6 +30,12 @@ STREAM_BATCH = const(0x21)  # board -> host: packed samples after a BATCH_HEADER
 LOG = const(0x30)  # board -> host: a line of text (level byte first)
 EVENT = const(0x31)  # board -> host: a named event (button, reset cause)
 BREAK = const(0x03)  # the reserved type
+
+# The link's watchdog (docs/protocol.md, "A board left in link mode"): while
+# the host holds the link it sends a 0x00 (an empty frame) every KEEPALIVE_MS;
+# a board that hears nothing for SILENCE_MS leaves link mode for its REPL.
+KEEPALIVE_MS = const(1000)
+SILENCE_MS = const(5000)  # five keepalives missed: the host is gone, not just busy
 
 # Operations (first payload byte of a REQUEST).
 OP_INFO = const(0x01)

@@ -18,6 +18,9 @@ Environment:
                       size, decimal or 0x hex) mounted read-in-place at /rom
   JAZARI_FIRMWARE     the host's firmware/ folder (sim/ is found there)
   JAZARI_REPL         "raw" after a soft reset in the raw REPL: main.py is not run
+  JAZARI_SAFE_BOOT    set (non-empty) for a boot as with BOOT held: neither boot.py
+                      nor main.py runs (the kit's boot.py does that on a board);
+                      the event log gets "safe boot <t_us>"
   JAZARI_HEAP         optional: the bytes gc.mem_free() reports at a real board's REPL
                       after boot. Give -X heapsize generously (this + 64 KB): the
                       stand-ins' own heap, even what loads later (I2C, the MPU6050
@@ -179,7 +182,12 @@ def _boot():
         hostfs.reserve(int(os.getenv("JAZARI_HEAP")))
     # ports/esp32/main.c runs main.py only from the friendly REPL: a soft
     # reset in the raw REPL (mpremote's) runs boot.py alone.
-    if run("boot.py", namespace) and os.getenv("JAZARI_REPL") != "raw":
+    if os.getenv("JAZARI_SAFE_BOOT"):
+        import events
+
+        events.emit("safe", "boot")
+        print("Safe boot: boot.py and main.py were not run.")
+    elif run("boot.py", namespace) and os.getenv("JAZARI_REPL") != "raw":
         run("main.py", namespace)
     os.putenv("MICROPYINSPECT", "1")  # even if main.py swallowed a reset's SystemExit
 

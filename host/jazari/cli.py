@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "jazari.sim.commands",
     "jazari.link.commands",
     "jazari.link.deploy_commands",
+    "jazari.link.recover_commands",
     "jazari.record.commands",
     "jazari.nn.commands",
     "jazari.flash.commands",

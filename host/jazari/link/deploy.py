@@ -68,8 +68,11 @@ def deploy(link, pairs, progress=None):
     for local, remote in pairs:
         try:
             _deploy_file(link, local, remote, made, report, progress or _quiet)
+        except LinkError as refused:
+            # Named by the file being deployed, not by the .part file it goes through.
+            raise LinkError(refused.code, refused.errno, refused.text, remote) from None
         except JazariError as failure:
-            if isinstance(failure, LinkError) or not port_gone(link.device.port):
+            if not port_gone(link.device.port):
                 raise
             link.device.close()  # the line is dead: closing the session must not touch it
             raise JazariError(

@@ -90,8 +90,14 @@ def _port_error(port, failure):
 
 
 def not_answering(port):
+    """The error for a board that does not answer: `jazari recover` is the way
+    back (a virtual board has no button to press)."""
+    from jazari.link.ports import virtual_board_at
+
+    if virtual_board_at(port) is not None:
+        return JazariError(_("The virtual board on {port} does not answer. Run 'jazari recover {port}' to bring it back.").format(port=port))
     return JazariError(
-        _("The board on {port} does not answer. Press its reset button, check that it runs MicroPython, then try again.").format(port=port)
+        _("The board on {port} does not answer. Check that it runs MicroPython, then run 'jazari recover {port}'.").format(port=port)
     )
 
 

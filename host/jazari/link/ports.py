@@ -5,6 +5,7 @@ CP210x, WCH CH340/CH341/CH9102/CH343, FTDI, and Espressif's own native USB
 (ESP32-S2/S3/C3 USB-Serial-JTAG and the USB-OTG CDC of TinyUSB builds).
 """
 
+import os
 from dataclasses import dataclass
 
 from serial.tools import list_ports
@@ -53,6 +54,20 @@ def virtual_boards():
     except ImportError:
         return []
     return [Port(entry["port"], "virtual", entry.get("profile", "esp32")) for entry in running_boards()]
+
+
+def virtual_board_at(port):
+    """The registry entry of the running virtual board behind `port` (its stable
+    link or its pty), or None for any other port: a real board's."""
+    try:
+        from jazari.sim.registry import running_boards
+    except ImportError:
+        return None
+    real = os.path.realpath(port)
+    for entry in running_boards():
+        if real in (os.path.realpath(entry["port"]), entry.get("device")):
+            return entry
+    return None
 
 
 def find_boards():

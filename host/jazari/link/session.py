@@ -15,6 +15,7 @@ import collections
 import contextlib
 import json
 import struct
+import threading
 import time
 
 import serial
@@ -24,6 +25,7 @@ from jazari.errors import JazariError
 from jazari.i18n import _
 from jazari.link.device import READ_TIMEOUT, RESET_TIMEOUT, BoardError, Device, not_answering, port_gone
 from jazari.link.frames import WIRE, FrameDecoder, pack
+from jazari.link.refusals import refusal
 
 REPLY_TIMEOUT = 2.0  # seconds: a reply lost this long is asked for again
 RETRIES = 3
@@ -42,14 +44,15 @@ _RESTARTED = (b"rst:0x", b"soft reboot", _AT_A_REPL)
 ROUTED = (WIRE.STREAM_DECLARE, WIRE.STREAM_BATCH, WIRE.LOG, WIRE.EVENT)
 _ANSWERS = (WIRE.REPLY, WIRE.ERROR, WIRE.STREAM_DECLARE)  # STREAM_DECLARE answers OP_STREAM_START
 INBOX_FRAMES = 4096  # per kind; a stream's batches beyond it show up as lost samples
+KEEPALIVE = WIRE.KEEPALIVE_MS / 1000  # seconds between the empty frames that keep the board's watchdog fed
 
 
 class LinkError(JazariError):
-    """The board answered a request with an ERROR frame."""
+    """The board answered a request (about board path `path`, if any) with an ERROR frame."""
 
-    def __init__(self, code, errno, text):
-        self.code, self.errno, self.text = code, errno, text
-        super().__init__(_("The board refused the request: {reason}").format(reason=text or code))
+    def __init__(self, code, errno, text, path=None):
+        self.code, self.errno, self.text, self.path = code, errno, text, path
+        super().__init__(refusal(code, errno, text, path))
 
 
 class LinkSession:
@@ -69,6 +72,10 @@ class LinkSession:
         self._frames = collections.deque()
         self.inbox = {kind: collections.deque(maxlen=INBOX_FRAMES) for kind in ROUTED}
         self.streams = {}  # stream id -> open jazari.link.telemetry.Stream
+        self._writing = threading.Lock()  # a keepalive never lands inside a frame
+        self._quiet = threading.Event()  # set: the keepalives stop
+        self._keepalive = None
+        self._open_path = None  # the board file open for writing, named in a write's errors
 
     # -- entering and leaving ----------------------------------------------
 
@@ -153,6 +160,20 @@ class LinkSession:
         self.hello = json.loads(payload[1:].decode("utf-8"))
         self.linked = True
         self.decoder.corrupt = 0  # what the REPL printed before is not a lost frame
+        if self._keepalive is None:
+            self._keepalive = threading.Thread(target=self._keep_alive, name=f"keepalive {self.device.port}", daemon=True)
+            self._keepalive.start()
+
+    def _keep_alive(self):
+        """While linked, an empty frame every KEEPALIVE s: the board leaves link
+        mode after SILENCE_MS without a byte, so a host that dies (kill -9, a
+        closed terminal) leaves a board that goes back to its REPL by itself."""
+        while not self._quiet.wait(KEEPALIVE):
+            with self._writing:
+                if not self.linked:
+                    continue
+                with contextlib.suppress(OSError, serial.SerialException):
+                    self.line.write(b"\0")
 
     def _version_message(self, version):
         if version < WIRE.VERSION:
@@ -165,7 +186,7 @@ class LinkSession:
         self._back_to_repl()
 
     def _back_to_repl(self):
-        self.linked = False
+        self._unlink()
         self._repl_timeout()
         self.device.transport.in_raw_repl = False
         self.device.enter_raw_repl(REPL_TIMEOUT)
@@ -186,9 +207,15 @@ class LinkSession:
         finally:
             self._let_go()
 
+    def _unlink(self):
+        """No longer linked, and no keepalive on its way: the REPL would take it as a key."""
+        with self._writing:
+            self.linked = False
+
     def _let_go(self):
         """Give the line back its REPL timeout and close the port, dead or not."""
         self.linked = False
+        self._quiet.set()
         self._repl_timeout()
         self.device.close()
 
@@ -208,7 +235,8 @@ class LinkSession:
 
     def _send(self, data):
         try:
-            self.line.write(data)
+            with self._writing:
+                self.line.write(data)
         except (OSError, serial.SerialException):
             raise self._line_lost() from None
 
@@ -275,8 +303,9 @@ class LinkSession:
 
         return Stream.start(self, source, rate_hz, options)
 
-    def request(self, op, args=b""):
-        """Run one operation on the board; its reply's payload (bytes).
+    def request(self, op, args=b"", path=None):
+        """Run one operation (on board path `path`, named in errors) on the board;
+        its reply's payload (bytes).
 
         A lost or damaged request or reply is sent again with the same
         sequence number: the board answers it from its last reply, so
@@ -306,7 +335,7 @@ class LinkSession:
                 _("The board on {port} stopped answering (reset or unplugged?). Run the command again: it carries on where it stopped.").format(port=self.device.port)
             )
         if reply.type == WIRE.ERROR:
-            raise LinkError(reply.payload[0], reply.payload[1], reply.payload[2:].decode("utf-8", "replace"))
+            raise LinkError(reply.payload[0], reply.payload[1], reply.payload[2:].decode("utf-8", "replace"), path)
         return reply.payload
 
     # -- operations --------------------------------------------------------
@@ -320,35 +349,37 @@ class LinkSession:
 
     def file_hash(self, path):
         """(size, SHA-256 digest) of a file on the board, or None if absent."""
-        reply = self.request(WIRE.OP_HASH, path.encode())
+        reply = self.request(WIRE.OP_HASH, path.encode(), path)
         (size,) = _U32.unpack_from(reply)
         return None if size == 0xFFFFFFFF else (size, reply[4:])
 
     def open_file(self, path, append=False):
         """Open `path` for writing (appending keeps what is there); its size."""
-        return _U32.unpack(self.request(WIRE.OP_OPEN, bytes([append]) + path.encode()))[0]
+        size = _U32.unpack(self.request(WIRE.OP_OPEN, bytes([append]) + path.encode(), path))[0]
+        self._open_path = path
+        return size
 
     def write(self, offset, data):
         """Write `data` at `offset` of the open file; the file's new size."""
-        return _U32.unpack(self.request(WIRE.OP_WRITE, _U32.pack(offset) + bytes(data)))[0]
+        return _U32.unpack(self.request(WIRE.OP_WRITE, _U32.pack(offset) + bytes(data), self._open_path))[0]
 
     def close_file(self):
-        self.request(WIRE.OP_CLOSE)
+        self.request(WIRE.OP_CLOSE, b"", self._open_path)
 
     def rename(self, old, new):
-        self.request(WIRE.OP_RENAME, f"{old}\0{new}".encode())
+        self.request(WIRE.OP_RENAME, f"{old}\0{new}".encode(), old)
 
     def remove(self, path):
-        self.request(WIRE.OP_REMOVE, path.encode())
+        self.request(WIRE.OP_REMOVE, path.encode(), path)
 
     def mkdir(self, path):
-        self.request(WIRE.OP_MKDIR, path.encode())
+        self.request(WIRE.OP_MKDIR, path.encode(), path)
 
     def read(self, path):
         """The bytes of a file on the board."""
         data = bytearray()
         while True:
-            chunk = self.request(WIRE.OP_READ, struct.pack("<IH", len(data), WIRE.CHUNK) + path.encode())
+            chunk = self.request(WIRE.OP_READ, struct.pack("<IH", len(data), WIRE.CHUNK) + path.encode(), path)
             data += chunk
             if len(chunk) < WIRE.CHUNK:
                 return bytes(data)
@@ -359,7 +390,7 @@ class LinkSession:
         Returns (the outputs' raw bytes, on-board latency in microseconds).
         The board keeps the model loaded for the next run on the same path.
         """
-        reply = self.request(WIRE.OP_RUN_MODEL, path.encode() + b"\0" + bytes(data))
+        reply = self.request(WIRE.OP_RUN_MODEL, path.encode() + b"\0" + bytes(data), path)
         return reply[4:], _U32.unpack_from(reply)[0]
 
     def reset(self, hard=False):
@@ -369,7 +400,7 @@ class LinkSession:
         and its Device is back at the raw REPL when this returns.
         """
         self.request(WIRE.OP_RESET, bytes([hard]))
-        self.linked = False
+        self._unlink()
         self._repl_timeout()
         deadline = time.monotonic() + RESET_TIMEOUT
         while True:
@@ -385,6 +416,6 @@ class LinkSession:
         """(free bytes, total bytes) of the filesystem holding `path`. LittleFS can count more
         blocks in use than it has (after a write that filled it): a negative count, which an
         older kit sends as a huge unsigned one, means none."""
-        reply = self.request(WIRE.OP_FREE, path.encode())
+        reply = self.request(WIRE.OP_FREE, path.encode(), path)
         free, total = _U32.unpack_from(reply)[0], _U32.unpack_from(reply, 4)[0]
         return (free if free <= total else 0), total

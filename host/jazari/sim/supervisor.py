@@ -31,10 +31,12 @@ Run as `python -m jazari.sim.supervisor CONFIG_JSON` by `jazari.sim.board`:
 it prints one JSON line on stdout when the REPL is ready (or fails), then
 serves until its stdin closes, "stop" arrives or SIGTERM. Commands, one a
 line on stdin: "reset" is a hard reset (EN), "download" a reset with BOOT
-held (download mode), "unplug" and "replug" pull and plug the cable (each
-answered by a JSON line: `{"unplugged": ...}`, then the board's entry once
-its REPL is ready again). SIGUSR1 and SIGUSR2 (`jazari sim --unplug/--replug`)
-unplug and replug too.
+held (download mode), "safe" a reset into a safe boot (neither boot.py nor
+main.py runs, as the kit's boot.py does with BOOT held), "unplug" and
+"replug" pull and plug the cable (each answered by a JSON line:
+`{"unplugged": ...}`, then the board's entry once its REPL is ready again).
+SIGUSR1 and SIGUSR2 (`jazari sim --unplug/--replug`) unplug and replug too,
+SIGURG (`jazari recover`) asks for the safe boot.
 """
 
 import fcntl
@@ -73,6 +75,7 @@ _HARD_EXITS = {
 }
 
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
+SAFE_BOOT_SIGNAL = signal.SIGURG  # from `jazari recover`: reset into a safe boot
 
 # From an interrupt handler firmware/sim cannot raise SystemExit: it logs
 # "reset <kind>" to the event log and ends the process with SIGTERM.
@@ -140,6 +143,7 @@ class Supervisor:
         self.waking_by = None  # after a replug: when to count it as up even without a prompt
         self.answering = False  # the command being run came from the parent, which waits for its answer
         self.waking_answer = False  # answer the parent once the replugged board is up
+        self.safe_boot = False  # the next boot skips boot.py and main.py (jazari recover)
 
     def _pace(self, baud):
         """Both directions of the line at `baud` bits a second (None: unpaced)."""
@@ -159,6 +163,7 @@ class Supervisor:
             JAZARI_FIRMWARE=self.config["firmware"],
             JAZARI_RESET_CAUSE=str(cause),
             JAZARI_REPL="raw" if raw else "friendly",
+            JAZARI_SAFE_BOOT=self._take_safe_boot(),
         )
         for stale in ("JAZARI_ROM_ADDR", "JAZARI_ROM_SIZE"):
             env.pop(stale, None)
@@ -229,6 +234,19 @@ class Supervisor:
             self.child.kill()
         elif download:
             self._enter_download("poweron")
+
+    def reset_safely(self):
+        """A reset as if BOOT were held while the kit boots: the next MicroPython
+        runs neither boot.py nor main.py (a pending respawn, in a boot loop, too)."""
+        if self.port is None:
+            return  # unplugged: no power, and no later boot to make safe
+        self.safe_boot = True
+        self.hard_reset()
+
+    def _take_safe_boot(self):
+        """"1" for the one boot a safe reset asked for, then "" again."""
+        asked, self.safe_boot = self.safe_boot, False
+        return "1" if asked else ""
 
     # -- the USB cable
 
@@ -378,6 +396,7 @@ class Supervisor:
     _COMMANDS = {
         b"reset": hard_reset,
         b"download": lambda self: self.hard_reset(download=True),
+        b"safe": reset_safely,
         b"unplug": unplug,
         b"replug": replug,
     }
@@ -517,10 +536,11 @@ def _on_sigterm(_signum, _frame):
 
 
 def _signal_commands():
-    """A pipe the supervisor reads like its stdin: SIGUSR1 writes "unplug", SIGUSR2 "replug"."""
+    """A pipe the supervisor reads like its stdin: SIGUSR1 writes "unplug", SIGUSR2 "replug",
+    SIGURG "safe" (a signal no terminal sends, unlike SIGHUP, SIGINT or SIGWINCH)."""
     reader, writer = os.pipe()
     os.set_blocking(writer, False)
-    for signum, command in ((signal.SIGUSR1, b"unplug\n"), (signal.SIGUSR2, b"replug\n")):
+    for signum, command in ((signal.SIGUSR1, b"unplug\n"), (signal.SIGUSR2, b"replug\n"), (SAFE_BOOT_SIGNAL, b"safe\n")):
         signal.signal(signum, lambda _signum, _frame, command=command: os.write(writer, command))
     return reader
 

@@ -1,0 +1,153 @@
+"""Bringing back a board that does not answer (docs/recovery.md).
+
+    moved, info = recover(port)     # [(old path, new path)], the board's info
+
+A virtual board gets a safe boot: its supervisor restarts it as if BOOT were
+held, so neither boot.py nor main.py runs (on a real board the kit's boot.py
+does that when BOOT is held). A real board gets what software can do: the
+REPL tools' Ctrl-C, which also ends link mode, then the link's break after
+zeros that end any frame it was reading. Once the board answers, whatever
+would run at boot and is not the kit's own is set aside: renamed, never
+deleted, under a name that says why. (`reflash` does the same through the
+ROM bootloader, for a board that nothing here reaches.)
+"""
+
+import ast
+import os
+import time
+from pathlib import Path
+
+from jazari.errors import JazariError
+from jazari.i18n import _
+from jazari.link.device import ANSWER_TIMEOUT, Device
+from jazari.link.ports import virtual_board_at
+from jazari.paths import firmware_dir
+
+SAFE_BOOT_TIMEOUT = 20.0  # seconds for a virtual board to restart (a boot loop's pause included)
+ASIDE = ".set-aside"  # main.py -> main.py.set-aside (then .set-aside-2, ...)
+BOOT_FILES = ("boot.py", "main.py")  # what MicroPython runs at every start, in that order
+
+
+def recover(port):
+    """Bring the board on `port` back to its REPL; (files set aside, its info)."""
+    entry = virtual_board_at(port)
+    if entry is not None:
+        _safe_boot(port, entry)
+        try:
+            device = answering(port, time.monotonic() + SAFE_BOOT_TIMEOUT)
+        except JazariError:
+            raise _not_back(port) from None
+    else:
+        device = _reach(port)
+    with device:
+        moved = set_aside(device)
+        return moved, device.info()
+
+
+def _safe_boot(port, entry):
+    """Ask the virtual board's supervisor for a safe boot; wait until it has begun."""
+    from jazari.sim.supervisor import SAFE_BOOT_SIGNAL
+
+    events = Path(entry["events"])
+    mark = events.stat().st_size
+    os.kill(entry["pid"], SAFE_BOOT_SIGNAL)
+    deadline = time.monotonic() + SAFE_BOOT_TIMEOUT
+    while time.monotonic() < deadline:
+        with open(events, "rb") as log:
+            log.seek(mark)
+            if b"\nsafe boot " in b"\n" + log.read():
+                return
+        time.sleep(0.05)
+    raise _not_back(port)
+
+
+def answering(port, deadline):
+    """The board at its raw REPL, tried until `deadline` (it may still be booting)."""
+    while True:
+        try:
+            return Device.open(port, timeout=ANSWER_TIMEOUT)
+        except JazariError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _not_back(port):
+    return JazariError(
+        _("The virtual board on {port} does not come back. Stop its 'jazari sim' (Ctrl-C) and start it again: its files are kept.").format(port=port)
+    )
+
+
+def _reach(port):
+    """A real board at its raw REPL, by what software can do; else the steps to take."""
+    from jazari.link.session import BREAK
+
+    try:
+        return Device.open(port)
+    except JazariError:
+        pass
+    device = Device.attach(port)
+    try:
+        device.transport.serial.write(BREAK)  # a board stuck inside a frame: zeros end it, then the break
+        device.enter_raw_repl(ANSWER_TIMEOUT)
+        return device
+    except (JazariError, OSError):
+        device.close()
+    raise JazariError(
+        _("The board on {port} does not answer. Hold its BOOT button, press and release EN (RESET), release BOOT, then run 'jazari recover {port}' again, or run 'jazari recover {port} --reflash'.").format(port=port)
+    )
+
+
+def kit_programs():
+    """The programs the kit's main.py runs, first found first (its PROGRAMS)."""
+    tree = ast.parse((firmware_dir() / "main.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "PROGRAMS":
+            return ast.literal_eval(node.value)
+    return ()
+
+
+def set_aside(device):
+    """Rename, on a board at its REPL, what would run at boot and is not the
+    kit's (see `renames`). [(old path, new path)]."""
+    names = set(device.eval("__import__('os').listdir('/')"))
+    moved = renames(names, device.get)
+    for old, new in moved:
+        device.exec("import os\nos.rename(%r, %r)" % (old, new))
+    return moved
+
+
+def renames(names, read):
+    """[(old path, new path)] for what would run at boot and is not the kit's:
+    boot.py and main.py when they are not the kit's (a boot.py of comments
+    only stays), else the program the kit's main.py starts. `names`: the
+    names in /; `read(path)`: a file's bytes."""
+    kit = firmware_dir()
+    suspects = []
+    for name in BOOT_FILES:
+        if name in names:
+            text = read("/" + name)
+            if text != (kit / name).read_bytes() and (name == "main.py" or _has_code(text)):
+                suspects.append(name)
+    if "main.py" in names and "main.py" not in suspects:
+        suspects += [name for name in kit_programs() if name in names][:1]
+    taken = set(names)
+    moved = []
+    for name in suspects:
+        new = _free_name(name, taken)
+        taken.add(new)
+        moved.append(("/" + name, "/" + new))
+    return moved
+
+
+def _has_code(text):
+    lines = (line.strip() for line in text.splitlines())
+    return any(line and not line.startswith(b"#") for line in lines)
+
+
+def _free_name(name, taken):
+    new, count = name + ASIDE, 1
+    while new in taken:
+        count += 1
+        new = f"{name}{ASIDE}-{count}"
+    return new
