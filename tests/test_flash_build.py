@@ -23,6 +23,7 @@ import pytest
 
 import jazari
 from jazari import i18n
+from jazari.cli import main
 from jazari.errors import JazariError
 from jazari.flash import firmware as firmware_module
 from jazari.flash import layout, vfs
@@ -102,6 +103,17 @@ def refused(call, language, code, *words):
     return message
 
 
+def identity_in(files):
+    """The identity in /kit.json (taken out of `files`), once its kit_sha256 is checked against the
+    /kit/ files beside it: per file, in path order, path, NUL, size, NUL, contents (docs/flashing.md)."""
+    record = json.loads(files.pop("/kit.json"))
+    digest = hashlib.sha256()
+    for path in sorted(path for path in files if path.startswith("/kit/")):
+        digest.update(b"%s\0%d\0" % (path[len("/kit"):].encode(), len(files[path])) + files[path])
+    assert record.pop("kit_sha256") == digest.hexdigest()
+    return record
+
+
 def flash_of(image):
     """The whole flash as a board holds it after `image` is written on an erased chip."""
     flash = bytearray([layout.ERASED]) * image.flash_size
@@ -149,7 +161,7 @@ def test_bare_app_image_gets_the_standard_table_and_the_kit_as_xtensawin_mpy(tmp
     assert f"Chip ID: {9 if chip == 'esp32s3' else 0} ({CHIPS[chip]})" in info and "App version: v1.25.0" in info
 
     files = vfs.read_vfs_files(flash[layout.VFS.offset : layout.VFS.end])
-    assert json.loads(files["/kit.json"]) == IDENTITY
+    assert identity_in(files) == IDENTITY
     assert files["/boot.py"] == (firmware_dir() / "boot.py").read_bytes()
     kit = {path for path in files if path.startswith("/kit/")}
     assert "/kit/__init__.mpy" in kit and not {path for path in kit if path.endswith(".py")}
@@ -233,13 +245,13 @@ def test_boards_of_a_classroom_differ_only_in_their_kit_json(tmp_path):
     assert first_flash[: layout.VFS.offset] == second_flash[: layout.VFS.offset]
     first_files = vfs.read_vfs_files(first_flash[layout.VFS.offset : layout.VFS.end])
     second_files = vfs.read_vfs_files(second_flash[layout.VFS.offset : layout.VFS.end])
-    assert json.loads(first_files.pop("/kit.json")) == IDENTITY
-    assert json.loads(second_files.pop("/kit.json")) == second
+    assert identity_in(first_files) == IDENTITY
+    assert identity_in(second_files) == second
     assert first_files == second_files and "/lessons/01-blink/starter.py" in first_files
     # What one board gets is what build_image makes on its own.
     alone = vfs.read_vfs_files(flash_of(build_image(firmware, flash_size=FOUR_MB, lessons=[lesson], identity=second,
                                                      march=NATIVE_MARCH))[layout.VFS.offset : layout.VFS.end])
-    assert json.loads(alone.pop("/kit.json")) == second and alone == second_files
+    assert identity_in(alone) == second and alone == second_files
 
 
 def test_stock_table_keeps_models_in_the_filesystem_and_romfs_false_too(tmp_path):
@@ -298,8 +310,10 @@ def test_written_image_boots_and_imports_the_kit(virtual_boards, tmp_path, romfs
     with jazari.connect(board.device) as device:
         assert device.eval("__import__('kit').__file__") == kit_folder + "__init__.mpy"
         assert device.eval("__import__('kit.nn.loader').nn.loader.__file__") == kit_folder + "nn/loader.mpy"
-        assert json.loads(device.eval("open('/kit.json').read()")) == IDENTITY
+        record = json.loads(device.eval("open('/kit.json').read()"))
         assert device.info()["name"] == IDENTITY["name"]
+    assert record.pop("kit_sha256") and record == IDENTITY
+    assert main(["info", board.device]) == 0  # the kit on the board is the one /kit.json records
 
 
 # Bad input: each refused in one translated line, before anything is written.

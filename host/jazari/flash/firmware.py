@@ -25,6 +25,7 @@ from pathlib import Path
 from jazari.errors import JazariError
 from jazari.flash import layout
 from jazari.flash.cache import cache_dir as kit_cache_dir
+from jazari.flash.image_check import check_app_image
 from jazari.files import write_atomically
 from jazari.i18n import _
 
@@ -83,6 +84,14 @@ class Firmware:
     chip: str  # as esptool names it: "ESP32", "ESP32-S3"
     version: str | None  # the app's version (MicroPython's git tag), if it records one
     size: int
+    local: bool = True  # not a pinned release: a file someone passed with --firmware
+
+    @property
+    def label(self):
+        """How `jazari flash` names it: the release, or the local file and the start of its hash."""
+        if self.local:
+            return _("local file {name}, sha256 {digest}...").format(name=self.path.name, digest=self.sha256[:12])
+        return "MicroPython {}".format(self.version) if self.version else self.path.name
 
     def read(self):
         """The firmware's bytes, checked against its SHA-256 again (the cache may have changed since)."""
@@ -121,10 +130,14 @@ def resolve_firmware(chip, firmware=None, *, cache_dir=None, offline=False):
     folder = Path(cache_dir) if cache_dir is not None else kit_cache_dir("firmware")
     if firmware is not None:
         data = _read_given(Path(firmware))
-        release = _release_named(Path(firmware).name)
-        if release is not None and release.sha256 is not None:
-            _verify_pinned(firmware, data, release)
-        return _admit(data, Path(firmware), key, folder)
+        digest = hashlib.sha256(data).hexdigest()
+        named = _release_named(Path(firmware).name)
+        if named is not None and named.sha256 is not None:
+            _verify_pinned(firmware, data, named)
+        # Only the pinned bytes are kept under a release's name; anything else
+        # stays a local file under its own name, never found as a release later.
+        release = PINNED[key] if PINNED[key].sha256 == digest else None
+        return _admit(data, Path(firmware), key, folder, release)
     release = PINNED[key]
     cached = _cached_release(folder, release)
     if cached is not None:
@@ -134,7 +147,7 @@ def resolve_firmware(chip, firmware=None, *, cache_dir=None, offline=False):
             _("No MicroPython firmware for {chip} in the cache ({folder}) and offline: pass --firmware FILE "
               "(the file {name} from {url}).").format(chip=CHIP_NAMES[key], folder=folder, name=release.file, url=release.url)
         )
-    return _admit(_download(release), Path(release.file), key, folder)
+    return _admit(_download(release), Path(release.file), key, folder, release)
 
 
 def _read_given(path):
@@ -154,11 +167,11 @@ def _release_named(name):
 
 
 def _cached_release(folder, release):
-    """The cached copy of `release`, found by its pinned hash or, with no pin, by its name."""
-    if release.sha256 is not None:
-        candidate = folder / release.sha256 / release.file
-        return candidate if candidate.is_file() else None
-    return next(iter(sorted(folder.glob("*/" + release.file))), None)
+    """The cached copy of `release`: only ever found by its pinned hash (a file merely named like it is a local file)."""
+    if release.sha256 is None:
+        return None
+    candidate = folder / release.sha256 / release.file
+    return candidate if candidate.is_file() else None
 
 
 def _from_cache(path, key):
@@ -168,11 +181,12 @@ def _from_cache(path, key):
     return _described(path, data, key)
 
 
-def _admit(data, source, key, folder):
-    """Check `data` (from `source`) is firmware for chip `key`, then keep it in the cache under its SHA-256."""
+def _admit(data, source, key, folder, release):
+    """Check `data` (from `source`) is firmware for chip `key`, then keep it in the cache under its SHA-256:
+    as `release`'s file when it is that release (its pinned hash), else under its own name, as a local file."""
     describe_image(data, source, key)  # refuses a wrong file before it enters the cache
     digest = hashlib.sha256(data).hexdigest()
-    path = folder / digest / source.name
+    path = folder / digest / (release.file if release is not None else source.name)
     if not path.is_file():
         write_atomically(path, [data])
     return _from_cache(path, key)
@@ -180,7 +194,10 @@ def _admit(data, source, key, folder):
 
 def _described(path, data, key):
     image = describe_image(data, path, key)
-    return Firmware(Path(path), hashlib.sha256(data).hexdigest(), image.chip, image.version, len(data))
+    digest = hashlib.sha256(data).hexdigest()
+    release = _release_named(Path(path).name)
+    local = release is None or release.sha256 != digest
+    return Firmware(Path(path), digest, image.chip, image.version, len(data), local)
 
 
 def describe_image(data, name, key):
@@ -202,9 +219,13 @@ def describe_image(data, name, key):
     offset = layout.bootloader_offset(key) - start  # where the file goes, if it is a combined image
     table = _combined_table(data, offset)
     if table is None:
+        check_app_image(data, 0, name, key, _("app"))
         return ImageLayout(chip, _app_version(data, 0), None, None)
     apps = [part.offset for part in table if part.type == layout.TYPE_APP]
-    return ImageLayout(chip, _app_version(data, min(apps, default=layout.FACTORY.offset) - offset), table, offset)
+    app_at = min(apps, default=layout.FACTORY.offset) - offset
+    check_app_image(data, start, name, key, _("bootloader"))
+    check_app_image(data, app_at, name, key, _("app"))
+    return ImageLayout(chip, _app_version(data, app_at), table, offset)
 
 
 def _first_header(data, key):

@@ -17,6 +17,7 @@ board while flashing. Threads cost nothing to start, and the work is waiting
 on serial lines.
 """
 
+import hashlib
 import os
 import threading
 import time
@@ -40,6 +41,9 @@ LINE_ERRORS = (serial.SerialException, OSError, _TermiosError)
 ROM_BAUD = 115200  # what every ROM bootloader speaks at first; the retry's rate too
 DEFAULT_BAUD = 921600
 CONNECT_ATTEMPTS = 3  # a board in download mode answers the first; a busy hub may need another
+STOP_TIMEOUT = 5.0  # seconds the boards get, after Ctrl-C, to let their closed ports go
+WRITE_STEPS = ("mark", "body", "seal")  # sealing.writes' order
+VERIFY_STEP = "verify"
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class Result:
     message: str = ""  # why it failed (translated), empty when it worked
     seconds: float = 0.0
     retried: bool = False
+    interrupted: bool = False  # Ctrl-C came before the board was finished: what it holds is not to be trusted
 
     @property
     def owner(self):
@@ -98,33 +103,51 @@ class Watch:
     def progress(self, port, fraction):
         """`fraction` (0 to 1) of the board's image is written."""
 
+    def writing(self, port, step):
+        """The board's write `step` begins: "mark", "body", "seal" (sealing.py), then "verify"."""
+
     def finished(self, result):
         pass
 
 
 def flash_boards(ports, plan, *, baud=DEFAULT_BAUD, watch=None):
-    """Flash every port at once; return one Result per port, in the order given."""
+    """Flash every port at once; return one Result per port, in the order given.
+
+    Ctrl-C (KeyboardInterrupt) stops every board not finished: their ports are
+    closed, their Results say `interrupted`, and the Results are returned all
+    the same, so the caller can still show the table.
+    """
     watch = watch or Watch()
     gathering = _Gathering(ports, plan)
+    stop = _Stop()
     results = [Result(port) for port in ports]
     with esptool_output.routed_per_thread() as board_log:
         threads = [
-            threading.Thread(target=_flash_one, args=(result, gathering, board_log, baud, watch), daemon=True)
+            threading.Thread(target=_flash_one, args=(result, gathering, board_log, baud, watch, stop), daemon=True)
             for result in results
         ]
         for thread in threads:
             thread.start()
-        for thread in threads:
-            thread.join()
+        try:
+            for thread in threads:
+                thread.join()
+        except KeyboardInterrupt:
+            stop.interrupt(gathering)
+            deadline = time.monotonic() + STOP_TIMEOUT
+            for thread in threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
+            for thread, result in zip(threads, results):
+                if thread.is_alive():  # still in esptool: it is not finished, whatever it does next
+                    _mark_interrupted(result)
     return results
 
 
-def _flash_one(result, gathering, board_log, baud, watch):
+def _flash_one(result, gathering, board_log, baud, watch, stop):
     start = time.monotonic()
     watch.started(result.port)
     try:
         with board_log.routed(result.port, watch) as route:
-            _Board(result, gathering, baud, watch, route).flash()
+            _Board(result, gathering, baud, watch, route, stop).flash()
         result.ok = True
     except JazariError as failure:
         result.message = failure.message
@@ -132,15 +155,56 @@ def _flash_one(result, gathering, board_log, baud, watch):
         result.message = line_failure(result.port, failure).message
     finally:
         gathering.leave(result.port)  # no-op once it has reported
+        if stop.is_set() and not result.ok:
+            _mark_interrupted(result)
         result.seconds = time.monotonic() - start
         watch.finished(result)
+
+
+def _mark_interrupted(result):
+    result.ok, result.interrupted = False, True
+    result.message = _("interrupted: flash it again")
+
+
+class _Stop:
+    """Ctrl-C's reach into the boards' threads: a flag they check between steps,
+    and their ports, closed so a write under way stops now."""
+
+    def __init__(self):
+        self._event = threading.Event()
+        self._boards = set()
+        self._lock = threading.Lock()
+
+    def is_set(self):
+        return self._event.is_set()
+
+    def check(self):
+        if self._event.is_set():
+            raise _Interrupted(_("interrupted: flash it again"))
+
+    def enter(self, board):
+        with self._lock:
+            self._boards.add(board)
+
+    def leave(self, board):
+        with self._lock:
+            self._boards.discard(board)
+
+    def interrupt(self, gathering):
+        self._event.set()
+        gathering.give_up()
+        with self._lock:
+            boards = list(self._boards)
+        for board in boards:
+            board.cut()
 
 
 class _Board:
     """One board's flashing, from the first SYNC to letting it go."""
 
-    def __init__(self, result, gathering, baud, watch, route):
+    def __init__(self, result, gathering, baud, watch, route, stop):
         self.result, self.gathering, self.baud, self.watch, self.route = result, gathering, baud, watch, route
+        self.stop = stop
         self.port = result.port
         self.esp = None
 
@@ -148,10 +212,12 @@ class _Board:
         from jazari.link.device import check_port
 
         check_port(self.port)  # busy or missing ports, in the link's own words
+        self.stop.enter(self)
         try:
             self._connect()
             found = self._identify()
             job = self.gathering.report(found)
+            self.stop.check()
             if isinstance(job, JazariError):
                 raise job
             self.result.job = job
@@ -159,7 +225,17 @@ class _Board:
             self._check(found, job.image)
             self._write_with_retry(job.image)
         finally:
+            self.stop.leave(self)
             self._close()
+
+    def cut(self):
+        """Close the board's port from another thread (Ctrl-C): esptool's next read or write fails."""
+        esp = self.esp
+        if esp is not None:
+            try:
+                esp._port.close()
+            except LINE_ERRORS:
+                pass
 
     def _connect(self):
         try:
@@ -206,21 +282,39 @@ class _Board:
         try:
             self._write(image, self.baud)
         except _WriteFailed:
-            if self.baud <= ROM_BAUD:
+            if self.baud <= ROM_BAUD or self.stop.is_set():
                 raise
             self.result.retried = True
             self._write(image, ROM_BAUD)
 
     def _write(self, image, baud):
-        chunks = sorted((offset, bytes(data)) for offset, data in image.chunks if data)
-        self.route.start(len(chunks))
+        """The image's three writes (sealing.py: mark, body, seal), then every written region checked by MD5."""
+        steps = [sorted((offset, bytes(data)) for offset, data in chunks if data) for chunks in image.writes]
+        self.route.start(sum(len(chunks) for chunks in steps))
         try:
             self.esp.flush_input()  # what a failed try left on the line
             if baud != self.esp._port.baudrate:
                 self.esp.change_baud(baud)
-            write_flash(self.esp, chunks, flash_size="keep")
+            for name, chunks in zip(WRITE_STEPS, steps):
+                self.stop.check()
+                self.watch.writing(self.port, name)
+                if chunks:
+                    write_flash(self.esp, chunks, flash_size="keep")
+            self.stop.check()
+            self.watch.writing(self.port, VERIFY_STEP)
+            self._verify(steps[1] + steps[2])  # what the flash must hold now: the mark is under the seal
         except (FatalError, *LINE_ERRORS) as failure:
             raise _WriteFailed(line_failure(self.port, failure).message) from None
+
+    def _verify(self, chunks):
+        """Every region as the board's flash holds it, by the MD5 the stub computes there; esptool checks
+        each write as it ends, this checks them all once the last is done (the seal over the mark too)."""
+        for offset, data in chunks:
+            if self.esp.flash_md5sum(offset, len(data)) != hashlib.md5(data).hexdigest():
+                raise _WriteFailed(
+                    _("The flash of the board on {port} does not hold what was written at {offset:#x} (checked "
+                      "after the last write): flash it again with a lower --baud.").format(port=self.port, offset=offset)
+                )
 
     def _close(self):
         """Let the board go: a real one is reset through RTS; a virtual one
@@ -239,6 +333,10 @@ class _Board:
 
 class _WriteFailed(JazariError):
     """A write or its MD5 check failed: worth one more try, at a lower rate."""
+
+
+class _Interrupted(JazariError):
+    """Ctrl-C: this board stops where it is."""
 
 
 def line_failure(port, failure):
@@ -295,6 +393,13 @@ class _Gathering:
         with self._ready:
             if port in self._waiting:
                 self._arrived(port)
+
+    def give_up(self):
+        """Ctrl-C: boards still waiting for the plan stop waiting (and find the stop flag set)."""
+        with self._ready:
+            if self._jobs is None:
+                self._jobs = {}
+            self._ready.notify_all()
 
     def _arrived(self, port):
         self._waiting.discard(port)

@@ -40,10 +40,12 @@ def info_rows(info):
 
 
 def do_info(args):
+    from jazari.flash.integrity import check_flashed
     from jazari.link.device import connect
 
     with connect(args.port) as device:
         info = device.info()
+        check_flashed(device, args.port)
     for label, value in identity_rows(info) + info_rows(info):
         console.say(f"{label}: {value}")
 
