@@ -52,7 +52,7 @@ def do_flash(args):
     print_results(results)
     stopped = sum(1 for result in results if result.interrupted)
     if stopped:
-        console.error(_("Stopped: {stopped} of {count} boards were not finished and are half-flashed: flash them again.").format(
+        console.error(_("Stopped: {stopped} of {count} boards were not finished: flash them again.").format(
             stopped=stopped, count=len(results)
         ))
         return 130

@@ -150,6 +150,21 @@ def resolve_firmware(chip, firmware=None, *, cache_dir=None, offline=False):
     return _admit(_download(release), Path(release.file), key, folder, release)
 
 
+def check_given(path):
+    """Refuse a --firmware file that is not a whole ESP32 or ESP32-S3 image, before any board is touched.
+
+    A file for a chip the kit does not flash is left to each board's check,
+    which names the board's chip."""
+    data = _read_given(Path(path))
+    for key in PINNED:
+        start = _first_header(data, key)
+        if start is not None and chip_name(_CHIP_ID.unpack_from(data, start + _CHIP_ID_AT)[0]) == CHIP_NAMES[key]:
+            describe_image(data, Path(path), key)
+            return
+    if all(_first_header(data, key) is None for key in PINNED):
+        describe_image(data, Path(path), next(iter(PINNED)))  # not an image at all: its one line
+
+
 def _read_given(path):
     if not path.is_file():
         raise JazariError(

@@ -121,28 +121,27 @@ def flash_boards(ports, plan, *, baud=DEFAULT_BAUD, watch=None):
     gathering = _Gathering(ports, plan)
     stop = _Stop()
     results = [Result(port) for port in ports]
+    finished = [threading.Event() for _ in ports]
     with esptool_output.routed_per_thread() as board_log:
-        threads = [
-            threading.Thread(target=_flash_one, args=(result, gathering, board_log, baud, watch, stop), daemon=True)
-            for result in results
-        ]
-        for thread in threads:
-            thread.start()
+        for result, done in zip(results, finished):
+            threading.Thread(
+                target=_flash_one, args=(result, gathering, board_log, baud, watch, stop, done), daemon=True
+            ).start()
         try:
-            for thread in threads:
-                thread.join()
+            for done in finished:
+                # Not Thread.join: a join that Ctrl-C interrupts leaves the thread looking finished (CPython 3.11).
+                while not done.wait(0.1):
+                    pass
         except KeyboardInterrupt:
             stop.interrupt(gathering)
             deadline = time.monotonic() + STOP_TIMEOUT
-            for thread in threads:
-                thread.join(max(0.0, deadline - time.monotonic()))
-            for thread, result in zip(threads, results):
-                if thread.is_alive():  # still in esptool: it is not finished, whatever it does next
-                    _mark_interrupted(result)
+            for result, done in zip(results, finished):
+                if not done.wait(max(0.0, deadline - time.monotonic())):
+                    _mark_interrupted(result)  # still in esptool: not finished, whatever it does next
     return results
 
 
-def _flash_one(result, gathering, board_log, baud, watch, stop):
+def _flash_one(result, gathering, board_log, baud, watch, stop, done):
     start = time.monotonic()
     watch.started(result.port)
     try:
@@ -159,6 +158,7 @@ def _flash_one(result, gathering, board_log, baud, watch, stop):
             _mark_interrupted(result)
         result.seconds = time.monotonic() - start
         watch.finished(result)
+        done.set()
 
 
 def _mark_interrupted(result):
