@@ -356,6 +356,33 @@ def test_given_file_is_kept_in_the_cache_and_found_offline(tmp_path, cache, monk
     assert resolve_firmware("esp32", offline=True) == first
 
 
+def test_a_file_named_like_an_unpinned_release_stays_a_local_file(tmp_path, cache, monkeypatch, language):
+    """The ESP32 release has no pinned hash: a file that only takes its name is never that release."""
+    release = firmware_module.PINNED["esp32"]
+    monkeypatch.setitem(firmware_module.PINNED, "esp32", firmware_module.Release(release.board, release.file, None))
+    given = make_app(tmp_path / release.file, "esp32")
+    digest = hashlib.sha256(given.read_bytes()).hexdigest()
+    local = resolve_firmware("esp32", given)
+    assert local.local and local.path == cache / "firmware" / digest / release.file
+    assert local.label == f"local file {release.file}, sha256 {digest[:12]}..."
+    image = build_image(local, flash_size=FOUR_MB, march=NATIVE_MARCH)
+    assert image.firmware == local.label and local.label in [row[3] for row in image.describe()]
+    # Offline, later: the cache has no release for the chip, whatever file names it holds.
+    refused(lambda: resolve_firmware("esp32", offline=True), language, "en", release.file, "--firmware")
+
+
+def test_a_file_with_the_pinned_hash_is_the_release_whatever_its_name(tmp_path, cache, monkeypatch):
+    release = firmware_module.PINNED["esp32"]
+    given = make_app(tmp_path / "copie-de-la-cle.bin", "esp32")
+    digest = hashlib.sha256(given.read_bytes()).hexdigest()
+    monkeypatch.setitem(firmware_module.PINNED, "esp32", firmware_module.Release(release.board, release.file, digest))
+    kept = resolve_firmware("esp32", given)
+    assert not kept.local and kept.path == cache / "firmware" / digest / release.file
+    assert kept.label == "MicroPython v1.25.0"
+    given.unlink()
+    assert resolve_firmware("esp32", offline=True) == kept
+
+
 @pytest.fixture
 def firmware_server(tmp_path, monkeypatch):
     """A local web server standing in for micropython.org/resources/firmware/: (folder it serves, base URL)."""

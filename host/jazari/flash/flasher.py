@@ -7,9 +7,12 @@ chip, MAC and flash size, and reports them; once every board has reported (or
 failed), `plan(found)` runs once, with the boards in port order, and returns
 what each one gets (a `Job`: the image and who the board belongs to), so roster
 rows are handed out in a fixed order. Then each thread loads esptool's stub,
-raises the line rate, writes its image with one `write_flash` call (which
-checks every chunk by MD5 afterwards) and lets the board go. A write that fails
-is tried once more at ROM_BAUD; a board that fails never stops the others.
+raises the line rate, writes its image in three `write_flash` calls (sealing.py:
+the mark, the body, the seal that makes /kit.json visible last; esptool checks
+each chunk by MD5 as it goes), checks every region once more by MD5 after the
+last write, and lets the board go. A write or check that fails is tried once
+more at ROM_BAUD; a board that fails never stops the others. Ctrl-C stops the
+boards not finished and still returns every Result (together.py).
 
 Threads, not processes: esptool keeps its state in each ESPLoader (one per
 port), except its output, which `esptool_output` routes to each thread's
@@ -29,6 +32,7 @@ from esptool.util import FatalError, flash_size_bytes
 
 from jazari.errors import JazariError
 from jazari.flash import esptool_output
+from jazari.flash.together import Gathering, Stop, interrupted_text
 from jazari.i18n import _
 
 try:
@@ -118,8 +122,8 @@ def flash_boards(ports, plan, *, baud=DEFAULT_BAUD, watch=None):
     the same, so the caller can still show the table.
     """
     watch = watch or Watch()
-    gathering = _Gathering(ports, plan)
-    stop = _Stop()
+    gathering = Gathering(ports, plan, line_failure)
+    stop = Stop()
     results = [Result(port) for port in ports]
     finished = [threading.Event() for _ in ports]
     with esptool_output.routed_per_thread() as board_log:
@@ -137,7 +141,7 @@ def flash_boards(ports, plan, *, baud=DEFAULT_BAUD, watch=None):
             deadline = time.monotonic() + STOP_TIMEOUT
             for result, done in zip(results, finished):
                 if not done.wait(max(0.0, deadline - time.monotonic())):
-                    _mark_interrupted(result)  # still in esptool: not finished, whatever it does next
+                    mark_interrupted(result)  # still in esptool: not finished, whatever it does next
     return results
 
 
@@ -155,48 +159,15 @@ def _flash_one(result, gathering, board_log, baud, watch, stop, done):
     finally:
         gathering.leave(result.port)  # no-op once it has reported
         if stop.is_set() and not result.ok:
-            _mark_interrupted(result)
+            mark_interrupted(result)
         result.seconds = time.monotonic() - start
         watch.finished(result)
         done.set()
 
 
-def _mark_interrupted(result):
+def mark_interrupted(result):
     result.ok, result.interrupted = False, True
-    result.message = _("interrupted: flash it again")
-
-
-class _Stop:
-    """Ctrl-C's reach into the boards' threads: a flag they check between steps,
-    and their ports, closed so a write under way stops now."""
-
-    def __init__(self):
-        self._event = threading.Event()
-        self._boards = set()
-        self._lock = threading.Lock()
-
-    def is_set(self):
-        return self._event.is_set()
-
-    def check(self):
-        if self._event.is_set():
-            raise _Interrupted(_("interrupted: flash it again"))
-
-    def enter(self, board):
-        with self._lock:
-            self._boards.add(board)
-
-    def leave(self, board):
-        with self._lock:
-            self._boards.discard(board)
-
-    def interrupt(self, gathering):
-        self._event.set()
-        gathering.give_up()
-        with self._lock:
-            boards = list(self._boards)
-        for board in boards:
-            board.cut()
+    result.message = interrupted_text()
 
 
 class _Board:
@@ -335,10 +306,6 @@ class _WriteFailed(JazariError):
     """A write or its MD5 check failed: worth one more try, at a lower rate."""
 
 
-class _Interrupted(JazariError):
-    """Ctrl-C: this board stops where it is."""
-
-
 def line_failure(port, failure):
     """esptool's error, or the serial line's, as one translated line about the board on `port`."""
     text = str(failure)
@@ -365,51 +332,3 @@ def _connect_mode(port):
     """Virtual boards wait in download mode and have no DTR/RTS to reset them
     with; USB boards are reset into their bootloader through those lines."""
     return "no-reset" if is_virtual(port) else "default-reset"
-
-
-class _Gathering:
-    """Boards report what they are in parallel; `plan` runs once, when every
-    board has reported or failed, and each reporter gets its own Job back."""
-
-    def __init__(self, ports, plan):
-        self._ports = list(ports)
-        self._waiting = set(self._ports)
-        self._found = {}
-        self._jobs = None
-        self._plan = plan
-        self._ready = threading.Condition()
-
-    def report(self, found):
-        with self._ready:
-            self._found[found.port] = found
-            self._arrived(found.port)
-            while self._jobs is None:
-                self._ready.wait()
-            return self._jobs.get(found.port) or JazariError(
-                _("Nothing to flash on the board on {port}.").format(port=found.port)
-            )
-
-    def leave(self, port):
-        with self._ready:
-            if port in self._waiting:
-                self._arrived(port)
-
-    def give_up(self):
-        """Ctrl-C: boards still waiting for the plan stop waiting (and find the stop flag set)."""
-        with self._ready:
-            if self._jobs is None:
-                self._jobs = {}
-            self._ready.notify_all()
-
-    def _arrived(self, port):
-        self._waiting.discard(port)
-        if self._waiting:
-            return
-        found = [self._found[port] for port in self._ports if port in self._found]
-        try:
-            self._jobs = self._plan(found) if found else {}
-        except Exception as failure:  # every board waits for the plan: each must hear why there is none
-            refusal = failure if isinstance(failure, JazariError) else None
-            self._jobs = {board.port: refusal or line_failure(board.port, failure) for board in found}
-        finally:
-            self._ready.notify_all()
