@@ -16,7 +16,7 @@ import time
 import pytest
 
 from jazari.cli import main
-from jazari.flash import layout, sealing
+from jazari.flash import layout, sealing, vfs
 from jazari.flash.classroom import Classroom
 from jazari.flash.flasher import Watch, flash_boards
 from jazari.flash.vfs import read_flash_files
@@ -231,3 +231,29 @@ def test_every_written_region_is_checked_on_the_board_after_the_last_write(virtu
         "The flash of the board on {port} does not hold what was written at {offset:#x} (checked after the last "
         "write): flash it again with a lower --baud.", port=board.port, offset=layout.PARTITION_TABLE_OFFSET,
     )
+
+
+def test_each_root_block_of_the_seal_and_the_mark_mounts_alone(test_firmware):
+    """A write stopped between the two root blocks leaves one of them: either must mount the full root."""
+    from jazari.flash.classroom import Classroom as Plan
+    from jazari.flash.flasher import Found
+
+    (job,) = Plan(firmware=test_firmware("esp32")).plan([Found("/dev/ttyUSB0", "ESP32", "24:0a:c4:00:00:01", 4 << 20)]).values()
+    mark, body, seal = job.image.writes
+    (vfs_offset, seal_blocks), = seal
+    whole = bytearray([layout.ERASED]) * layout.VFS.size
+    for offset, data in body + seal:
+        if offset >= vfs_offset:
+            whole[offset - vfs_offset : offset - vfs_offset + len(data)] = data
+    files = vfs.read_vfs_files(bytes(whole))
+    assert "/kit.json" in files and "/kit/__init__.mpy" in files
+    (mark_offset, mark_blocks), = mark
+    assert mark_offset == vfs_offset
+    for block in (0, 1):
+        alone = bytearray(whole)
+        alone[(1 - block) * vfs.BLOCK_SIZE : (2 - block) * vfs.BLOCK_SIZE] = bytes([layout.ERASED]) * vfs.BLOCK_SIZE
+        assert vfs.read_vfs_files(bytes(alone)) == files, block
+        marked = bytearray(whole)
+        marked[: sealing.ROOT_BLOCKS] = mark_blocks
+        marked[(1 - block) * vfs.BLOCK_SIZE : (2 - block) * vfs.BLOCK_SIZE] = bytes([layout.ERASED]) * vfs.BLOCK_SIZE
+        assert vfs.read_vfs_files(bytes(marked)) == {"/kit.json": b'{"flashing": true}'}, block

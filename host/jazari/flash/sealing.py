@@ -15,18 +15,24 @@ from it. So the image goes in three writes, each checked by MD5:
    the new `/kit.json`, which also holds the SHA-256 of the kit's files
    (`kit_sha256`) that `jazari info` checks on the board.
 
-Both root blocks are always written whole (8 KB, erased where the image has
-nothing), so the marker never survives beside the new root.
+The two root blocks of a filesystem LittleFS builds hold two revisions of
+its root: the older one (block 0, right after formatting) is empty. A write
+stopped between the blocks would leave that empty root to mount, so both
+the mark and the seal write the newest root block twice (a metadata block
+does not name its own address; LittleFS takes either copy). A board stopped
+inside the seal then mounts the new root as soon as block 0 is whole.
 """
 
 import functools
 import hashlib
 import json
+import struct
 
-from jazari.flash import layout, vfs
+from jazari.flash import vfs
 
 ROOT_BLOCKS = 2 * vfs.BLOCK_SIZE  # LittleFS's superblock and root folder: the metadata pair {0, 1}
 KIT_JSON = "/kit.json"
+_REVISION = struct.Struct("<I")  # a metadata block's first word
 # The keys jazari flash writes to /kit.json to check its own work (kit.board skips them).
 FLASHING_KEY = "flashing"
 KIT_DIGEST_KEY = "kit_sha256"
@@ -36,13 +42,17 @@ KIT_DIGEST_KEY = "kit_sha256"
 def mark_blocks(size, disk_version):
     """The root blocks of a `size`-byte filesystem holding only the "being flashed" /kit.json."""
     marker = json.dumps({FLASHING_KEY: True}).encode()
-    image = vfs.vfs_image_of([(KIT_JSON, marker)], size, disk_version)
-    return image[:ROOT_BLOCKS]
+    return root_blocks(vfs.vfs_image_of([(KIT_JSON, marker)], size, disk_version))
 
 
 def root_blocks(image):
-    """The first two blocks of a filesystem image, padded with erased bytes to both blocks."""
-    return image[:ROOT_BLOCKS].ljust(ROOT_BLOCKS, bytes([layout.ERASED]))
+    """Both root blocks of a filesystem image, each holding its newest root (see above)."""
+    block = vfs.BLOCK_SIZE
+    revisions = [_REVISION.unpack_from(image, at)[0] for at in (0, block)]
+    # LittleFS compares revisions as sequence numbers (lfs_scmp): block 1 wins only if strictly newer.
+    newest = 1 if 0 < (revisions[1] - revisions[0]) % (1 << 32) < (1 << 31) else 0
+    root = image[newest * block : (newest + 1) * block]
+    return root + root
 
 
 def writes(chunks, vfs_offset, vfs_image, disk_version):
