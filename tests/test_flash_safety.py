@@ -136,7 +136,7 @@ def test_ctrl_c_at_each_point_never_leaves_a_board_called_fine_when_it_is_not(
 
     if point == "mark":
         board.reset()  # nothing was written: the board still waits in download mode
-    board.wait_boot()
+    boots = board.wait_boot()
     code = main(["--lang", "fr", "info", board.device])
     out, err = capsys.readouterr()
     half = translated(
@@ -155,7 +155,7 @@ def test_ctrl_c_at_each_point_never_leaves_a_board_called_fine_when_it_is_not(
     board.reset(download=True)
     (again,) = flash_boards([board.port], Classroom(firmware=test_firmware("esp32")).plan)
     assert again.ok, again.message
-    board.wait_boot()
+    board.wait_boot(after=boots)
     assert main(["info", board.device]) == 0
     assert again.name in capsys.readouterr().out
 
