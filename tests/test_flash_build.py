@@ -319,6 +319,17 @@ def test_written_image_boots_and_imports_the_kit(virtual_boards, tmp_path, romfs
 # Bad input: each refused in one translated line, before anything is written.
 
 
+@pytest.mark.parametrize("part, at", [("bootloader", 0), ("app", layout.FACTORY.offset - layout.bootloader_offset("esp32"))])
+def test_a_combined_release_with_a_damaged_part_is_refused_naming_it(tmp_path, language, part, at):
+    """Both images of a combined release are checked: the bootloader at its start, the app at its partition."""
+    combined = make_combined(tmp_path, "esp32", layout.STANDARD_TABLE)
+    data = bytearray(combined.read_bytes())
+    data[at + 24 + 8] ^= 0x01  # a byte of the first segment's data: the checksum and the SHA-256 no longer hold
+    combined.write_bytes(bytes(data))
+    refused(lambda: resolve_firmware("esp32", combined), language, "en", combined, f"checksum of its {part}")
+    refused(lambda: resolve_firmware("esp32", combined), language, "ar", combined)
+
+
 def test_firmware_for_the_other_chip_is_refused(tmp_path, language):
     s3 = make_app(tmp_path / "s3.bin", "esp32s3")
     message = refused(lambda: resolve_firmware("ESP32", s3), language, "en", "ESP32-S3", "ESP32_GENERIC")

@@ -257,3 +257,22 @@ def test_each_root_block_of_the_seal_and_the_mark_mounts_alone(test_firmware):
         marked[: sealing.ROOT_BLOCKS] = mark_blocks
         marked[(1 - block) * vfs.BLOCK_SIZE : (2 - block) * vfs.BLOCK_SIZE] = bytes([layout.ERASED]) * vfs.BLOCK_SIZE
         assert vfs.read_vfs_files(bytes(marked)) == {"/kit.json": b'{"flashing": true}'}, block
+
+
+def test_a_kit_that_is_not_the_one_flashed_is_called_half_flashed(virtual_boards, test_firmware, french, capsys):
+    """/kit.json holds the SHA-256 of the kit it was written with: a kit file changed since is caught."""
+    import jazari
+
+    (board,) = download_boards(virtual_boards, 1)
+    (result,) = flash_boards([board.port], Classroom(firmware=test_firmware("esp32")).plan)
+    assert result.ok, result.message
+    board.wait_boot()
+    assert main(["--lang", "fr", "info", board.device]) == 0
+    capsys.readouterr()
+    with jazari.connect(board.device) as device:
+        device.put(b"# not the kit that was flashed\n", "/kit/sampler.mpy")
+    assert main(["--lang", "fr", "info", board.device]) == 1
+    assert capsys.readouterr().err.strip() == translated(
+        "The board on {port} is half-flashed: its kit's files are not the ones flashed. Flash it again "
+        "(jazari flash {port}).", port=board.device,
+    )

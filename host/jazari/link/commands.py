@@ -44,8 +44,8 @@ def do_info(args):
     from jazari.link.device import connect
 
     with connect(args.port) as device:
-        info = device.info()
         check_flashed(device, args.port)
+        info = device.info()
     for label, value in identity_rows(info) + info_rows(info):
         console.say(f"{label}: {value}")
 
