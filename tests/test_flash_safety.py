@@ -276,3 +276,37 @@ def test_a_kit_that_is_not_the_one_flashed_is_called_half_flashed(virtual_boards
         "The board on {port} is half-flashed: its kit's files are not the ones flashed. Flash it again "
         "(jazari flash {port}).", port=board.device,
     )
+
+
+def test_a_flash_killed_mid_write_leaves_a_board_jazari_info_calls_half_flashed(virtual_boards, test_firmware, french, capsys):
+    """`jazari flash` killed outright (kill -9: no handler, no table) once the mark is written: the board
+    boots from what it has, and jazari info says it is half-flashed."""
+    import subprocess
+    import sys
+
+    (board,) = download_boards(virtual_boards, 1, baud=115200)
+    with open(board.flash, "rb") as flash:
+        flash.seek(layout.VFS.offset)
+        before = flash.read(sealing.ROOT_BLOCKS)
+    flashing = subprocess.Popen(
+        [sys.executable, "-m", "jazari.cli", "flash", board.port, "--firmware", str(test_firmware("esp32"))],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and flashing.poll() is None:
+            with open(board.flash, "rb") as flash:
+                flash.seek(layout.VFS.offset)
+                if flash.read(sealing.ROOT_BLOCKS) != before:
+                    break
+            time.sleep(0.01)
+        assert flashing.poll() is None, "the flash ended before the mark was seen"
+        flashing.kill()
+    finally:
+        flashing.wait()
+    board.wait_boot()
+    assert main(["--lang", "fr", "info", board.device]) == 1
+    assert capsys.readouterr().err.strip() == translated(
+        "The board on {port} is half-flashed: its last flash was stopped before the end. Flash it again "
+        "(jazari flash {port}).", port=board.device,
+    )
