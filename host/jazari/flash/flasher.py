@@ -260,7 +260,8 @@ class _Board:
 
     def _write(self, image, baud):
         """The image's three writes (sealing.py: mark, body, seal), then every written region checked by MD5."""
-        steps = [sorted((offset, bytes(data)) for offset, data in chunks if data) for chunks in image.writes]
+        writes = image.writes or [[], image.chunks, []]  # an image without a filesystem to seal: one write
+        steps = [sorted((offset, bytes(data)) for offset, data in chunks if data) for chunks in writes]
         self.route.start(sum(len(chunks) for chunks in steps))
         try:
             self.esp.flush_input()  # what a failed try left on the line
