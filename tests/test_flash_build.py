@@ -23,6 +23,7 @@ import pytest
 
 import jazari
 from jazari import i18n
+from jazari.cli import main
 from jazari.errors import JazariError
 from jazari.flash import firmware as firmware_module
 from jazari.flash import layout, vfs
@@ -102,6 +103,17 @@ def refused(call, language, code, *words):
     return message
 
 
+def identity_in(files):
+    """The identity in /kit.json (taken out of `files`), once its kit_sha256 is checked against the
+    /kit/ files beside it: per file, in path order, path, NUL, size, NUL, contents (docs/flashing.md)."""
+    record = json.loads(files.pop("/kit.json"))
+    digest = hashlib.sha256()
+    for path in sorted(path for path in files if path.startswith("/kit/")):
+        digest.update(b"%s\0%d\0" % (path[len("/kit"):].encode(), len(files[path])) + files[path])
+    assert record.pop("kit_sha256") == digest.hexdigest()
+    return record
+
+
 def flash_of(image):
     """The whole flash as a board holds it after `image` is written on an erased chip."""
     flash = bytearray([layout.ERASED]) * image.flash_size
@@ -149,7 +161,7 @@ def test_bare_app_image_gets_the_standard_table_and_the_kit_as_xtensawin_mpy(tmp
     assert f"Chip ID: {9 if chip == 'esp32s3' else 0} ({CHIPS[chip]})" in info and "App version: v1.25.0" in info
 
     files = vfs.read_vfs_files(flash[layout.VFS.offset : layout.VFS.end])
-    assert json.loads(files["/kit.json"]) == IDENTITY
+    assert identity_in(files) == IDENTITY
     assert files["/boot.py"] == (firmware_dir() / "boot.py").read_bytes()
     kit = {path for path in files if path.startswith("/kit/")}
     assert "/kit/__init__.mpy" in kit and not {path for path in kit if path.endswith(".py")}
@@ -233,13 +245,13 @@ def test_boards_of_a_classroom_differ_only_in_their_kit_json(tmp_path):
     assert first_flash[: layout.VFS.offset] == second_flash[: layout.VFS.offset]
     first_files = vfs.read_vfs_files(first_flash[layout.VFS.offset : layout.VFS.end])
     second_files = vfs.read_vfs_files(second_flash[layout.VFS.offset : layout.VFS.end])
-    assert json.loads(first_files.pop("/kit.json")) == IDENTITY
-    assert json.loads(second_files.pop("/kit.json")) == second
+    assert identity_in(first_files) == IDENTITY
+    assert identity_in(second_files) == second
     assert first_files == second_files and "/lessons/01-blink/starter.py" in first_files
     # What one board gets is what build_image makes on its own.
     alone = vfs.read_vfs_files(flash_of(build_image(firmware, flash_size=FOUR_MB, lessons=[lesson], identity=second,
                                                      march=NATIVE_MARCH))[layout.VFS.offset : layout.VFS.end])
-    assert json.loads(alone.pop("/kit.json")) == second and alone == second_files
+    assert identity_in(alone) == second and alone == second_files
 
 
 def test_stock_table_keeps_models_in_the_filesystem_and_romfs_false_too(tmp_path):
@@ -298,11 +310,24 @@ def test_written_image_boots_and_imports_the_kit(virtual_boards, tmp_path, romfs
     with jazari.connect(board.device) as device:
         assert device.eval("__import__('kit').__file__") == kit_folder + "__init__.mpy"
         assert device.eval("__import__('kit.nn.loader').nn.loader.__file__") == kit_folder + "nn/loader.mpy"
-        assert json.loads(device.eval("open('/kit.json').read()")) == IDENTITY
+        record = json.loads(device.eval("open('/kit.json').read()"))
         assert device.info()["name"] == IDENTITY["name"]
+    assert record.pop("kit_sha256") and record == IDENTITY
+    assert main(["info", board.device]) == 0  # the kit on the board is the one /kit.json records
 
 
 # Bad input: each refused in one translated line, before anything is written.
+
+
+@pytest.mark.parametrize("part, at", [("bootloader", 0), ("app", layout.FACTORY.offset - layout.bootloader_offset("esp32"))])
+def test_a_combined_release_with_a_damaged_part_is_refused_naming_it(tmp_path, language, part, at):
+    """Both images of a combined release are checked: the bootloader at its start, the app at its partition."""
+    combined = make_combined(tmp_path, "esp32", layout.STANDARD_TABLE)
+    data = bytearray(combined.read_bytes())
+    data[at + 24 + 8] ^= 0x01  # a byte of the first segment's data: the checksum and the SHA-256 no longer hold
+    combined.write_bytes(bytes(data))
+    refused(lambda: resolve_firmware("esp32", combined), language, "en", combined, f"checksum of its {part}")
+    refused(lambda: resolve_firmware("esp32", combined), language, "ar", combined)
 
 
 def test_firmware_for_the_other_chip_is_refused(tmp_path, language):
@@ -340,6 +365,33 @@ def test_given_file_is_kept_in_the_cache_and_found_offline(tmp_path, cache, monk
     assert not list(first.path.parent.glob("*.part"))
     given.unlink()
     assert resolve_firmware("esp32", offline=True) == first
+
+
+def test_a_file_named_like_an_unpinned_release_stays_a_local_file(tmp_path, cache, monkeypatch, language):
+    """The ESP32 release has no pinned hash: a file that only takes its name is never that release."""
+    release = firmware_module.PINNED["esp32"]
+    monkeypatch.setitem(firmware_module.PINNED, "esp32", firmware_module.Release(release.board, release.file, None))
+    given = make_app(tmp_path / release.file, "esp32")
+    digest = hashlib.sha256(given.read_bytes()).hexdigest()
+    local = resolve_firmware("esp32", given)
+    assert local.local and local.path == cache / "firmware" / digest / release.file
+    assert local.label == f"local file {release.file}, sha256 {digest[:12]}..."
+    image = build_image(local, flash_size=FOUR_MB, march=NATIVE_MARCH)
+    assert image.firmware == local.label and local.label in [row[3] for row in image.describe()]
+    # Offline, later: the cache has no release for the chip, whatever file names it holds.
+    refused(lambda: resolve_firmware("esp32", offline=True), language, "en", release.file, "--firmware")
+
+
+def test_a_file_with_the_pinned_hash_is_the_release_whatever_its_name(tmp_path, cache, monkeypatch):
+    release = firmware_module.PINNED["esp32"]
+    given = make_app(tmp_path / "copie-de-la-cle.bin", "esp32")
+    digest = hashlib.sha256(given.read_bytes()).hexdigest()
+    monkeypatch.setitem(firmware_module.PINNED, "esp32", firmware_module.Release(release.board, release.file, digest))
+    kept = resolve_firmware("esp32", given)
+    assert not kept.local and kept.path == cache / "firmware" / digest / release.file
+    assert kept.label == "MicroPython v1.25.0"
+    given.unlink()
+    assert resolve_firmware("esp32", offline=True) == kept
 
 
 @pytest.fixture

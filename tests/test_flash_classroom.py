@@ -98,6 +98,8 @@ def test_flash_with_a_roster_then_the_board_answers_with_its_name(virtual_boards
     assert code == 0, out
     for port in ports:
         assert port in out
+    digest = hashlib.sha256(test_firmware("esp32").read_bytes()).hexdigest()
+    assert out.count("local file esp32.bin") == 2 and digest[:12] in out  # a file given, not a release
 
     expected = {first: ("jazari-01", "Amina Benali", "Faucons"), second: ("jazari-02", "Yanis", "Aigles")}
     for board, (name, owner, team) in expected.items():

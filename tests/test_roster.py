@@ -103,3 +103,49 @@ def test_jazari_roster_prints_the_table_and_writes_labels(tmp_path, capsys):
     finally:
         i18n.set_language(None)
     assert '<html lang="ar" dir="rtl">' in sheet.read_text(encoding="utf-8")
+
+
+NOT_TEXT = "The roster {path} is not a CSV text file: save it from the spreadsheet as CSV (UTF-8)."
+
+
+@pytest.mark.parametrize(
+    "make, msgid",
+    [
+        (lambda path: path.write_bytes(bytes(range(256)) * 4), NOT_TEXT),  # a binary file (an image, a .xlsx...)
+        (lambda path: path.write_bytes(b"name,team\nAmina\x00,B\n"), NOT_TEXT),  # decodes, but holds NUL bytes
+        (lambda path: path.write_bytes("name,team\nAmina,B\n".encode("utf-16-le")), NOT_TEXT),  # UTF-16, no mark
+        (lambda path: path.write_bytes(b""), "The roster {path} is empty: its first line needs a 'name' or 'team' column."),
+        (lambda path: path.write_bytes(b"\xef\xbb\xbf\n\n"), "The roster {path} is empty: its first line needs a 'name' or 'team' column."),
+        (lambda path: path.mkdir(), "{path} is a folder, not a roster: give the CSV file."),
+    ],
+    ids=["binary", "nul", "utf16-without-mark", "empty", "only-a-mark", "folder"],
+)
+def test_a_roster_that_is_no_csv_text_is_one_translated_line_from_the_command(tmp_path, capsys, make, msgid):
+    path = tmp_path / "classe.csv"
+    make(path)
+    try:
+        code = main(["--lang", "fr", "roster", str(path)])
+    finally:
+        i18n.set_language(None)
+    out, err = capsys.readouterr()
+    assert code == 1 and "Traceback" not in out + err
+    assert err.strip() == i18n.catalog("fr")[msgid].format(path=path)
+
+
+def test_a_utf16_roster_with_its_mark_is_read_and_saved_in_utf16(tmp_path):
+    """Excel's "Unicode text" export: UTF-16 with a byte-order mark, tabs between columns."""
+    path = tmp_path / "classe.txt"
+    path.write_bytes("Nom\tÉquipe\nأمينة\tالصقور\nÉlodie\tAigles\n".encode("utf-16"))
+    roster = Roster(path)
+    assert [seat.owner for seat in roster.seats] == ["أمينة", "Élodie"]
+    roster.assign([MACS[0]])
+    roster.save()
+    raw = path.read_bytes()
+    assert raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+    assert raw.decode("utf-16").splitlines()[1] == f"أمينة\tالصقور\tjazari-01\t{MACS[0]}"
+
+
+def test_rows_missing_columns_are_read_as_empty_cells(tmp_path):
+    roster = Roster(write(tmp_path, f"name,team,mac\nAmina\nYanis,Aigles,{MACS[1]}\n"))
+    assert [(seat.student, seat.team, seat.mac) for seat in roster.seats] == [("Amina", "", ""), ("Yanis", "Aigles", MACS[1])]
+    assert roster.assign([MACS[0]])[MACS[0]].student == "Amina"

@@ -27,6 +27,8 @@ _KB = const(1024)
 CONFIG = "/kit.json"
 # Keys of /kit.json that say whose the board is, not how it is wired.
 IDENTITY = ("name", "owner", "team")
+# Keys jazari flash writes to check its own work (jazari/flash/sealing.py): neither identity nor wiring.
+FLASH_KEYS = ("flashing", "kit_sha256")
 
 
 def _defaults():
@@ -212,7 +214,7 @@ def detect(machine=None, config=None):
     name = overrides.pop("board", None) or _env_profile() or _machine_profile(machine)
     p = get(name)
     for key in overrides:
-        if key in IDENTITY:
+        if key in IDENTITY or key in FLASH_KEYS:
             continue
         if key not in p or key == "name":
             raise ValueError("%s: %r is not a board field; fields: %s" % (config, key, ", ".join(sorted(p))))

@@ -19,6 +19,10 @@ FLASH_SIZE_UNKNOWN_ID = 4 << 20
 class Classroom:
     def __init__(self, firmware=None, lessons=(), models=(), roster=None, offline=False, cache_dir=None):
         self.firmware_file = firmware
+        if firmware is not None:
+            from jazari.flash.firmware import check_given
+
+            check_given(firmware)  # a damaged file stops here, in one line, before any board is touched
         self.lessons, self.models = list(lessons), list(models)
         self.roster = Roster(roster) if roster else None  # read now: a bad roster stops before any board is touched
         self.offline, self.cache_dir = offline, cache_dir

@@ -50,6 +50,12 @@ def do_flash(args):
     with _Bars() as bars:
         results = flash_boards(ports, classroom.plan, baud=args.baud or DEFAULT_BAUD, watch=bars)
     print_results(results)
+    stopped = sum(1 for result in results if result.interrupted)
+    if stopped:
+        console.error(_("Stopped: {stopped} of {count} boards were not finished: flash them again.").format(
+            stopped=stopped, count=len(results)
+        ))
+        return 130
     failed = sum(1 for result in results if not result.ok)
     if failed:
         console.error(_("{failed} of {count} boards failed: fix what their line says, then flash them again.").format(
@@ -81,12 +87,13 @@ def print_results(results):
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(_("port"), _("chip"), _("MAC"), _("board"), _("student or team"), _("result"), _("seconds"))
+    table = Table(_("port"), _("chip"), _("MAC"), _("board"), _("student or team"), _("firmware"), _("result"), _("seconds"))
     for result in results:
         owner = result.owner if result.team in ("", result.owner) else f"{result.owner} ({result.team})"
         outcome = (_("ok, retried at a lower rate") if result.retried else _("ok")) if result.ok else result.message
+        firmware = result.job.image.firmware if result.job else ""
         table.add_row(
-            result.port, result.chip, result.mac, result.name, owner, outcome, f"{result.seconds:.1f}"
+            result.port, result.chip, result.mac, result.name, owner, firmware, outcome, f"{result.seconds:.1f}"
         )
     Console(file=console.stream("out"), width=200).print(table)
 
@@ -124,8 +131,12 @@ class _Bars:
     def progress(self, port, fraction):
         self.bars.update(self.tasks[port], completed=fraction)
 
+    def writing(self, port, step):
+        if step == "verify":
+            self.bars.update(self.tasks[port], status=_("checking"))
+
     def finished(self, result):
-        status = _("done") if result.ok else _("failed")
+        status = _("done") if result.ok else _("interrupted") if result.interrupted else _("failed")
         self.bars.update(self.tasks[result.port], status=status)
 
 

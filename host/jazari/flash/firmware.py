@@ -2,21 +2,23 @@
 
 Every firmware file is kept in the cache under its SHA-256
 (`<cache>/<sha256>/<file name>`) and checked against that hash each time it is
-used, so a damaged or swapped file is never flashed. Without `--firmware FILE`
-the pinned release for the chip is looked up there by name, then downloaded
-from micropython.org (when online) and checked against its pinned SHA-256.
+used, so a damaged or swapped file is never flashed. A file is kept as a
+release (under the release's file name) only when its SHA-256 is that
+release's pinned one; any other is a local file, under its own name, never
+found later as a release. Without `--firmware FILE` the pinned release for the
+chip is looked up there by its pinned hash, then downloaded from
+micropython.org (when online) and checked against it.
 
 A firmware file is an ESP app image (header magic 0xE9) whose extended header
-names the chip it was built for. A MicroPython release `.bin` is a combined
-image written at the chip's bootloader offset: the second-stage bootloader,
-then the partition table at 0x8000 and the app at 0x10000 (both counted from
-the start of the flash). A bare app image (ESP-IDF's `micropython.bin`, or
-tools/make_test_firmware.py's) has no table: the image build supplies one.
+names the chip it was built for (firmware_image.py reads it and checks it is
+whole). A MicroPython release `.bin` is a combined image written at the chip's
+bootloader offset: the second-stage bootloader, then the partition table at
+0x8000 and the app at 0x10000 (both counted from the start of the flash). A
+bare app image (ESP-IDF's `micropython.bin`, or tools/make_test_firmware.py's)
+has no table: the image build supplies one.
 """
 
 import hashlib
-import re
-import struct
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -25,17 +27,10 @@ from pathlib import Path
 from jazari.errors import JazariError
 from jazari.flash import layout
 from jazari.flash.cache import cache_dir as kit_cache_dir
+from jazari.flash.firmware_image import app_version, check_app_image, chip_at, combined_table, first_header
 from jazari.files import write_atomically
 from jazari.i18n import _
 
-IMAGE_MAGIC = 0xE9
-_HEADER = struct.Struct("<BBBBI")  # magic, segments, flash mode, size/frequency, entry
-_CHIP_ID = struct.Struct("<H")  # in the extended header, after WP pin and 3 drive bytes
-_CHIP_ID_AT = _HEADER.size + 4
-_SEGMENT_AT = _HEADER.size + 16 + 8  # first segment's data: after both headers and its own header
-_APP_DESC = struct.Struct("<I12x32s")  # esp_app_desc_t: magic, secure version, reserved, version
-APP_DESC_MAGIC = 0xABCD5432
-_BANNER = re.compile(rb"MicroPython (v[0-9][0-9A-Za-z.+-]*) on [0-9]")
 CHIP_NAMES = {"esp32": "ESP32", "esp32s3": "ESP32-S3"}  # how esptool names them
 _CHUNK = 1 << 16
 DOWNLOAD_BASE = "https://micropython.org/resources/firmware/"
@@ -83,6 +78,14 @@ class Firmware:
     chip: str  # as esptool names it: "ESP32", "ESP32-S3"
     version: str | None  # the app's version (MicroPython's git tag), if it records one
     size: int
+    local: bool = True  # not a pinned release: a file someone passed with --firmware
+
+    @property
+    def label(self):
+        """How `jazari flash` names it: the release, or the local file and the start of its hash."""
+        if self.local:
+            return _("local file {name}, sha256 {digest}...").format(name=self.path.name, digest=self.sha256[:12])
+        return "MicroPython {}".format(self.version) if self.version else self.path.name
 
     def read(self):
         """The firmware's bytes, checked against its SHA-256 again (the cache may have changed since)."""
@@ -121,10 +124,14 @@ def resolve_firmware(chip, firmware=None, *, cache_dir=None, offline=False):
     folder = Path(cache_dir) if cache_dir is not None else kit_cache_dir("firmware")
     if firmware is not None:
         data = _read_given(Path(firmware))
-        release = _release_named(Path(firmware).name)
-        if release is not None and release.sha256 is not None:
-            _verify_pinned(firmware, data, release)
-        return _admit(data, Path(firmware), key, folder)
+        digest = hashlib.sha256(data).hexdigest()
+        named = _release_named(Path(firmware).name)
+        if named is not None and named.sha256 is not None:
+            _verify_pinned(firmware, data, named)
+        # Only the pinned bytes are kept under a release's name; anything else
+        # stays a local file under its own name, never found as a release later.
+        release = PINNED[key] if PINNED[key].sha256 == digest else None
+        return _admit(data, Path(firmware), key, folder, release)
     release = PINNED[key]
     cached = _cached_release(folder, release)
     if cached is not None:
@@ -134,7 +141,22 @@ def resolve_firmware(chip, firmware=None, *, cache_dir=None, offline=False):
             _("No MicroPython firmware for {chip} in the cache ({folder}) and offline: pass --firmware FILE "
               "(the file {name} from {url}).").format(chip=CHIP_NAMES[key], folder=folder, name=release.file, url=release.url)
         )
-    return _admit(_download(release), Path(release.file), key, folder)
+    return _admit(_download(release), Path(release.file), key, folder, release)
+
+
+def check_given(path):
+    """Refuse a --firmware file that is not a whole ESP32 or ESP32-S3 image, before any board is touched.
+
+    A file for a chip the kit does not flash is left to each board's check,
+    which names the board's chip."""
+    data = _read_given(Path(path))
+    for key in PINNED:
+        start = first_header(data, key)
+        if start is not None and chip_at(data, start) == CHIP_NAMES[key]:
+            describe_image(data, Path(path), key)
+            return
+    if all(first_header(data, key) is None for key in PINNED):
+        describe_image(data, Path(path), next(iter(PINNED)))  # not an image at all: its one line
 
 
 def _read_given(path):
@@ -154,11 +176,11 @@ def _release_named(name):
 
 
 def _cached_release(folder, release):
-    """The cached copy of `release`, found by its pinned hash or, with no pin, by its name."""
-    if release.sha256 is not None:
-        candidate = folder / release.sha256 / release.file
-        return candidate if candidate.is_file() else None
-    return next(iter(sorted(folder.glob("*/" + release.file))), None)
+    """The cached copy of `release`: only ever found by its pinned hash (a file merely named like it is a local file)."""
+    if release.sha256 is None:
+        return None
+    candidate = folder / release.sha256 / release.file
+    return candidate if candidate.is_file() else None
 
 
 def _from_cache(path, key):
@@ -168,11 +190,12 @@ def _from_cache(path, key):
     return _described(path, data, key)
 
 
-def _admit(data, source, key, folder):
-    """Check `data` (from `source`) is firmware for chip `key`, then keep it in the cache under its SHA-256."""
+def _admit(data, source, key, folder, release):
+    """Check `data` (from `source`) is firmware for chip `key`, then keep it in the cache under its SHA-256:
+    as `release`'s file when it is that release (its pinned hash), else under its own name, as a local file."""
     describe_image(data, source, key)  # refuses a wrong file before it enters the cache
     digest = hashlib.sha256(data).hexdigest()
-    path = folder / digest / source.name
+    path = folder / digest / (release.file if release is not None else source.name)
     if not path.is_file():
         write_atomically(path, [data])
     return _from_cache(path, key)
@@ -180,18 +203,21 @@ def _admit(data, source, key, folder):
 
 def _described(path, data, key):
     image = describe_image(data, path, key)
-    return Firmware(Path(path), hashlib.sha256(data).hexdigest(), image.chip, image.version, len(data))
+    digest = hashlib.sha256(data).hexdigest()
+    release = _release_named(Path(path).name)
+    local = release is None or release.sha256 != digest
+    return Firmware(Path(path), digest, image.chip, image.version, len(data), local)
 
 
 def describe_image(data, name, key):
     """The ImageLayout of firmware `data` (file `name`), refused unless it is an image for chip `key`."""
-    start = _first_header(data, key)
+    start = first_header(data, key)
     if start is None:
         raise JazariError(
             _("{path} is not an ESP32 firmware image (it does not start with 0xE9): use the .bin file "
               "for your board from micropython.org/download.").format(path=name)
         )
-    chip = chip_name(_CHIP_ID.unpack_from(data, start + _CHIP_ID_AT)[0])
+    chip = chip_at(data, start)
     if chip != CHIP_NAMES[key]:
         raise JazariError(
             _("This firmware is for {firmware_chip}, the board is an {board_chip}: pick the {board_chip} "
@@ -200,50 +226,15 @@ def describe_image(data, name, key):
             )
         )
     offset = layout.bootloader_offset(key) - start  # where the file goes, if it is a combined image
-    table = _combined_table(data, offset)
+    table = combined_table(data, offset)
     if table is None:
-        return ImageLayout(chip, _app_version(data, 0), None, None)
+        check_app_image(data, 0, name, key, _("app"))
+        return ImageLayout(chip, app_version(data, 0), None, None)
     apps = [part.offset for part in table if part.type == layout.TYPE_APP]
-    return ImageLayout(chip, _app_version(data, min(apps, default=layout.FACTORY.offset) - offset), table, offset)
-
-
-def _first_header(data, key):
-    """Where the first image header is in `data`: 0, or the bootloader offset when a
-    merged image starts at flash address 0 (erased bytes before the bootloader); None if nowhere."""
-    for start in (0, layout.bootloader_offset(key)):
-        if len(data) >= start + _SEGMENT_AT and data[start] == IMAGE_MAGIC and not data[:start].strip(b"\xff"):
-            return start
-    return None
-
-
-def chip_name(chip_id):
-    """esptool's name for the chip with this image chip ID."""
-    from esptool.targets import CHIP_DEFS
-
-    for target in CHIP_DEFS.values():
-        if getattr(target, "IMAGE_CHIP_ID", None) == chip_id:
-            return target.CHIP_NAME
-    return _("chip id {number}").format(number=chip_id)
-
-
-def _combined_table(data, offset):
-    """The partition table inside a combined image written at `offset`, or None for a bare app image."""
-    at = layout.PARTITION_TABLE_OFFSET - offset
-    if data[at : at + 2] != b"\xaa\x50":
-        return None
-    return layout.parse_partition_table(data[at : at + layout.PARTITION_TABLE_LENGTH])
-
-
-def _app_version(data, app_at):
-    """The app's version: from its app description, else from MicroPython's banner inside it."""
-    at = app_at + _SEGMENT_AT
-    if len(data) >= at + _APP_DESC.size:
-        magic, version = _APP_DESC.unpack_from(data, at)
-        if magic == APP_DESC_MAGIC and version.strip(b"\0"):
-            return version.split(b"\0", 1)[0].decode("ascii", "replace")
-    # Releases leave the description's version empty; the REPL banner holds the git tag.
-    banner = _BANNER.search(data, max(app_at, 0))
-    return banner.group(1).decode("ascii") if banner else None
+    app_at = min(apps, default=layout.FACTORY.offset) - offset
+    check_app_image(data, start, name, key, _("bootloader"))
+    check_app_image(data, app_at, name, key, _("app"))
+    return ImageLayout(chip, app_version(data, app_at), table, offset)
 
 
 def _verify_cached(path, data, expected):

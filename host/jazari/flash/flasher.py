@@ -7,9 +7,12 @@ chip, MAC and flash size, and reports them; once every board has reported (or
 failed), `plan(found)` runs once, with the boards in port order, and returns
 what each one gets (a `Job`: the image and who the board belongs to), so roster
 rows are handed out in a fixed order. Then each thread loads esptool's stub,
-raises the line rate, writes its image with one `write_flash` call (which
-checks every chunk by MD5 afterwards) and lets the board go. A write that fails
-is tried once more at ROM_BAUD; a board that fails never stops the others.
+raises the line rate, writes its image in three `write_flash` calls (sealing.py:
+the mark, the body, the seal that makes /kit.json visible last; esptool checks
+each chunk by MD5 as it goes), checks every region once more by MD5 after the
+last write, and lets the board go. A write or check that fails is tried once
+more at ROM_BAUD; a board that fails never stops the others. Ctrl-C stops the
+boards not finished and still returns every Result (together.py).
 
 Threads, not processes: esptool keeps its state in each ESPLoader (one per
 port), except its output, which `esptool_output` routes to each thread's
@@ -17,6 +20,7 @@ board while flashing. Threads cost nothing to start, and the work is waiting
 on serial lines.
 """
 
+import hashlib
 import os
 import threading
 import time
@@ -28,6 +32,7 @@ from esptool.util import FatalError, flash_size_bytes
 
 from jazari.errors import JazariError
 from jazari.flash import esptool_output
+from jazari.flash.together import Gathering, Stop, interrupted_text
 from jazari.i18n import _
 
 try:
@@ -40,6 +45,9 @@ LINE_ERRORS = (serial.SerialException, OSError, _TermiosError)
 ROM_BAUD = 115200  # what every ROM bootloader speaks at first; the retry's rate too
 DEFAULT_BAUD = 921600
 CONNECT_ATTEMPTS = 3  # a board in download mode answers the first; a busy hub may need another
+STOP_TIMEOUT = 5.0  # seconds the boards get, after Ctrl-C, to let their closed ports go
+WRITE_STEPS = ("mark", "body", "seal")  # sealing.writes' order
+VERIFY_STEP = "verify"
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,7 @@ class Result:
     message: str = ""  # why it failed (translated), empty when it worked
     seconds: float = 0.0
     retried: bool = False
+    interrupted: bool = False  # Ctrl-C came before the board was finished: what it holds is not to be trusted
 
     @property
     def owner(self):
@@ -98,33 +107,50 @@ class Watch:
     def progress(self, port, fraction):
         """`fraction` (0 to 1) of the board's image is written."""
 
+    def writing(self, port, step):
+        """The board's write `step` begins: "mark", "body", "seal" (sealing.py), then "verify"."""
+
     def finished(self, result):
         pass
 
 
 def flash_boards(ports, plan, *, baud=DEFAULT_BAUD, watch=None):
-    """Flash every port at once; return one Result per port, in the order given."""
+    """Flash every port at once; return one Result per port, in the order given.
+
+    Ctrl-C (KeyboardInterrupt) stops every board not finished: their ports are
+    closed, their Results say `interrupted`, and the Results are returned all
+    the same, so the caller can still show the table.
+    """
     watch = watch or Watch()
-    gathering = _Gathering(ports, plan)
+    gathering = Gathering(ports, plan, line_failure)
+    stop = Stop()
     results = [Result(port) for port in ports]
+    finished = [threading.Event() for _ in ports]
     with esptool_output.routed_per_thread() as board_log:
-        threads = [
-            threading.Thread(target=_flash_one, args=(result, gathering, board_log, baud, watch), daemon=True)
-            for result in results
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        for result, done in zip(results, finished):
+            threading.Thread(
+                target=_flash_one, args=(result, gathering, board_log, baud, watch, stop, done), daemon=True
+            ).start()
+        try:
+            for done in finished:
+                # Not Thread.join: a join that Ctrl-C interrupts leaves the thread looking finished (CPython 3.11).
+                while not done.wait(0.1):
+                    pass
+        except KeyboardInterrupt:
+            stop.interrupt(gathering)
+            deadline = time.monotonic() + STOP_TIMEOUT
+            for result, done in zip(results, finished):
+                if not done.wait(max(0.0, deadline - time.monotonic())):
+                    mark_interrupted(result)  # still in esptool: not finished, whatever it does next
     return results
 
 
-def _flash_one(result, gathering, board_log, baud, watch):
+def _flash_one(result, gathering, board_log, baud, watch, stop, done):
     start = time.monotonic()
     watch.started(result.port)
     try:
         with board_log.routed(result.port, watch) as route:
-            _Board(result, gathering, baud, watch, route).flash()
+            _Board(result, gathering, baud, watch, route, stop).flash()
         result.ok = True
     except JazariError as failure:
         result.message = failure.message
@@ -132,15 +158,24 @@ def _flash_one(result, gathering, board_log, baud, watch):
         result.message = line_failure(result.port, failure).message
     finally:
         gathering.leave(result.port)  # no-op once it has reported
+        if stop.is_set() and not result.ok:
+            mark_interrupted(result)
         result.seconds = time.monotonic() - start
         watch.finished(result)
+        done.set()
+
+
+def mark_interrupted(result):
+    result.ok, result.interrupted = False, True
+    result.message = interrupted_text()
 
 
 class _Board:
     """One board's flashing, from the first SYNC to letting it go."""
 
-    def __init__(self, result, gathering, baud, watch, route):
+    def __init__(self, result, gathering, baud, watch, route, stop):
         self.result, self.gathering, self.baud, self.watch, self.route = result, gathering, baud, watch, route
+        self.stop = stop
         self.port = result.port
         self.esp = None
 
@@ -148,10 +183,12 @@ class _Board:
         from jazari.link.device import check_port
 
         check_port(self.port)  # busy or missing ports, in the link's own words
+        self.stop.enter(self)
         try:
             self._connect()
             found = self._identify()
             job = self.gathering.report(found)
+            self.stop.check()
             if isinstance(job, JazariError):
                 raise job
             self.result.job = job
@@ -159,7 +196,17 @@ class _Board:
             self._check(found, job.image)
             self._write_with_retry(job.image)
         finally:
+            self.stop.leave(self)
             self._close()
+
+    def cut(self):
+        """Close the board's port from another thread (Ctrl-C): esptool's next read or write fails."""
+        esp = self.esp
+        if esp is not None:
+            try:
+                esp._port.close()
+            except LINE_ERRORS:
+                pass
 
     def _connect(self):
         try:
@@ -206,21 +253,40 @@ class _Board:
         try:
             self._write(image, self.baud)
         except _WriteFailed:
-            if self.baud <= ROM_BAUD:
+            if self.baud <= ROM_BAUD or self.stop.is_set():
                 raise
             self.result.retried = True
             self._write(image, ROM_BAUD)
 
     def _write(self, image, baud):
-        chunks = sorted((offset, bytes(data)) for offset, data in image.chunks if data)
-        self.route.start(len(chunks))
+        """The image's three writes (sealing.py: mark, body, seal), then every written region checked by MD5."""
+        writes = image.writes or [[], image.chunks, []]  # an image without a filesystem to seal: one write
+        steps = [sorted((offset, bytes(data)) for offset, data in chunks if data) for chunks in writes]
+        self.route.start(sum(len(chunks) for chunks in steps))
         try:
             self.esp.flush_input()  # what a failed try left on the line
             if baud != self.esp._port.baudrate:
                 self.esp.change_baud(baud)
-            write_flash(self.esp, chunks, flash_size="keep")
+            for name, chunks in zip(WRITE_STEPS, steps):
+                self.stop.check()
+                self.watch.writing(self.port, name)
+                if chunks:
+                    write_flash(self.esp, chunks, flash_size="keep")
+            self.stop.check()
+            self.watch.writing(self.port, VERIFY_STEP)
+            self._verify(steps[1] + steps[2])  # what the flash must hold now: the mark is under the seal
         except (FatalError, *LINE_ERRORS) as failure:
             raise _WriteFailed(line_failure(self.port, failure).message) from None
+
+    def _verify(self, chunks):
+        """Every region as the board's flash holds it, by the MD5 the stub computes there; esptool checks
+        each write as it ends, this checks them all once the last is done (the seal over the mark too)."""
+        for offset, data in chunks:
+            if self.esp.flash_md5sum(offset, len(data)) != hashlib.md5(data).hexdigest():
+                raise _WriteFailed(
+                    _("The flash of the board on {port} does not hold what was written at {offset:#x} (checked "
+                      "after the last write): flash it again with a lower --baud.").format(port=self.port, offset=offset)
+                )
 
     def _close(self):
         """Let the board go: a real one is reset through RTS; a virtual one
@@ -267,44 +333,3 @@ def _connect_mode(port):
     """Virtual boards wait in download mode and have no DTR/RTS to reset them
     with; USB boards are reset into their bootloader through those lines."""
     return "no-reset" if is_virtual(port) else "default-reset"
-
-
-class _Gathering:
-    """Boards report what they are in parallel; `plan` runs once, when every
-    board has reported or failed, and each reporter gets its own Job back."""
-
-    def __init__(self, ports, plan):
-        self._ports = list(ports)
-        self._waiting = set(self._ports)
-        self._found = {}
-        self._jobs = None
-        self._plan = plan
-        self._ready = threading.Condition()
-
-    def report(self, found):
-        with self._ready:
-            self._found[found.port] = found
-            self._arrived(found.port)
-            while self._jobs is None:
-                self._ready.wait()
-            return self._jobs.get(found.port) or JazariError(
-                _("Nothing to flash on the board on {port}.").format(port=found.port)
-            )
-
-    def leave(self, port):
-        with self._ready:
-            if port in self._waiting:
-                self._arrived(port)
-
-    def _arrived(self, port):
-        self._waiting.discard(port)
-        if self._waiting:
-            return
-        found = [self._found[port] for port in self._ports if port in self._found]
-        try:
-            self._jobs = self._plan(found) if found else {}
-        except Exception as failure:  # every board waits for the plan: each must hear why there is none
-            refusal = failure if isinstance(failure, JazariError) else None
-            self._jobs = {board.port: refusal or line_failure(board.port, failure) for board in found}
-        finally:
-            self._ready.notify_all()

@@ -29,13 +29,13 @@ from pathlib import Path
 from littlefs import LittleFSError
 
 from jazari.errors import JazariError
-from jazari.flash import layout, vfs
+from jazari.flash import layout, sealing, vfs
 from jazari.flash.compiled import COMPILED_PACKAGE, compiled_firmware
 from jazari.flash.firmware import CHIP_NAMES, chip_key, describe_image
 from jazari.i18n import _
 from jazari.paths import firmware_dir
 
-KIT_JSON = "/kit.json"
+KIT_JSON = sealing.KIT_JSON
 LESSONS_DIR = "/lessons"
 MODELS_DIR = "models"  # /models in the filesystem, /rom/models in ROMFS
 LABELS_SUFFIX = ".txt"  # a model's labels, beside it (kit.Model.classify)
@@ -65,6 +65,8 @@ class FlashImage:
     total_bytes: int
     flash_size: int
     regions: list = field(default_factory=list)
+    firmware: str = ""  # how the firmware is named: its release, or "local file NAME, sha256 ..."
+    writes: list = field(default_factory=list)  # [mark, body, seal], each a list of chunks (sealing.py)
 
     def describe(self):
         """Rows (what, offset, size, contents) of strings, in flash order."""
@@ -112,12 +114,15 @@ def build_shared(firmware, *, flash_size, lessons=(), models=(), march="xtensawi
     part = layout.vfs_partition(table, flash_size)
     files = _vfs_files(tree, lessons, models_in_vfs, kit_in_rom)
     detail = _("kit, lessons: {lessons}, models: {models}") if not kit_in_rom else _("lessons: {lessons}, models: {models}")
+    kit = tree / COMPILED_PACKAGE
     return SharedImage(
+        kit_sha256=sealing.kit_digest((path, source.read_bytes()) for path, source in vfs.board_files(kit)),
         chip=CHIP_NAMES[key],
         flash_size=flash_size,
         regions=regions,
         vfs=_vfs_region(part, files, _disk_version(firmware.version), flash_size),
         vfs_detail=detail.format(lessons=len(lessons), models=len(models_in_vfs)),
+        firmware=firmware.label,
     )
 
 
@@ -140,12 +145,15 @@ class SharedImage:
     regions: list  # _Part: firmware, partition table, romfs
     vfs: _Filesystem
     vfs_detail: str
+    kit_sha256: str  # of the kit's files, wherever they go: /kit.json holds it, `jazari info` checks it
+    firmware: str = ""
 
     def for_board(self, identity=None):
         """The FlashImage of one board: the shared regions, and the filesystem with `identity` as /kit.json."""
         image, detail = self.vfs.image, self.vfs_detail
         if identity is not None:
-            contents = json.dumps(identity, ensure_ascii=False, sort_keys=True).encode()
+            record = dict(identity, **{sealing.KIT_DIGEST_KEY: self.kit_sha256})
+            contents = json.dumps(record, ensure_ascii=False, sort_keys=True).encode()
             try:
                 image = vfs.add_file(image, KIT_JSON, contents, self.vfs.disk_version)
             except LittleFSError as error:
@@ -163,6 +171,8 @@ class SharedImage:
             total_bytes=sum(len(data) for _offset, data in chunks),
             flash_size=self.flash_size,
             regions=[Region(r.what, r.offset, r.size, r.detail) for r in regions],
+            firmware=self.firmware,
+            writes=sealing.writes(chunks, self.vfs.offset, image, self.vfs.disk_version),
         )
 
 
@@ -190,7 +200,7 @@ def _existing(path, present, message):
 
 def _firmware_regions(data, found, firmware, romfs):
     """The firmware's chunks and the partition table the board will boot with."""
-    name = "MicroPython {}".format(firmware.version) if firmware.version else Path(firmware.path).name
+    name = firmware.label
     table = found.table
     if table is not None:
         if romfs is True and layout.romfs_partition(table) is None:

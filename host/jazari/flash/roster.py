@@ -32,6 +32,8 @@ TEAM_HEADERS = ("team", "équipe", "equipe", "group", "groupe", "الفريق")
 MAC_HEADERS = ("mac", "mac address", "adresse mac")
 BOARD_HEADERS = ("board", "carte", "البطاقة")
 _DELIMITERS = ",;\t"
+# Byte-order marks and the encodings they announce (UTF-8 without one is the default).
+_MARKS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 
 
 def normal_mac(text):
@@ -92,12 +94,14 @@ def _field(row, names):
 class Roster:
     def __init__(self, path):
         self.path = Path(path)
-        raw = self._read_bytes()
-        self._bom = raw.startswith(b"\xef\xbb\xbf")
-        text = raw.decode("utf-8-sig")
+        self._encoding, text = self._read_text()
         self.delimiter = _delimiter(text)
         reader = csv.DictReader(io.StringIO(text), delimiter=self.delimiter)
-        self.columns = [name for name in (reader.fieldnames or []) if name is not None]
+        try:
+            self.columns = [name for name in (reader.fieldnames or []) if name is not None]
+            rows = [{column: (row.get(column) or "") for column in self.columns} for row in reader]
+        except csv.Error:  # a field bigger than csv allows, a stray quote...: not a roster
+            raise self._not_text() from None
         if not self.columns or not (_has(self.columns, NAME_HEADERS) or _has(self.columns, TEAM_HEADERS)):
             raise JazariError(
                 _("The roster {path} needs a 'name' or 'team' column on its first line.").format(path=self.path)
@@ -107,17 +111,38 @@ class Roster:
                 self.columns.append(default)
         self.mac_column = next(c for c in self.columns if c.strip().lower() in MAC_HEADERS)
         self.board_column = next(c for c in self.columns if c.strip().lower() in BOARD_HEADERS)
-        rows = [{column: (row.get(column) or "") for column in self.columns} for row in reader]
+        rows = [{column: row.get(column, "") for column in self.columns} for row in rows]
         self.seats = [Seat(number, row) for number, row in enumerate(rows, 1) if any(v.strip() for v in row.values())]
         self._check_macs()
 
-    def _read_bytes(self):
+    def _read_text(self):
+        """(encoding to save it back in, text): UTF-8 with or without Excel's mark, or UTF-16 with its mark
+        (Excel's "Unicode text"); anything else is refused in one line, never a traceback."""
+        if self.path.is_dir():
+            raise JazariError(_("{path} is a folder, not a roster: give the CSV file.").format(path=self.path))
         try:
-            return self.path.read_bytes()
+            raw = self.path.read_bytes()
         except OSError as failure:
             raise JazariError(
                 _("Cannot read the roster {path}: {reason}").format(path=self.path, reason=failure.strerror)
             ) from None
+        encoding = next((name for mark, name in _MARKS if raw.startswith(mark)), "utf-8")
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError:
+            raise self._not_text() from None
+        if "\0" in text:  # binary that happens to decode, or UTF-16 without its mark
+            raise self._not_text()
+        if not text.strip():
+            raise JazariError(
+                _("The roster {path} is empty: its first line needs a 'name' or 'team' column.").format(path=self.path)
+            )
+        return encoding, text
+
+    def _not_text(self):
+        return JazariError(
+            _("The roster {path} is not a CSV text file: save it from the spreadsheet as CSV (UTF-8).").format(path=self.path)
+        )
 
     def _check_macs(self):
         seen = {}
@@ -161,7 +186,7 @@ class Roster:
         writer = csv.DictWriter(out, self.columns, delimiter=self.delimiter, lineterminator="\n")
         writer.writeheader()
         writer.writerows(seat.row for seat in self.seats)
-        data = (("\ufeff" if self._bom else "") + out.getvalue()).encode("utf-8")
+        data = out.getvalue().encode(self._encoding)  # with the mark it had (utf-8-sig and utf-16 write it)
         try:
             write_atomically(self.path, [data])
         except OSError as failure:

@@ -40,9 +40,11 @@ def info_rows(info):
 
 
 def do_info(args):
+    from jazari.flash.integrity import check_flashed
     from jazari.link.device import connect
 
     with connect(args.port) as device:
+        check_flashed(device, args.port)
         info = device.info()
     for label, value in identity_rows(info) + info_rows(info):
         console.say(f"{label}: {value}")
