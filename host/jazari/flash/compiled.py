@@ -37,6 +37,15 @@ def _sources(firmware_root):
     return sorted((Path(firmware_root) / COMPILED_PACKAGE).rglob("*.py"))
 
 
+def _tree_files(firmware_root):
+    """Every file the compiled tree copies: the kit, and boot.py, main.py and the rest too,
+    so an edit to any of them makes a new tree."""
+    return sorted(
+        path for path in Path(firmware_root).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    )
+
+
 @functools.lru_cache(maxsize=None)
 def _compiler_version(compiler):
     """What `mpy-cross --version` says: asked once per process, not once per board."""
@@ -45,7 +54,7 @@ def _compiler_version(compiler):
 
 @functools.lru_cache(maxsize=8)
 def _sources_digest(firmware_root, stamps):
-    """SHA-256 of the kit's sources; `stamps` (each file's name, size and mtime) keys the cache,
+    """SHA-256 of the tree's files; `stamps` (each file's name, size and mtime) keys the cache,
     so an edited file is hashed again and unchanged ones are read once per process."""
     digest = hashlib.sha256()
     for name, _size, _mtime in stamps:
@@ -57,7 +66,7 @@ def _sources_digest(firmware_root, stamps):
 def _key(firmware_root, march, compiler):
     stamps = tuple(
         (source.relative_to(firmware_root).as_posix(), stat.st_size, stat.st_mtime_ns)
-        for source in _sources(firmware_root)
+        for source in _tree_files(firmware_root)
         for stat in [source.stat()]
     )
     digest = hashlib.sha256(f"{march}\n{compiler}\n{_compiler_version(compiler)}".encode())
