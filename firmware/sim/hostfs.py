@@ -12,12 +12,19 @@
 # would leave its programs, and everything done through off_heap() is paid for
 # out of that ballast, so gc.mem_free() reads as on the board throughout.
 import gc
+import os
 import sys
 import vfs
+from micropython import const
+from uctypes import addressof as _addressof
 
 _MOUNT = "/.jazari-sim"
 _HOST = "/.jazari-host"
 sim_dir = None  # set by start.py: the host path of firmware/sim
+# The only host files a program may have opened for it: the scenario and the
+# microphone's WAV file the supervisor named (anything else is not there).
+_HOST_FILES = tuple(p for p in (os.getenv("JAZARI_SCENARIO"), os.getenv("JAZARI_MIC")) if p and p[:1] == "/")
+_ENOENT = const(2)
 _ballast = []  # bytearrays, never read, below the program's heap
 _holes = []  # what fills the holes the boot left (see _fill_holes)
 _PIECE_MIN = 16
@@ -135,9 +142,7 @@ def _above(holes, ceiling):
 
 def _end(blocks):
     # The address just past the highest of `blocks`' bytes (0 for none).
-    import uctypes
-
-    return max((uctypes.addressof(b) + len(b) for b in blocks), default=0)
+    return max((_addressof(b) + len(b) for b in blocks), default=0)
 
 
 def _hold(free, ceiling=None):
@@ -203,6 +208,8 @@ def with_host_path(fn, path):
     # call: whatever fn opens stays open after the host root goes away again.
     if not path.startswith("/"):
         return fn(path)  # a name such as "walking", not a file
+    if path not in _HOST_FILES:
+        raise OSError(_ENOENT)
     vfs.mount(vfs.VfsPosix("/"), _HOST, readonly=True)
     try:
         return fn(_HOST + path)

@@ -55,6 +55,7 @@ _freq = 240000000
 _pins = {}  # gpio -> [mode, pull, output level, driven-from-outside level, irq]
 
 
+_hostfs = None  # the kit's helper (hostfs.py), set by confine.py once it cannot be imported
 _in_irq = 0  # > 0 while a Timer or Pin callback runs (from the scheduler)
 
 
@@ -66,7 +67,10 @@ def _exit(code, why):
     events.emit("reset", why)
     os.unsetenv("MICROPYINSPECT")
     if _in_irq:
-        os.system("kill -TERM $PPID")
+        # The launcher's helper process (host/jazari/sim/launcher.py) sends the
+        # SIGTERM: a board has no shell to run `kill`, and neither has this one.
+        with open(int(os.getenv("JAZARI_KILL_FD")), "wb") as helper:
+            helper.write(b"k")
         time.sleep_ms(1000)
     raise SystemExit(code)
 
@@ -223,9 +227,7 @@ _LAZY = {
 def __getattr__(name):
     if name not in _LAZY:
         raise AttributeError(name)
-    import hostfs
-
-    module = hostfs.load(_LAZY[name])
+    module = _hostfs.load(_LAZY[name])
     for lazy, source in _LAZY.items():
         if source == _LAZY[name]:
             globals()[lazy] = getattr(module, lazy)
