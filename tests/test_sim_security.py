@@ -8,6 +8,7 @@ refuse, and where a program gets past them (the built-in modules are one
 """
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -153,3 +154,53 @@ def test_import_games_give_back_only_the_boards_modules_or_a_confined_builtin(bo
     code, out = run(board, BUILTIN_OS + f"print(os.system('touch {marker}') != 0)")
     assert (code, out) == (0, "True")
     assert not marker.exists()
+
+
+def jazari_sim(*args, env=None, tmp_path):
+    """`jazari sim ARGS` run until it prints its status line (then Ctrl-C) or ends."""
+    env = dict(os.environ, **(env or {}), JAZARI_RUNTIME_DIR=str(tmp_path / "runtime"))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jazari.cli", "sim", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True
+    )
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if "Ctrl-C" in line:
+                process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    return process.returncode, "".join(lines)
+
+
+@pytest.mark.parametrize(
+    "content", [b"\x00", os.urandom(65536), os.urandom(layout.FLASH_SIZE), bytes(layout.FLASH_SIZE)], ids=["one-byte", "random-64k", "random-4mb", "zeros-4mb"]
+)
+def test_a_bad_flash_file_is_refused_before_boot_in_one_line(tmp_path, content, sim_runtime_dir):
+    flash = tmp_path / "bad.bin"
+    flash.write_bytes(content)
+    code, out = jazari_sim("--flash", str(flash), "--unconfined", tmp_path=tmp_path)
+    lines = [line for line in out.splitlines() if "Unconfined" not in line]
+    assert code != 0 and len(lines) == 1 and str(flash) in lines[0] and "flash file" in lines[0], out
+    assert "Traceback" not in out and "running" not in out
+    assert flash.read_bytes() == content
+
+
+def test_without_bwrap_jazari_sim_refuses_and_names_the_package(tmp_path, sim_runtime_dir):
+    code, out = jazari_sim(env={"PATH": str(tmp_path)}, tmp_path=tmp_path)  # no bwrap on this PATH
+    assert code != 0 and out.count("\n") == 1 and "bubblewrap" in out and "--unconfined" in out, out
+
+
+def test_jazari_sim_unconfined_starts_with_a_warning(tmp_path, sim_runtime_dir):
+    code, out = jazari_sim("--unconfined", env={"PATH": str(tmp_path)}, tmp_path=tmp_path)
+    assert code == 0 and "Unconfined" in out and "sim-esp32-0" in out and "running" in out, out
+
+
+def test_the_kits_own_boards_run_stripped_and_warn_once_without_bwrap(virtual_boards, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(sandbox, "_warned", False)
+    (board,) = virtual_boards(1)  # confined=None: the kit's own use (jazari demo, these fixtures)
+    virtual_boards(1)
+    assert capsys.readouterr().err.count("not confined") == 1
+    fails(board, "import os\nos.system('true')", "AttributeError")
