@@ -6,11 +6,6 @@
 # gets past this layer still meets.
 import sys
 
-# Imported with this module, while firmware/sim is still reachable.
-import board_os
-import board_socket
-import board_uctypes
-
 _BOARD_MODULES = (
     ("board_os", ("os", "uos", "vfs")),
     ("board_socket", ("socket", "usocket")),
@@ -20,14 +15,17 @@ _BOARD_MODULES = (
 
 def confine(rom=None):
     """rom: the (address, size) of the mapped ROMFS image, if any."""
+    hostfs = sys.modules.pop("hostfs")
     for source, names in _BOARD_MODULES:
-        module = sys.modules.pop(source)
+        module = hostfs._import(source)
         module.__name__ = names[0]  # as errors name it on a board
         for name in names:
+            # The stand-ins hostfs loads later import the built-in ones.
+            hostfs.builtin_modules[name] = __import__(name)
             sys.modules[name] = module
     del sys.modules["confine"]
     if rom:
         sys.modules["uctypes"].allow_rom(*rom)
     import machine
 
-    machine._hostfs = sys.modules.pop("hostfs")
+    machine._hostfs = hostfs

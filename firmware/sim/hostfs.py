@@ -25,6 +25,7 @@ sim_dir = None  # set by start.py: the host path of firmware/sim
 # microphone's WAV file the supervisor named (anything else is not there).
 _HOST_FILES = tuple(p for p in (os.getenv("JAZARI_SCENARIO"), os.getenv("JAZARI_MIC")) if p and p[:1] == "/")
 _ENOENT = const(2)
+builtin_modules = {}  # name: the Unix port's module, where programs get the board's (confine.py)
 _ballast = []  # bytearrays, never read, below the program's heap
 _holes = []  # what fills the holes the boot left (see _fill_holes)
 _PIECE_MIN = 16
@@ -185,6 +186,8 @@ def _hold(free, ceiling=None):
 def _import(name):
     before = set(sys.modules)
     shadowed = sys.modules.pop(name, None)
+    boards = {module: sys.modules.get(module) for module in builtin_modules}
+    sys.modules.update(builtin_modules)
     vfs.mount(vfs.VfsPosix(sim_dir), _MOUNT, readonly=True)
     sys.path.insert(0, _MOUNT)
     try:
@@ -194,6 +197,7 @@ def _import(name):
         vfs.umount(_MOUNT)
         for added in [m for m in sys.modules if m not in before]:
             del sys.modules[added]
+        sys.modules.update(boards)
         if shadowed is not None:
             sys.modules[name] = shadowed
 

@@ -67,10 +67,9 @@ def _exit(code, why):
     events.emit("reset", why)
     os.unsetenv("MICROPYINSPECT")
     if _in_irq:
-        # The launcher's helper process (host/jazari/sim/launcher.py) sends the
-        # SIGTERM: a board has no shell to run `kill`, and neither has this one.
-        with open(int(os.getenv("JAZARI_KILL_FD")), "wb") as helper:
-            helper.write(b"k")
+        # SIGTERM from the launcher's helper (host/jazari/sim/launcher.py): a
+        # board has no shell to run `kill`, and nor has its sandbox.
+        open(int(os.getenv("JAZARI_KILL_FD")), "wb").write(b"k")
         time.sleep_ms(1000)
     raise SystemExit(code)
 
