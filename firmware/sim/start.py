@@ -35,11 +35,15 @@ From a Timer or Pin callback (a WDT expiring, machine.reset() in an IRQ) the
 scheduler would swallow SystemExit, so the process kills itself with SIGTERM
 after logging "reset <wdt|hard|...>": read the event log's last reset line.
 
-What the board sees: its own flash only. The host's root is unmounted and the
-LittleFS `vfs` partition is mounted at `/` (formatted at first boot if blank or
-damaged), sys.path is the ESP32 port's, then /boot.py and /main.py run as on a
-board: an exception is printed and the board stays up; main.py is skipped if
-boot.py failed or JAZARI_REPL is "raw"; Ctrl-C in main.py drops to the REPL.
+What the board sees: its own flash, through a board's modules. The host's
+root is unmounted and the LittleFS `vfs` partition is mounted at `/`
+(formatted at first boot if blank or damaged), sys.path is the ESP32 port's,
+programs import the board's os, vfs, socket and uctypes (confine.py; the
+built-in ones stay reachable to a determined program, which is why the host
+also confines the process: docs/security.md), then /boot.py and /main.py run
+as on a board: an exception is printed and the board stays up; main.py is
+skipped if boot.py failed or JAZARI_REPL is "raw"; Ctrl-C in main.py drops to
+the REPL.
 """
 
 import os
