@@ -17,7 +17,7 @@ import pytest
 
 from jazari.flash import layout
 from jazari.paths import firmware_dir
-from jazari.sim import sandbox
+from jazari.sim import sandbox, seccomp
 
 MPREMOTE = [sys.executable, "-m", "mpremote"]
 # The built-in modules, reached past the board's: what a clever student tries.
@@ -115,7 +115,7 @@ def test_a_socket_to_the_computer_is_refused(board):
         port = listener.getsockname()[1]
         connect = f"s = socket.socket()\ns.connect(socket.getaddrinfo('127.0.0.1', {port})[0][-1])"
         fails(board, f"import socket\n{connect}", "OSError")
-        fails(board, BUILTIN_SOCKET + connect, "ECONNREFUSED")  # its own loopback: nobody listens
+        fails(board, BUILTIN_SOCKET + connect, "EPERM")  # the seccomp filter; and its network is its own
         listener.settimeout(0.5)
         with pytest.raises(socket.timeout):
             listener.accept()
@@ -204,3 +204,14 @@ def test_the_kits_own_boards_run_stripped_and_warn_once_without_bwrap(virtual_bo
     virtual_boards(1)
     assert capsys.readouterr().err.count("not confined") == 1
     fails(board, "import os\nos.system('true')", "AttributeError")
+
+
+def test_an_unconfined_board_on_linux_x86_64_still_starts_no_program_and_opens_no_socket(virtual_boards, tmp_path):
+    if not seccomp.supported():
+        pytest.skip("the seccomp filter is built for Linux x86-64 only")
+    (board,) = virtual_boards(1, confined=False)
+    marker = tmp_path / "pwned"
+    code, out = run(board, BUILTIN_OS + f"print(os.system('touch {marker}') != 0)")
+    assert (code, out) == (0, "True")
+    assert not marker.exists()
+    fails(board, BUILTIN_SOCKET + "socket.socket()", "EPERM")

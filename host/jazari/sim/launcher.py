@@ -15,7 +15,8 @@ The other JAZARI_* variables come from the supervisor unchanged. The exit
 code is MicroPython's: see docs/virtual-board.md for what each one means.
 
 Before MicroPython runs, the process gets limits (memory, open files, file
-size: see `limit`), and a forked helper that ends it with SIGTERM when
+size: see `limit`), a seccomp filter on Linux x86-64 (seccomp.py: no exec,
+no sockets, no ptrace or mounts), and a forked helper that ends it with SIGTERM when
 firmware/sim/machine.py writes a byte to JAZARI_KILL_FD (a reset from an
 interrupt handler; a board has no `kill` to run, and nor has the sandbox).
 """
@@ -28,6 +29,8 @@ import resource
 import signal
 import sys
 import termios
+
+from jazari.sim import seccomp
 
 
 def romfs_partition(flash_path):
@@ -125,6 +128,7 @@ def main(argv):
     # start.py sets MICROPYINSPECT (the REPL after the script, as `-i` would)
     # once the board's flash is mounted, and clears it for machine.reset().
     limit(int(heapsize))
+    seccomp.install()
     return micropython_run.run_main(["micropython", "-X", f"heapsize={heapsize}", start_script])
 
 

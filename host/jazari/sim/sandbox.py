@@ -18,7 +18,6 @@ import sysconfig
 from importlib.util import find_spec
 from pathlib import Path
 
-from jazari.console import console
 from jazari.errors import JazariError
 from jazari.i18n import _
 
@@ -117,6 +116,8 @@ def use_sandbox(confined):
             )
         )
     if not _warned:
+        from jazari.console import console
+
         _warned = True
         console.warn(_("This virtual board is not confined by the system (no bubblewrap here): run only code you trust on it."))
     return False
