@@ -16,6 +16,17 @@ class BadFlashFile(JazariError):
     """The --flash file cannot be a virtual board's flash."""
 
 
+def read_partitions(path):
+    """The partitions of the flash file's table; () when it has none or it is damaged."""
+    with open(path, "rb") as flash:
+        flash.seek(layout.PARTITION_TABLE_OFFSET)
+        table = flash.read(layout.PARTITION_TABLE_LENGTH)
+    try:
+        return layout.parse_partition_table(table)
+    except JazariError:
+        return ()
+
+
 def check_flash_file(path):
     """Raise BadFlashFile unless `path` is a flash image a virtual board boots from."""
     size = os.path.getsize(path)
@@ -26,13 +37,7 @@ def check_flash_file(path):
                 " give a virtual board's flash file, or a new file name to make a fresh one."
             ).format(flash=path, size=size, expected=layout.FLASH_SIZE)
         )
-    with open(path, "rb") as flash:
-        flash.seek(layout.PARTITION_TABLE_OFFSET)
-        table = flash.read(layout.PARTITION_TABLE_LENGTH)
-    try:
-        parts = layout.parse_partition_table(table)
-    except JazariError:
-        parts = ()
+    parts = read_partitions(path)
     vfs = layout.vfs_partition(parts, size) if parts else None
     if vfs is None or not all(0 < part.offset < part.end <= size for part in parts + (vfs,)):
         raise BadFlashFile(

@@ -35,17 +35,11 @@ from jazari.sim import seccomp
 
 def romfs_partition(flash_path):
     """(offset, size) of the ROMFS partition in the flash file, or None."""
-    from jazari.errors import JazariError
     from jazari.flash import layout
+    from jazari.sim.flash_file import read_partitions
 
-    with open(flash_path, "rb") as flash:
-        flash.seek(layout.PARTITION_TABLE_OFFSET)
-        table = flash.read(layout.PARTITION_TABLE_LENGTH)
-    try:
-        parts = layout.parse_partition_table(table)
-    except JazariError:
-        return None  # a damaged table: the board boots without ROMFS, as the port would
-    part = layout.romfs_partition(parts)
+    # A damaged table: the board boots without ROMFS, as the port would.
+    part = layout.romfs_partition(read_partitions(flash_path))
     return (part.offset, part.size) if part is not None else None
 
 
