@@ -68,8 +68,13 @@ def _exit(code, why):
     os.unsetenv("MICROPYINSPECT")
     if _in_irq:
         # SIGTERM from the launcher's helper (host/jazari/sim/launcher.py): a
-        # board has no shell to run `kill`, and nor has its sandbox.
-        open(int(os.getenv("JAZARI_KILL_FD")), "wb").write(b"k")
+        # board has no shell to run `kill`, and nor has its sandbox. Started
+        # without the launcher (tests of the port itself), the shell's kill.
+        helper = os.getenv("JAZARI_KILL_FD")
+        if helper:
+            open(int(helper), "wb").write(b"k")
+        else:
+            os.system("kill -TERM $PPID")
         time.sleep_ms(1000)
     raise SystemExit(code)
 
