@@ -222,3 +222,10 @@ def test_an_unconfined_board_on_linux_x86_64_still_starts_no_program_and_opens_n
     assert (code, out) == (0, "True")
     assert not marker.exists()
     fails(board, BUILTIN_SOCKET + "socket.socket()", "EPERM")
+
+
+def test_open_files_are_limited(board):
+    # Files of the computer (here the kit's, read-only) are the process's file
+    # descriptors: RLIMIT_NOFILE stops a program that opens them without end.
+    boot = firmware_dir() / "boot.py"
+    fails(board, BUILTIN_VFS + f"vfs.mount(vfs.VfsPosix('/'), '/host')\nkept = [open('/host{boot}') for i in range(200)]", "OSError: 24")  # EMFILE
