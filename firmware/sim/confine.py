@@ -26,6 +26,3 @@ def confine(rom=None):
     del sys.modules["confine"]
     if rom:
         sys.modules["uctypes"].allow_rom(*rom)
-    import machine
-
-    machine._hostfs = hostfs

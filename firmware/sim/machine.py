@@ -13,6 +13,7 @@ from micropython import const
 from umachine import *  # noqa: F401,F403  (Signal, PinBase, mem8, time_pulse_us)
 from umachine import PinBase
 import events
+import hostfs as _hostfs  # kept here: confine.py makes `import hostfs` fail for programs
 
 PWRON_RESET = const(1)
 HARD_RESET = const(2)
@@ -55,7 +56,6 @@ _freq = 240000000
 _pins = {}  # gpio -> [mode, pull, output level, driven-from-outside level, irq]
 
 
-_hostfs = None  # the kit's helper (hostfs.py), set by confine.py once it cannot be imported
 _in_irq = 0  # > 0 while a Timer or Pin callback runs (from the scheduler)
 
 
