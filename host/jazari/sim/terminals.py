@@ -116,14 +116,19 @@ class Child:
         if not _SEES_HANDLERS or self.process.poll() is not None or self.pid is None:
             return False
         pid = self.pid
-        os.kill(pid, signal.SIGSTOP)
+        # Confined, MicroPython is not our child (no zombie keeps its pid): it
+        # can vanish at any step when a reset kills bwrap meanwhile.
         try:
-            if not (_stopped(pid) and _catches_sigint(pid)):
-                return False
-            os.kill(pid, signal.SIGINT)
-            return True
-        finally:
-            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                if not (_stopped(pid) and _catches_sigint(pid)):
+                    return False
+                os.kill(pid, signal.SIGINT)
+                return True
+            finally:
+                os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            return False
 
 
 # termios speed codes (B115200...) to bits a second; B0 and custom rates are unknown.
