@@ -448,3 +448,15 @@ def test_profiles_have_their_chips_pins_and_functions(make_board, profile, tempe
         JAZARI_PROFILE=profile,
     )
     assert answers(out) == [repr([temperature]), f"Pin({valid_pin})", "invalid pin", str(regions)]
+
+
+def test_a_flash_without_room_for_files_ends_the_process_before_any_repl(make_board):
+    # The host refuses such a file (jazari.sim.flash_file); start.py, given it
+    # anyway, must not leave a REPL on the computer's root either.
+    board = make_board()
+    whole_chip = layout.Partition("factory", layout.TYPE_APP, layout.SUBTYPE_FACTORY, 0x10000, layout.FLASH_SIZE - 0x10000)
+    with open(board.flash, "r+b") as flash:
+        flash.seek(layout.PARTITION_TABLE_OFFSET)
+        flash.write(layout.build_partition_table((layout.NVS, whole_chip)))
+    code, out = board.boot("import os", "print('REPL', os.listdir('/'))")
+    assert code == 6 and "no vfs partition" in out and "REPL" not in out, out

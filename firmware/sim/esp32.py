@@ -131,7 +131,7 @@ def __getattr__(name):
     # NVS is rarely used: its code loads from firmware/sim on first use.
     if name != "NVS":
         raise AttributeError(name)
-    import hostfs
+    from machine import _hostfs as hostfs
 
     global NVS
     NVS = hostfs.load("esp32_nvs").NVS

@@ -11,6 +11,7 @@ _IOCTL_BLOCK_COUNT = const(4)
 _IOCTL_BLOCK_SIZE = const(5)
 _IOCTL_BLOCK_ERASE = const(6)
 _ERASE_CHUNK = const(512)
+_EINVAL = const(22)
 
 _flash = None
 _size = 0
@@ -28,7 +29,15 @@ def flash_size():
     return _size
 
 
+def _within(addr, size):
+    # The flash file never grows: an address past the chip's end fails, as
+    # esp_flash_* does on a board (ESP_ERR_INVALID_ARG, an OSError there).
+    if addr < 0 or size < 0 or addr + size > _size:
+        raise OSError(_EINVAL)
+
+
 def read(addr, buf):
+    _within(addr, len(buf))
     _flash.seek(addr)
     _flash.readinto(buf)
 
@@ -36,12 +45,14 @@ def read(addr, buf):
 def write(addr, buf):
     # NOR flash could only clear bits here; LittleFS always erases first, so a
     # plain overwrite behaves the same and costs no read-back.
+    _within(addr, len(buf))
     _flash.seek(addr)
     _flash.write(buf)
 
 
 def erase(addr, size):
     global _erased
+    _within(addr, size)
     if _erased is None:
         _erased = b"\xff" * _ERASE_CHUNK
     _flash.seek(addr)

@@ -12,12 +12,22 @@
 # would leave its programs, and everything done through off_heap() is paid for
 # out of that ballast, so gc.mem_free() reads as on the board throughout.
 import gc
+import os
 import sys
 import vfs
+from micropython import const
+from uctypes import addressof as _addressof
 
 _MOUNT = "/.jazari-sim"
 _HOST = "/.jazari-host"
 sim_dir = None  # set by start.py: the host path of firmware/sim
+# The only host files a program may have opened for it: the scenario and the
+# microphone's WAV file the supervisor named (anything else is not there).
+_HOST_FILES = tuple(p for p in (os.getenv("JAZARI_SCENARIO"), os.getenv("JAZARI_MIC")) if p and p[:1] == "/")
+_ENOENT = const(2)
+# name: the Unix port's module, where programs get the board's; filled when
+# start.py confines the board (confine.py), empty where the stand-ins run alone.
+builtin_modules = {}
 _ballast = []  # bytearrays, never read, below the program's heap
 _holes = []  # what fills the holes the boot left (see _fill_holes)
 _PIECE_MIN = 16
@@ -135,9 +145,7 @@ def _above(holes, ceiling):
 
 def _end(blocks):
     # The address just past the highest of `blocks`' bytes (0 for none).
-    import uctypes
-
-    return max((uctypes.addressof(b) + len(b) for b in blocks), default=0)
+    return max((_addressof(b) + len(b) for b in blocks), default=0)
 
 
 def _hold(free, ceiling=None):
@@ -180,6 +188,8 @@ def _hold(free, ceiling=None):
 def _import(name):
     before = set(sys.modules)
     shadowed = sys.modules.pop(name, None)
+    boards = {module: sys.modules.get(module) for module in builtin_modules}
+    sys.modules.update(builtin_modules)
     vfs.mount(vfs.VfsPosix(sim_dir), _MOUNT, readonly=True)
     sys.path.insert(0, _MOUNT)
     try:
@@ -189,6 +199,7 @@ def _import(name):
         vfs.umount(_MOUNT)
         for added in [m for m in sys.modules if m not in before]:
             del sys.modules[added]
+        sys.modules.update(boards)
         if shadowed is not None:
             sys.modules[name] = shadowed
 
@@ -203,6 +214,8 @@ def with_host_path(fn, path):
     # call: whatever fn opens stays open after the host root goes away again.
     if not path.startswith("/"):
         return fn(path)  # a name such as "walking", not a file
+    if builtin_modules and path not in _HOST_FILES:
+        raise OSError(_ENOENT)  # a confined board's program asked (tests of the stand-ins may)
     vfs.mount(vfs.VfsPosix("/"), _HOST, readonly=True)
     try:
         return fn(_HOST + path)

@@ -4,7 +4,7 @@
 # with no device raises OSError(ENODEV), as a real bus does.
 import os
 from micropython import const
-import hostfs
+from machine import _hostfs as hostfs
 
 _ENODEV = const(19)
 _MPU6050 = const(0x68)

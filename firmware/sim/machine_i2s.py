@@ -38,7 +38,7 @@ class _Tone:
 
 class _Wav:
     def __init__(self, path):
-        import hostfs
+        from machine import _hostfs as hostfs
 
         self._file = hostfs.with_host_path(lambda p: open(p, "rb"), path)
         f = self._file

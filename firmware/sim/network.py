@@ -4,7 +4,7 @@
 
 
 def __getattr__(name):
-    import hostfs
+    from machine import _hostfs as hostfs
 
     body = hostfs.load("network_wlan")
     namespace = globals()

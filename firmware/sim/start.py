@@ -31,22 +31,30 @@ Exit codes (the next boot's JAZARI_RESET_CAUSE in brackets):
   2  machine.reset()                                                    [2 HARD_RESET]
   3  watchdog: see below                                               [3 WDT_RESET]
   4  wake from machine.deepsleep(ms); the process slept already         [4 DEEPSLEEP_RESET]
+  6  the flash cannot boot (no vfs partition, or it could not be mounted)
   7  machine.bootloader(): restart in download mode
   other: the interpreter failed (treat it as a crash, then power on again [1])
 From a Timer or Pin callback (a WDT expiring, machine.reset() in an IRQ) the
 scheduler would swallow SystemExit, so the process kills itself with SIGTERM
 after logging "reset <wdt|hard|...>": read the event log's last reset line.
 
-What the board sees: its own flash only. The host's root is unmounted and the
-LittleFS `vfs` partition is mounted at `/` (formatted at first boot if blank or
-damaged), sys.path is the ESP32 port's, then /boot.py and /main.py run as on a
-board: an exception is printed and the board stays up; main.py is skipped if
-boot.py failed or JAZARI_REPL is "raw"; Ctrl-C in main.py drops to the REPL.
+What the board sees: its own flash, through a board's modules. The host's
+root is unmounted and the LittleFS `vfs` partition is mounted at `/`
+(formatted at first boot if blank or damaged), sys.path is the ESP32 port's,
+programs import the board's os, vfs, socket and uctypes (confine.py; the
+built-in ones stay reachable to a determined program, which is why the host
+also confines the process: docs/security.md), then /boot.py and /main.py run
+as on a board: an exception is printed and the board stays up; main.py is
+skipped if boot.py failed or JAZARI_REPL is "raw"; Ctrl-C in main.py drops to
+the REPL.
 """
 
 import os
 import sys
 import vfs
+from micropython import const
+
+_EXIT_BAD_FLASH = const(6)
 
 _FIRST_BOOT_PY = """\
 # This file is executed on every boot (including wake-boot from deepsleep)
@@ -79,23 +87,27 @@ def _mount_flash(bdev):
 def _mount_rom():
     addr = os.getenv("JAZARI_ROM_ADDR")
     if not addr:
-        return False
+        return None
     import uctypes
 
     image = uctypes.bytearray_at(int(addr, 0), int(os.getenv("JAZARI_ROM_SIZE"), 0))
     try:
         vfs.mount(vfs.VfsRom(image), "/rom")
     except OSError:
-        return False  # as the port does with a blank romfs partition
-    return True
+        return None  # as the port does with a blank romfs partition
+    return int(addr, 0), len(image)
 
 
-def _run(name, namespace):
+def _refuse(why):
+    # Exit code 6 (see the list above): this flash cannot boot.
+    print("virtual board: " + why)
+    raise SystemExit(_EXIT_BAD_FLASH)
+
+
+def _run(name, namespace, os=os, sys=sys):
     # pyexec_file_if_exists(): True when the file is absent or ran to the end.
-    # Runs after the globals are cleared, so its modules are local names.
-    import os
-    import sys
-
+    # Runs after the globals are cleared, so its modules are bound at
+    # definition: the built-in os, where programs import the board's.
     try:
         f = open(name)
     except OSError:
@@ -121,16 +133,18 @@ def _start():
     sys.path[0] = sim
     flash = os.getenv("JAZARI_FLASH")
     if not flash:
-        print("virtual board: JAZARI_FLASH is not set")
-        os.unsetenv("MICROPYINSPECT")
-        raise SystemExit(1)
-    os.putenv("MICROPYINSPECT", "1")
+        _refuse("JAZARI_FLASH is not set")
+    # MICROPYINSPECT (the REPL after this script) is set only once the board's
+    # flash is mounted: whatever fails before ends the process, rather than
+    # leaving a REPL on the host's root.
+    os.unsetenv("MICROPYINSPECT")
 
     # Everything needed from the host is imported or opened before its root goes.
     import time
     import flashdev
     import events
     import hostfs
+    import confine
 
     hostfs.sim_dir = sim
     flashdev.open_flash(flash)
@@ -143,14 +157,18 @@ def _start():
 
     profile = os.getenv("JAZARI_PROFILE") or "esp32"
     events.emit("boot", "%d %s %d" % (machine.reset_cause(), profile, time.time_ns() // 1000))
-    bdev = esp32.Partition.find(esp32.Partition.TYPE_DATA, label="vfs")[0]
+    found = esp32.Partition.find(esp32.Partition.TYPE_DATA, label="vfs")
+    if not found:
+        _refuse("the flash holds no vfs partition")
 
     vfs.umount("/")
-    _mount_flash(bdev)
+    _mount_flash(found[0])
     rom = _mount_rom()
     os.chdir("/")
     sys.path[:] = ["", ".frozen"] + (["/rom", "/rom/lib"] if rom else []) + ["/lib"]
     sys.argv[:] = []
+    confine.confine(rom)
+    os.putenv("MICROPYINSPECT", "1")
 
 
 def _sweep():
@@ -177,9 +195,9 @@ def _boot():
     _start()
     namespace = sweep()  # boot.py, main.py and the REPL share it, as on a board
     if os.getenv("JAZARI_HEAP"):
-        import hostfs
+        from machine import _hostfs
 
-        hostfs.reserve(int(os.getenv("JAZARI_HEAP")))
+        _hostfs.reserve(int(os.getenv("JAZARI_HEAP")))
     # ports/esp32/main.c runs main.py only from the friendly REPL: a soft
     # reset in the raw REPL (mpremote's) runs boot.py alone.
     if os.getenv("JAZARI_SAFE_BOOT"):

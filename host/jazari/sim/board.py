@@ -27,7 +27,9 @@ from pathlib import Path
 from jazari.errors import JazariError
 from jazari.i18n import _
 from jazari.paths import firmware_dir
+from jazari.sim.flash_file import check_flash_file
 from jazari.sim.profiles import check_scenario, get_profile
+from jazari.sim.sandbox import use_sandbox
 
 START_TIMEOUT = 90  # seconds; a loaded classroom laptop may boot many boards at once
 STOP_TIMEOUT = 5
@@ -85,10 +87,16 @@ class VirtualBoard:
     missing); `workdir`: where its files go (default: a temporary folder
     removed at stop); `name`: its registry name (default `sim-<profile>-<n>`);
     `download_mode`: start in the ROM bootloader, as if BOOT were held at
-    reset (esptool flashes it; it boots MicroPython once esptool lets go)."""
+    reset (esptool flashes it; it boots MicroPython once esptool lets go);
+    `confined`: run MicroPython inside bubblewrap (docs/security.md): True
+    requires it on Linux, False does without, None (the kit's own uses)
+    confines where bwrap exists and warns once where it does not."""
 
-    def __init__(self, profile="esp32", scenario=None, baud=None, flash=None, workdir=None, name=None, download_mode=False):
+    def __init__(
+        self, profile="esp32", scenario=None, baud=None, flash=None, workdir=None, name=None, download_mode=False, confined=None
+    ):
         self.profile = get_profile(profile)
+        self.confined = confined
         self.download_mode = download_mode  # started with BOOT held: its ROM bootloader waits for esptool
         self.scenario = check_scenario(scenario)
         self.baud = baud
@@ -111,10 +119,13 @@ class VirtualBoard:
 
     def launch(self):
         check_platform()
+        confined = use_sandbox(self.confined)
         if not self.flash.exists():
             from jazari.flash.vfs import new_flash_file
 
             new_flash_file(self.flash, chip=self.profile.chip.lower().replace("-", ""), march=NATIVE_MARCH)
+        elif not self.download_mode:
+            check_flash_file(self.flash)  # in download mode esptool is about to write it
         self.events_file.touch()
         config = {
             "profile": self.profile.name,
@@ -129,6 +140,7 @@ class VirtualBoard:
             "start": os.environ.get("JAZARI_SIM_START") or str(firmware_dir() / "sim" / "start.py"),
             "scratch": str(self.workdir) if self._own_workdir else None,
             "download_mode": self.download_mode,
+            "confined": confined,
         }
         with open(self.log_file, "ab") as log:
             self._process = subprocess.Popen(

@@ -29,6 +29,11 @@ def register(subparsers):
         action="store_true",
         help=_("start in the ROM bootloader, as if BOOT were held at reset: esptool can flash the boards"),
     )
+    sim.add_argument(
+        "--unconfined",
+        action="store_true",
+        help=_("for development only: run without bubblewrap, so code on the board can reach this computer"),
+    )
     cable = sim.add_mutually_exclusive_group()
     cable.add_argument("--unplug", metavar=_("NAME"), help=_("pull the USB cable of the running virtual board NAME (e.g. sim-esp32-0)"))
     cable.add_argument("--replug", metavar=_("NAME"), help=_("plug it in again: the same port, the board boots from power-on"))
@@ -67,6 +72,8 @@ def do_sim(args):
         return do_cable(args.unplug or args.replug, plug=bool(args.replug))
     _check(args)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    if args.unconfined:
+        console.warn(_("Unconfined virtual boards: code on them can read and change this computer's files. Run only code you trust."))
     boards = start_boards(
         args.count,
         profile=args.board,
@@ -74,6 +81,7 @@ def do_sim(args):
         baud=args.baud,
         flash=args.flash,
         download_mode=args.download_mode,
+        confined=not args.unconfined,
     )
     try:
         for board in boards:

@@ -13,30 +13,33 @@ for `uctypes.bytearray_at`, memory-mapped flash that costs no heap.
 
 The other JAZARI_* variables come from the supervisor unchanged. The exit
 code is MicroPython's: see docs/virtual-board.md for what each one means.
+
+Before MicroPython runs, the process gets limits (memory, open files, file
+size: see `limit`), a seccomp filter on Linux x86-64 (seccomp.py: no exec,
+no sockets, no ptrace or mounts), and a forked helper that ends it with SIGTERM when
+firmware/sim/machine.py writes a byte to JAZARI_KILL_FD (a reset from an
+interrupt handler; a board has no `kill` to run, and nor has the sandbox).
 """
 
 import ctypes
 import fcntl
 import mmap
 import os
+import resource
 import signal
 import sys
 import termios
 
+from jazari.sim import seccomp
+
 
 def romfs_partition(flash_path):
     """(offset, size) of the ROMFS partition in the flash file, or None."""
-    from jazari.errors import JazariError
     from jazari.flash import layout
+    from jazari.sim.flash_file import read_partitions
 
-    with open(flash_path, "rb") as flash:
-        flash.seek(layout.PARTITION_TABLE_OFFSET)
-        table = flash.read(layout.PARTITION_TABLE_LENGTH)
-    try:
-        parts = layout.parse_partition_table(table)
-    except JazariError:
-        return None  # a damaged table: the board boots without ROMFS, as the port would
-    part = layout.romfs_partition(parts)
+    # A damaged table: the board boots without ROMFS, as the port would.
+    part = layout.romfs_partition(read_partitions(flash_path))
     return (part.offset, part.size) if part is not None else None
 
 
@@ -59,6 +62,41 @@ def map_romfs(flash_path):
     return ctypes.addressof((ctypes.c_char * size).from_buffer(view)), size
 
 
+MEMORY_MARGIN = 512 * 1024 * 1024  # address space for Python, its libraries and the mapped flash
+OPEN_FILES = 64  # a board's program opens a few files at a time
+FILE_SIZE = 64 * 1024 * 1024  # no file grows past this: the flash is 4 MB, the event log grows slowly
+
+
+def limit(heapsize):
+    """Bound what MicroPython can take from the computer (soft and hard limits:
+    the program cannot raise them again)."""
+    for which, value in (
+        (resource.RLIMIT_AS, heapsize + MEMORY_MARGIN),
+        (resource.RLIMIT_NOFILE, OPEN_FILES),
+        (resource.RLIMIT_FSIZE, FILE_SIZE),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        soft, hard = resource.getrlimit(which)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(which, (value, value))
+
+
+def start_kill_helper():
+    """Fork the helper that sends this process SIGTERM; return the fd that asks it."""
+    reader, writer = os.pipe()
+    if os.fork() == 0:
+        try:
+            os.close(writer)
+            for fd in (0, 1, 2):
+                os.close(fd)  # the board's terminal hangs up when MicroPython ends, not later
+            if os.read(reader, 1):  # b"" once the process ended without asking
+                os.kill(os.getppid(), signal.SIGTERM)
+        finally:
+            os._exit(0)
+    os.close(reader)
+    return writer
+
+
 def take_terminal():
     """Become the controlling process of stdin's terminal (we lead a new session)."""
     request = getattr(termios, "TIOCSCTTY", None)
@@ -78,11 +116,13 @@ def main(argv):
     rom = map_romfs(flash) if flash and os.path.isfile(flash) else None
     if rom:
         os.environ["JAZARI_ROM_ADDR"], os.environ["JAZARI_ROM_SIZE"] = str(rom[0]), str(rom[1])
+    os.environ["JAZARI_KILL_FD"] = str(start_kill_helper())
     import micropython_run
 
-    # The REPL after the script, as `-i` would, but start.py can cancel it
-    # (machine.reset() unsets MICROPYINSPECT so that SystemExit ends the process).
-    os.environ["MICROPYINSPECT"] = "1"
+    # start.py sets MICROPYINSPECT (the REPL after the script, as `-i` would)
+    # once the board's flash is mounted, and clears it for machine.reset().
+    limit(int(heapsize))
+    seccomp.install()
     return micropython_run.run_main(["micropython", "-X", f"heapsize={heapsize}", start_script])
 
 

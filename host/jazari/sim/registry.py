@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 _MAX_BOARDS = 256
+_SUPERVISOR = b"jazari.sim.supervisor"
 
 
 def runtime_dir():
@@ -33,13 +34,21 @@ def runtime_dir():
 
 
 def _alive(pid):
+    """Whether `pid` is a running supervisor (on Linux its command line says
+    so: a killed supervisor's number may have gone to another program)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return _SUPERVISOR in cmdline.read()
+    except FileNotFoundError:
+        return not os.path.isdir("/proc/self")  # no /proc (macOS): the signal test is all there is
+    except OSError:
+        return True
 
 
 def _read(entry_file):
@@ -60,11 +69,25 @@ def _try_claim(entry_file):
     return True
 
 
+def remove_stale_links():
+    """Remove the port links a killed supervisor left: they point at a
+    pseudo-terminal the system may since have given to another program."""
+    folder = runtime_dir()
+    for link in folder.iterdir():
+        if not link.is_symlink() or "." in link.name:
+            continue  # a link being made (`<name>.<pid>`) is its maker's
+        entry = _read(folder / "boards" / f"{link.name}.json")
+        owned = entry is not None and entry.get("device", os.readlink(link)) == os.readlink(link)
+        if not owned:
+            link.unlink(missing_ok=True)
+
+
 def claim(profile, name=None):
     """Reserve a board name for this process: `name`, or the first free `sim-<profile>-<n>`."""
     boards = runtime_dir() / "boards"
     with open(boards / ".lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one claim at a time: parallel starts get distinct names
+        remove_stale_links()
         if name:
             return name if _try_claim(boards / f"{name}.json") else None
         for index in range(_MAX_BOARDS):
@@ -95,6 +118,7 @@ def board_entry(name):
 def running_boards():
     """The boards whose supervisor is alive, sorted by name; each a dict with
     name, pid, port, profile, chip, uid, flash, events."""
+    remove_stale_links()
     boards = runtime_dir() / "boards"
     entries = (_read(path) for path in sorted(boards.glob("*.json")))
     return [entry for entry in entries if entry and "port" in entry]

@@ -48,7 +48,7 @@ import signal
 import sys
 import time
 
-from jazari.sim import registry
+from jazari.sim import registry, sandbox
 from jazari.sim.profiles import get_profile
 from jazari.sim.rom_bootloader import RomBootloader
 from jazari.sim.stream import LineRate, RawRestart, ReplMode
@@ -67,6 +67,7 @@ MAX_PAUSE = 2.0
 # port leaving its REPL (Ctrl-D, sys.exit, machine.soft_reset): a soft reset.
 # The next boot's cause goes to the child in JAZARI_RESET_CAUSE.
 PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
+EXIT_BAD_FLASH = 6  # start.py: this flash cannot boot (a board's bootloader stops and resets)
 EXIT_BOOTLOADER = 7
 _HARD_EXITS = {
     HARD_RESET: (HARD_RESET, "software"),
@@ -97,7 +98,7 @@ def reset_kind(code, asked, logged=None):
         return SOFT_RESET, None
     if code in _HARD_EXITS:
         return _HARD_EXITS[code]
-    if code < 0:
+    if code < 0 or code == EXIT_BAD_FLASH:
         return HARD_RESET, "panic"
     return SOFT_RESET, None
 
@@ -171,8 +172,12 @@ class Supervisor:
 
     def _spawn(self, cause=PWRON_RESET, raw=False):
         argv = [sys.executable, "-m", "jazari.sim.launcher", str(self.profile.heapsize), self.config["start"]]
+        env = self._child_env(cause, raw)
+        confined = self.config.get("confined", False)
+        if confined:
+            argv, env = sandbox.command(argv, self.config), sandbox.environment(env)
         self.events_mark = os.path.getsize(self.config["events"])
-        self.child = Child(argv, self._child_env(cause, raw), os.path.dirname(self.config["events"]))
+        self.child = Child(argv, env, os.path.dirname(self.config["events"]), confined)
         self.mode = ReplMode()
         self.restart = RawRestart() if raw else None
         self.respawn_at = None
@@ -212,7 +217,7 @@ class Supervisor:
             self._announce(error=f"MicroPython exited with code {code} while booting")
             raise Stopped
         if rom == "panic":
-            why = signal.Signals(-code).name
+            why = signal.Signals(-code).name if code < 0 else "its flash cannot boot"
             self.to_tool += f"\r\nGuru Meditation Error: MicroPython died ({why}). Rebooting...\r\n".encode()
         self.to_tool += b"\r\n" + self.profile.reset_text(rom).encode() if rom else SOFT_REBOOT
         self.reset_asked = False

@@ -40,7 +40,9 @@ def _write(fd, data):
 class Child:
     """One MicroPython process on its own inner pseudo-terminal."""
 
-    def __init__(self, argv, env, cwd):
+    def __init__(self, argv, env, cwd, confined=False):
+        self.confined = confined  # argv is bwrap's (sandbox.py): MicroPython runs two processes below it
+        self._micropython = None
         self.fd, slave = os.openpty()
         _raw_terminal(slave, signals=not _SEES_HANDLERS)
         self.process = subprocess.Popen(
@@ -68,10 +70,25 @@ class Child:
         """Close the terminal, wait for the process; its exit code (negative: signal)."""
         os.close(self.fd)
         try:
-            return self.process.wait(timeout=2)
+            code = self.process.wait(timeout=2)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            return self.process.wait()
+            code = self.process.wait()
+        if self.confined and code > _BWRAP_SIGNALLED:
+            code = _BWRAP_SIGNALLED - code  # bwrap exits 128 + n when its child died of signal n
+        return code
+
+    @property
+    def pid(self):
+        """The MicroPython process: below bwrap's monitor and its PID namespace's init."""
+        if not self.confined:
+            return self.process.pid
+        if self._micropython is None:
+            pid = self.process.pid
+            for _level in range(2):
+                pid = _first_child(pid)
+            self._micropython = pid
+        return self._micropython
 
     def kill(self):
         if self.process.poll() is None:
@@ -96,17 +113,22 @@ class Child:
         its handler is read, so that code cannot end in between and leave the
         signal to SIG_DFL (which would kill it); on SIGCONT the signal arrives
         before it runs again."""
-        pid = self.process.pid
-        if not _SEES_HANDLERS or self.process.poll() is not None:
+        if not _SEES_HANDLERS or self.process.poll() is not None or self.pid is None:
             return False
-        os.kill(pid, signal.SIGSTOP)
+        pid = self.pid
+        # Confined, MicroPython is not our child (no zombie keeps its pid): it
+        # can vanish at any step when a reset kills bwrap meanwhile.
         try:
-            if not (_stopped(pid) and _catches_sigint(pid)):
-                return False
-            os.kill(pid, signal.SIGINT)
-            return True
-        finally:
-            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                if not (_stopped(pid) and _catches_sigint(pid)):
+                    return False
+                os.kill(pid, signal.SIGINT)
+                return True
+            finally:
+                os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            return False
 
 
 # termios speed codes (B115200...) to bits a second; B0 and custom rates are unknown.
@@ -114,6 +136,21 @@ _SPEEDS = {code: int(name[1:]) for name, code in vars(termios).items() if name[:
 
 # Linux shows each process's signal handlers in /proc/<pid>/status.
 _SEES_HANDLERS = os.path.exists("/proc/self/status")
+
+
+_BWRAP_SIGNALLED = 128
+
+
+def _first_child(pid):
+    """The oldest child of process `pid` (Linux), or None."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as children:
+            found = children.read().split()
+    except OSError:
+        return None
+    return int(found[0]) if found else None
 
 
 def _stopped(pid, patience=0.5):
