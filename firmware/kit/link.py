@@ -256,12 +256,14 @@ def serve():
     stdin = sys.stdin.buffer
     one = bytearray(1)
     micropython.kbd_intr(-1)
+    _mark(wire.FRAMES_MARK)
     try:
         sys.stdout.buffer.write(b"\0")  # ends whatever the REPL printed before
         _send(wire.HELLO, 0, _hello())
         while (pump or _serve_one)(stdin, one):
             pass
     finally:
+        _mark(wire.TEXT_MARK)
         micropython.kbd_intr(3)
         for part in ("kit.linkstream", "kit.linkfs"):  # streams stopped, open file closed
             if part in sys.modules:
@@ -269,6 +271,13 @@ def serve():
         _rx = _tx = poll = None
         _forget()
         gc.collect()
+
+
+def _mark(mark):
+    # The virtual board (the Unix port) sends printed lines with a board's
+    # "\r\n" ends, so it must see where binary frames start and end.
+    if sys.platform == "linux":
+        sys.stdout.buffer.write(mark)
 
 
 def _forget():

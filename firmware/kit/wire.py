@@ -1,7 +1,7 @@
 # The wire's numbers, defined once for both ends (see docs/protocol.md).
 # The board imports this module; the host reads it with `ast`
 # (jazari.link.frames.wire_constants), so every value here must be a plain
-# integer written as `NAME = const(...)`.
+# integer or bytes literal written as `NAME = const(...)`.
 from micropython import const
 
 VERSION = const(1)  # bumped when a frame or an operation changes meaning
@@ -36,6 +36,14 @@ BREAK = const(0x03)  # the reserved type
 # a board that hears nothing for SILENCE_MS leaves link mode for its REPL.
 KEEPALIVE_MS = const(1000)
 SILENCE_MS = const(5000)  # five keepalives missed: the host is gone, not just busy
+
+# Virtual board only (MicroPython's Unix port): the link prints these around
+# its binary frames, so the supervisor can send printed text with a board's
+# "\r\n" line ends and the frames untouched; it takes them out of the line
+# (host/jazari/sim/stream.py TextLines). No printed text holds a 0x00, and no
+# COBS stream holds 00 02 00 (code byte 0x02 promises a data byte, not a 0x00).
+FRAMES_MARK = const(b"\x00\x02\x00jazari:frames\x00")
+TEXT_MARK = const(b"\x00\x02\x00jazari:text\x00")
 
 # Operations (first payload byte of a REQUEST).
 OP_INFO = const(0x01)

@@ -3,8 +3,12 @@
 - `LineRate`: a UART's pace (`--baud`);
 - `ReplMode`: which REPL MicroPython is in, read from what it prints;
 - `RawRestart`: makes a MicroPython that restarted friendly come back in the
-  raw REPL, as a board does after a soft reset in it.
+  raw REPL, as a board does after a soft reset in it;
+- `TextLines`: printed lines end in "\r\n" as a board's UART sends them,
+  while the kit's binary frames pass untouched.
 """
+
+from jazari.link.frames import WIRE
 
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 FRIENDLY_BANNER = b"\nMicroPython "
@@ -112,3 +116,60 @@ class RawRestart:
         self._pending = self._pending[at + len(RAW_BANNER) :]
         self.done = True
         return RAW_BANNER, b""
+
+
+# Where the kit's link starts and ends its binary frames (firmware/kit/wire.py).
+FRAMES_MARK, TEXT_MARK = WIRE.FRAMES_MARK, WIRE.TEXT_MARK
+
+
+def _partial_mark(data, mark):
+    """How many bytes at the end of `data` could be the start of `mark`."""
+    for size in range(min(len(mark) - 1, len(data)), 0, -1):
+        if data.endswith(mark[:size]):
+            return size
+    return 0
+
+
+class TextLines:
+    """What MicroPython prints, as an ESP32's UART sends it. Its print() ends
+    lines in "\n", which a board's driver sends as "\r\n" (the Unix port
+    leaves that to a terminal's ONLCR, which would also double the REPL's own
+    "\r\n" and break frames): so a lone "\n" becomes "\r\n" in text, and
+    between the link's marks bytes pass as they are. The marks are taken out.
+    A partial mark at the end of a read waits in `pending` for the next read,
+    or for `flush()` when no more comes."""
+
+    def __init__(self):
+        self.framed = False
+        self.pending = b""
+        self._after_cr = False  # the last text byte sent was "\r"
+
+    def feed(self, data):
+        data, self.pending = self.pending + bytes(data), b""
+        shown = []
+        while data:
+            mark = TEXT_MARK if self.framed else FRAMES_MARK
+            at = data.find(mark)
+            if at < 0:
+                keep = _partial_mark(data, mark)
+                shown.append(self._send(data[: len(data) - keep]))
+                self.pending = data[len(data) - keep :]
+                break
+            shown.append(self._send(data[:at]))
+            data = data[at + len(mark) :]
+            self.framed = not self.framed
+        return b"".join(shown)
+
+    def flush(self):
+        """What waited as a possible mark, sent as it is."""
+        data, self.pending = self.pending, b""
+        return self._send(data)
+
+    def _send(self, data):
+        if self.framed or not data:
+            return data
+        lines = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        if self._after_cr and data[:1] == b"\n":
+            lines = lines[1:]  # "\r" ended the last read: this "\n" completes it
+        self._after_cr = data[-1:] == b"\r"
+        return lines

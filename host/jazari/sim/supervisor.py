@@ -51,7 +51,7 @@ import time
 from jazari.sim import registry, sandbox
 from jazari.sim.profiles import get_profile
 from jazari.sim.rom_bootloader import RomBootloader
-from jazari.sim.stream import LineRate, RawRestart, ReplMode
+from jazari.sim.stream import LineRate, RawRestart, ReplMode, TextLines
 from jazari.sim.terminals import CTRL_C, Child, OuterPort
 
 HIGH_WATER = 4096  # bytes held for a slow tool (or a busy board) before the other side waits
@@ -59,6 +59,7 @@ NO_TOOL_RECHECK = 0.05  # seconds between checks whether a tool opened the port
 BOOT_PATIENCE = 10.0  # seconds of boot (a main.py that loops) after which the board counts as up
 QUICK_DEATH = 1.0  # a child dying younger than this is restarted after a growing pause
 MAX_PAUSE = 2.0
+MARK_PATIENCE = 0.002  # seconds a possible link mark waits for the rest of itself (stream.TextLines)
 
 # machine.reset_cause() values of the ESP32 port. firmware/sim/machine.py ends
 # the process with HARD_RESET (machine.reset), WDT_RESET (watchdog not fed),
@@ -130,6 +131,7 @@ class Supervisor:
         self.to_tool, self.to_child = bytearray(), bytearray()  # to_child: the tool's bytes, for MicroPython or the ROM
         self._pace(config.get("baud"))
         self.mode = ReplMode()
+        self.lines = TextLines()
         self.restart = None  # RawRestart while a child comes back in the raw REPL
         self.child = None
         self.respawn_at = None
@@ -179,6 +181,7 @@ class Supervisor:
         self.events_mark = os.path.getsize(self.config["events"])
         self.child = Child(argv, env, os.path.dirname(self.config["events"]), confined)
         self.mode = ReplMode()
+        self.lines = TextLines()  # a new boot prints text until the link marks frames
         self.restart = RawRestart() if raw else None
         self.respawn_at = None
 
@@ -195,13 +198,14 @@ class Supervisor:
             if self.restart.done:
                 self.restart = None
         self.mode.feed(data)
-        self.to_tool += data
+        self.to_tool += self.lines.feed(data)
         if not self.ready and self.mode.prompted:
             self._announce()
         elif self.waking_by and self.mode.prompted:
             self._woken()
 
     def _child_ended(self):
+        self.to_tool += self.lines.flush()
         code = self.child.finish()
         lived = time.monotonic() - self.child.born
         self.child = None
@@ -456,6 +460,8 @@ class Supervisor:
             writers.append(self.child.fd)  # held input waits, but Ctrl-C still stops a boot.py that loops
         if self.respawn_at:
             timeouts.append(max(0.0, self.respawn_at[0] - now))
+        if self.child is not None and self.lines.pending:
+            timeouts.append(MARK_PATIENCE)
         return readers, writers, min(timeouts)
 
     @staticmethod
@@ -476,6 +482,8 @@ class Supervisor:
                 self._child_ended()
             elif data:
                 self._from_child(data)
+        elif child is not None and self.lines.pending:
+            self.to_tool += self.lines.flush()  # no more came: it was not a mark
         port = self.port
         if port is not None and port.fd in readable:
             self.to_child += port.read()
