@@ -1,4 +1,6 @@
-"""`jazari model info|run|verify` on the conformance models (../shared/conformance/tflm).
+"""`jazari model info|run|verify` on the conformance models (../shared/conformance/tflm)
+and the engine's own corpus (tests/nn/corpus); tests that need a conformance
+model skip, with a reason, where ../shared is absent (a fresh clone).
 
 Numbers `model info` prints are checked against counts made independently:
 published figures, layer shapes worked out by hand, and tflite-micro's own
@@ -8,6 +10,7 @@ with tflite-micro.
 """
 
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -38,8 +41,30 @@ MICROPYTHON = shutil.which("micropython", path=str(Path(sys.executable).parent))
 FIRST_RELEASE = ("hello_world_int8", "simple_add_model", "micro_speech_quantized", "person_detect")
 
 
+NO_TFLM = "needs the conformance models in ../shared/conformance/tflm beside the repository (CI has them)"
+
+
 def model_path(name):
-    return TFLM / f"{name}.tflite"
+    """A conformance model; a test that reaches for one where they are absent is skipped with NO_TFLM."""
+    path = TFLM / f"{name}.tflite"
+    if not path.exists() and os.environ.get("PYTEST_CURRENT_TEST"):  # in a test, not while collecting
+        absent()
+    return path
+
+
+def absent():
+    if os.environ.get("CI") == "true":  # CI has every input: a missing one is a broken setup, not a skip
+        pytest.fail(NO_TFLM)
+    pytest.skip(NO_TFLM)
+
+
+@pytest.fixture(autouse=True)
+def _conformance_models(request):
+    """Skip (with NO_TFLM) a test whose parameters name an absent conformance model."""
+    spec = getattr(request.node, "callspec", None)
+    if spec and any(isinstance(value, Path) and TFLM in value.parents and not value.exists()
+                    for value in spec.params.values()):
+        absent()
 
 
 def jazari(capsys, *args, lang="en"):
@@ -513,19 +538,57 @@ def test_run_without_port_starts_and_stops_a_virtual_board(capsys, tmp_path, sim
     assert not running_boards()
 
 
-def test_model_is_copied_once(virtual_boards):
+def board_files(device):
+    """Every file on the board's filesystem, with its size."""
+    listing = device.exec(
+        "import os\ndef _walk(d):\n    for n, t, *_ in os.ilistdir(d):\n        p = d.rstrip('/') + '/' + n\n"
+        "        if t == 0x4000:\n            _walk(p)\n        else:\n            print(p, os.stat(p)[6])\n_walk('/')\n")
+    return set(listing.split("\n")) - {""}
+
+
+def test_model_run_leaves_no_file_on_the_board(capsys, tmp_path, virtual_boards):
     board = virtual_boards(1, profile="esp32s3")[0]
-    model = load_model(model_path("hello_world_int8"))
-    data = model_path("hello_world_int8").read_bytes()
+    path = CORPUS / "mobilenet_tiny.tflite"
+    np.save(tmp_path / "X.npy", random_samples(path, 2, seed=4))
     with connect(board.port) as device:
-        assert model_run.copy_model(device, data, "/models/hw.tflite", model.sha256) is True
-        assert model_run.copy_model(device, data, "/models/hw.tflite", model.sha256) is False
-        assert device.get("/models/hw.tflite") == data
-        # A different file under the same name is replaced.
-        other = model_path("micro_speech_quantized").read_bytes()
-        other_sha = load_model(model_path("micro_speech_quantized")).sha256
-        assert model_run.copy_model(device, other, "/models/hw.tflite", other_sha) is True
-        assert device.get("/models/hw.tflite") == other
+        before = board_files(device)
+    for _run in range(3):
+        code, _out, err = jazari(capsys, "model", "run", path, "--input", tmp_path / "X.npy",
+                                 "--output", tmp_path / "Y.npy", "--port", board.port)
+        assert code == 0, err
+    with connect(board.port) as device:
+        assert board_files(device) == before
+
+
+def test_model_run_refused_by_the_engine_leaves_no_file_either(tmp_path, virtual_boards):
+    board = virtual_boards(1, profile="esp32s3")[0]
+    path = CORPUS / "bad" / "int16x8_model.tflite"
+    model = load_model(path)  # the host's checks skipped: the board refuses it after the copy
+    arrays = [np.zeros((1, *model.input_tensors()[0].shape), dtype=np.int16)]
+    with connect(board.port) as device:
+        before = board_files(device)
+        with pytest.raises(JazariError):
+            model_run.run_on_device(device, model, path.read_bytes(), path.name, arrays)
+        assert board_files(device) == before
+
+
+def test_a_deployed_model_is_run_in_place_and_kept(virtual_boards):
+    board = virtual_boards(1, profile="esp32s3")[0]
+    path = CORPUS / "fully_connected.tflite"
+    model, data = load_model(path), path.read_bytes()
+    with connect(board.port) as device:
+        device.exec("import os\nos.mkdir('/models')")
+        device.put(data, "/models/fully_connected.tflite")
+        assert model_run.place_model(device, data, path.name, model.sha256) == ("/models/fully_connected.tflite", False)
+        samples = [random_samples(path, 2, seed=1)]
+        got = model_run.run_on_device(device, model, data, path.name, samples)
+        assert device.get("/models/fully_connected.tflite") == data
+        # A different file under that name is neither run nor replaced.
+        other = (CORPUS / "per_tensor.tflite").read_bytes()
+        device.put(other, "/models/fully_connected.tflite")
+        assert model_run.place_model(device, data, path.name, model.sha256) == (model_run.RUN_PATH, True)
+        assert device.get("/models/fully_connected.tflite") == other
+    assert np.array_equal(got[0], tflite_micro_outputs(path, samples[0]))
 
 
 @pytest.mark.parametrize("path", [
@@ -611,6 +674,35 @@ def test_output_folder_must_exist_before_the_board_runs(capsys, tmp_path):
         "--port", NO_BOARD,
     )
     assert code == 1 and one_line(err) == f"Cannot write {target}: its folder does not exist"
+
+
+def test_empty_npy_is_one_line(capsys, tmp_path):
+    (tmp_path / "X.npy").write_bytes(b"")
+    code, _out, err = jazari(capsys, "model", "run", CORPUS / "fully_connected.tflite", "--input",
+                             tmp_path / "X.npy", "--output", tmp_path / "Y.npy", "--port", NO_BOARD, lang="fr")
+    assert code == 1 and "Traceback" not in err
+    assert one_line(err) == f"{tmp_path / 'X.npy'} est vide : donnez un fichier NumPy .npy d'échantillons (numpy.save)."
+
+
+@pytest.mark.parametrize("given, written", [
+    # A folder: one file per output inside it, named after the model.
+    (["out", "out", "out"], ["out/mean-output0.npy", "out/mean-output1.npy", "out/mean-output2.npy"]),
+    # A name without .npy gets it, and the message says so.
+    (["a", "b", "c.npy"], ["a.npy", "b.npy", "c.npy"]),
+])
+def test_output_is_written_where_the_message_says(capsys, tmp_path, virtual_boards, given, written):
+    board = virtual_boards(1, profile="esp32s3")[0]
+    path = CORPUS / "mean.tflite"  # three outputs
+    work = tmp_path / "work"
+    (work / "out").mkdir(parents=True)
+    np.save(tmp_path / "X.npy", random_samples(path, 2, seed=6))
+    args = [a for name in given for a in ("--output", work / name)]
+    code, out, err = jazari(capsys, "model", "run", path, "--input", tmp_path / "X.npy", *args, "--port", board.port)
+    assert code == 0, err
+    expected = [work / name for name in written]
+    assert out.strip().endswith("wrote " + ", ".join(map(str, expected)) + ".")
+    assert sorted(p for p in work.rglob("*") if p.is_file()) == sorted(expected)
+    assert [np.load(p).shape[0] for p in expected] == [2, 2, 2]
 
 
 def test_board_without_the_kit_is_told_to_flash(capsys, tmp_path, virtual_board):

@@ -25,7 +25,7 @@ def survey(src, in_place):
     _check(info, registry.OPS)
     total = most = 0
     for op in info.operators:
-        if op.code in _PER_CHANNEL and len(op.inputs) > 1 and op.outputs[0].shape:
+        if op.code in _PER_CHANNEL and len(op.inputs) > 1 and op.inputs[1] is not None and op.outputs[0].shape:
             scales = op.inputs[1].scales
             n = 1 + 5 * (op.outputs[0].shape[-1] if scales is not None and len(scales) > 1 else 1)
             total += n
@@ -55,6 +55,8 @@ def _check(info, supported):
         if op.code not in supported:
             raise errors.unsupported_op(op)
     for op in info.operators:
+        if not op.outputs:
+            raise errors.bad_shape(op, "has no output")
         for t in op.inputs:
             if t is not None:
                 _check_type(op, t, S.DEQUANTIZE)
