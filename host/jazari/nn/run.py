@@ -358,28 +358,14 @@ def random_inputs(model, samples, seed):
 
 
 def oracle_outputs(data, model, arrays):
-    """The same samples through tflite-micro's reference kernels (the oracle)."""
-    try:
-        from tflite_micro.python.tflite_micro import runtime
-    except ImportError:
-        raise JazariError(
-            _("model verify needs tflite-micro, the reference interpreter: pip install 'jazari-kit[test]'")
-        ) from None
+    """The same samples through tflite-micro's reference kernels (the oracle, in a child process)."""
+    from jazari.nn import oracle
+
     # tflite-micro's default arena (10 x the file) is too small for models
     # with few weights and big activations (simple_add: 976 bytes, 48 KB).
     arena = 10 * len(data) + 4 * arena_bytes(model) + ORACLE_ARENA_MARGIN
-    try:
-        interpreter = runtime.Interpreter.from_bytes(bytes(data), arena_size=arena)
-    except RuntimeError as failure:
-        raise JazariError(_("tflite-micro could not load the model: {reason}").format(reason=failure)) from None
-    outputs = [[] for _unused in model.outputs]
-    for sample in range(len(arrays[0]) if arrays else 0):
-        for index, array in enumerate(arrays):
-            interpreter.set_input(array[sample], index)
-        interpreter.invoke()
-        for index, found in enumerate(outputs):
-            found.append(np.array(interpreter.get_output(index)).reshape(model.output_tensors()[index].shape))
-    return [np.stack(found) for found in outputs]
+    found = oracle.outputs(data, arena, arrays, len(model.outputs))
+    return [array.reshape((len(array), *tensor.shape)) for array, tensor in zip(found, model.output_tensors())]
 
 
 def largest_differences(got, expected):
