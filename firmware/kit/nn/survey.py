@@ -10,6 +10,10 @@ from . import reader, planner
 _ACT_TYPES = (S.INT8, S.INT32)
 # Ops that keep per-channel constants (ctx.keep).
 _PER_CHANNEL = (S.CONV_2D, S.DEPTHWISE_CONV_2D, S.FULLY_CONNECTED)
+# Ops whose output type may differ from their input's (tflite-micro's
+# kernels check input->type == output->type for every other op).
+_CONVERTING = (S.QUANTIZE, S.DEQUANTIZE, S.SHAPE)
+_INF = float("inf")
 
 
 def survey(src, in_place):
@@ -22,7 +26,8 @@ def survey(src, in_place):
     (convolutions may then write over their input: planner.py)."""
     from . import ops as registry
     info = reader.read_model(src)
-    _check(info, registry.OPS)
+    import gc
+    _check(info, registry.OPS, gc.mem_free() + gc.mem_alloc())
     total = most = 0
     for op in info.operators:
         if op.code in _PER_CHANNEL and len(op.inputs) > 1 and op.inputs[1] is not None and op.outputs[0].shape:
@@ -49,24 +54,58 @@ def survey(src, in_place):
     return size, (roots, ats, sizes, holes), total, most
 
 
-def _check(info, supported):
-    # Every op supported, every tensor of a type it takes.
+def _check(info, supported, heap):
+    # Every op supported, every tensor of a type it takes, with scales
+    # tflite-micro accepts, and no activation bigger than the whole heap
+    # (checked before the planner, whose loops follow the shapes).
     for op in info.operators:
         if op.code not in supported:
             raise errors.unsupported_op(op)
     for op in info.operators:
-        if not op.outputs:
-            raise errors.bad_shape(op, "has no output")
+        if not op.outputs or not op.inputs or op.inputs[0] is None:
+            raise errors.bad_shape(op, "has no input or no output")
         for t in op.inputs:
             if t is not None:
                 _check_type(op, t, S.DEQUANTIZE)
+                _check_scale(op, t)
         for t in op.outputs:
             if t.is_const:
                 raise errors.bad_shape(op, "writes to constant tensor %d" % t.index)
+            if t.size > heap:
+                raise errors.too_big(t.size, heap)
             _check_type(op, t, S.QUANTIZE)
+            _check_scale(op, t)
+        x, y = op.inputs[0], op.outputs[0]
+        if x.type != y.type and op.code not in _CONVERTING:
+            raise errors.bad_type(op, x if y.type == S.INT8 else y)
+        if op.code in _PER_CHANNEL:
+            _check_weights(op)
     for t in info.inputs + info.outputs:
         if t.is_const:
             raise ValueError("model file is corrupt or unsupported: model input or output tensor %d is a constant" % t.index)
+
+
+def _check_scale(op, t):
+    # tflite-micro refuses an int8 tensor whose scale is 0, negative, NaN or
+    # inf (NaN fails every comparison), or whose zero point is outside int8.
+    if t.type != S.INT8:
+        return
+    if not 0.0 < t.scale < _INF:
+        raise errors.bad_quant(op, t, "scale %r" % t.scale)
+    if not -128 <= t.zero_point <= 127:
+        raise errors.bad_quant(op, t, "zero point %d" % t.zero_point)
+    for s in t.scales or ():
+        if not 0.0 < s < _INF:
+            raise errors.bad_quant(op, t, "channel scale %r" % s)
+
+
+def _check_weights(op):
+    # Convolutions and fully connected: int8 input and weights, int32 bias.
+    ins = op.inputs
+    if len(ins) < 2 or ins[1] is None or ins[1].type != S.INT8 or op.inputs[0].type != S.INT8:
+        raise errors.bad_shape(op, "needs int8 input and int8 weights")
+    if len(ins) > 2 and ins[2] is not None and ins[2].type != S.INT32:
+        raise errors.bad_type(op, ins[2])
 
 
 def _check_type(op, t, float_ok_for):
