@@ -363,17 +363,23 @@ def parse_model(data):
 
 def load_model(path):
     """The `Model` in file `path`; a missing or unreadable file is one translated error."""
+    from jazari.nn import limits
+    from jazari.sim.profiles import PROFILES
+
     path = Path(path)
+    limits.check_file(path)
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise JazariError(_("There is no model file {path}.").format(path=path)) from None
     except OSError as failure:
         raise JazariError(_("Cannot read {path}: {reason}").format(path=path, reason=failure.strerror)) from None
     try:
-        return parse_model(data)
+        model = parse_model(data)
     except (TFLiteFormatError, struct.error) as failure:
         raise invalid_model(path.name, failure) from None
+    problem = limits.size_problem(model, max(profile.heap for profile in PROFILES.values()))
+    if problem:
+        raise invalid_model(path.name, problem)
+    return model
 
 
 def invalid_model(name, reason):

@@ -1,0 +1,106 @@
+"""A model's declared sizes and numbers, checked before anything is allocated or planned.
+
+The file first (a regular file, no bigger than any board holds), then what
+it declares: ranks, element counts, constant bytes against the file, each
+activation against the largest board's heap (the planner and `model info`'s
+estimates loop over shapes: a lying shape must stop here). Then the numbers
+tflite-micro refuses (quant_problem): int8 scales that are 0, negative, NaN
+or inf, zero points outside int8, ops whose input and output types differ,
+convolutions without int8 weights and int32 bias, a depth_multiplier that
+does not match the shapes. The engine checks the same on the board
+(firmware/kit/nn/survey.py, ops/depthwise.py).
+"""
+
+import math
+import stat
+
+from jazari.errors import JazariError
+from jazari.i18n import _
+
+MAX_FILE_BYTES = 16 * 1024 * 1024  # more than any board's flash holds for a model
+MAX_RANK = 8  # the engine's reader (firmware/kit/nn/reader.py _MAX_RANK)
+MAX_ELEMENTS = 2**31 - 1
+CONVERTING_OPS = ("QUANTIZE", "DEQUANTIZE", "SHAPE")  # ops whose output type may differ from their input's
+WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+def check_file(path):
+    """Refuse what is not a regular file of a model's size, before reading it (/dev/zero never ends)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise JazariError(_("There is no model file {path}.").format(path=path)) from None
+    except OSError as failure:
+        raise JazariError(_("Cannot read {path}: {reason}").format(path=path, reason=failure.strerror)) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise JazariError(_("{path} is not a file: give a .tflite model file.").format(path=path))
+    if info.st_size > MAX_FILE_BYTES:
+        raise JazariError(_("{path} is {size} bytes, more than any board holds ({limit}): it is not a model "
+                            "the kit can run.").format(path=path, size=info.st_size, limit=MAX_FILE_BYTES))
+
+
+def size_problem(model, heap):
+    """The first declared size that cannot be, as a translated reason (or None); `heap`: the largest board's."""
+    for tensor in model.tensors:
+        where = {"index": tensor.index, "shape": list(tensor.shape)}
+        if len(tensor.shape) > MAX_RANK or any(dim < 0 for dim in tensor.shape):
+            return _("tensor {index} has shape {shape}").format(**where)
+        if tensor.elements > MAX_ELEMENTS:
+            return _("tensor {index} declares {count} values").format(count=tensor.elements, **where)
+        if tensor.is_const and len(tensor.data) < tensor.size:
+            return _("tensor {index} holds {have} bytes, its shape {shape} needs {need}").format(
+                have=len(tensor.data), need=tensor.size, **where)
+        if not tensor.is_const and tensor.size > heap:
+            return _("tensor {index} needs {need} bytes, more than any board's memory").format(
+                need=tensor.size, **where)
+    return None
+
+
+def _bad_scale(value):
+    return not (value > 0 and math.isfinite(value))
+
+
+def _tensor_problem(tensor):
+    if tensor.dtype != "int8":
+        return None
+    if _bad_scale(tensor.scale) or any(_bad_scale(scale) for scale in tensor.scales):
+        return _("tensor {index} has scale {scale}").format(index=tensor.index, scale=tensor.scale)
+    if not -128 <= tensor.zero_point <= 127:
+        return _("tensor {index} has zero point {zero_point}").format(index=tensor.index, zero_point=tensor.zero_point)
+    return None
+
+
+def _op_problem(model, op):
+    inputs, outputs = model.op_inputs(op), model.op_outputs(op)
+    if not inputs or not outputs or inputs[0] is None:
+        return _("it has no input or no output")
+    for tensor in inputs + outputs:
+        problem = tensor is not None and _tensor_problem(tensor)
+        if problem:
+            return problem
+    if inputs[0].dtype != outputs[0].dtype and op.name not in CONVERTING_OPS:
+        return _("its input is {input} and its output {output}").format(
+            input=inputs[0].dtype, output=outputs[0].dtype)
+    if op.name in WEIGHTED_OPS:
+        weights = inputs[1] if len(inputs) > 1 else None
+        bias = inputs[2] if len(inputs) > 2 else None
+        if weights is None or weights.dtype != "int8" or (bias is not None and bias.dtype != "int32"):
+            return _("it needs int8 weights and an int32 bias")
+    if op.name == "DEPTHWISE_CONV_2D":
+        in_c, out_c = inputs[0].shape[-1:] or (0,), outputs[0].shape[-1:] or (0,)
+        if not in_c[0] or op.options.get("depth_multiplier") != out_c[0] // in_c[0]:
+            return _("its depth_multiplier {multiplier} does not match its channels").format(
+                multiplier=op.options.get("depth_multiplier"))
+    return None
+
+
+def quant_problem(model, model_name, supported):
+    """The first operator, among the `supported` ones, tflite-micro would refuse, as a message (or None)."""
+    for op in model.operators:
+        if op.name not in supported:
+            continue
+        problem = _op_problem(model, op)
+        if problem:
+            return _("{model} cannot run: operator {index}, {op}: {problem}. tflite-micro refuses it too; "
+                     "export the model again.").format(model=model_name, index=op.index, op=op.name, problem=problem)
+    return None
