@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PER_MUTANT_SECONDS = 30
 ENGINE_HEAP = "4M"  # MicroPython's heap for the engine worker (an ESP32-S3 with PSRAM has more)
-ORACLE_ARENA = 16 * 1024 * 1024
+ORACLE_ARENA = 256 * 1024 * 1024  # tflite-micro refusing for want of arena is no refusal of the file
 NO_BOARD = "/dev/jazari-fuzz-no-board"  # verify stops where it would open a board
 
 Outcome = namedtuple("Outcome", ("kind", "detail"))  # ran, refused, differ, traceback, crash, hang

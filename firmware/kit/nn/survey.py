@@ -102,10 +102,16 @@ def _check_scale(op, t):
 def _check_weights(op):
     # Convolutions and fully connected: int8 input and weights, int32 bias.
     ins = op.inputs
-    if len(ins) < 2 or ins[1] is None or ins[1].type != S.INT8 or op.inputs[0].type != S.INT8:
-        raise errors.bad_shape(op, "needs int8 input and int8 weights")
-    if len(ins) > 2 and ins[2] is not None and ins[2].type != S.INT32:
-        raise errors.bad_type(op, ins[2])
+    if len(ins) < 2 or ins[1] is None or ins[1].type != S.INT8 or op.inputs[0].type != S.INT8 or not ins[1].size:
+        raise errors.bad_shape(op, "needs int8 input and int8 weights, not empty")
+    if len(ins) > 2 and ins[2] is not None:
+        bias = ins[2]
+        if bias.type != S.INT32:
+            raise errors.bad_type(op, bias)
+        # tflite-micro's fully connected: the bias scale within 2% of an
+        # output step of input scale x weights scale.
+        if op.code == S.FULLY_CONNECTED and not abs(ins[0].scale * ins[1].scale - bias.scale) <= 0.02 * op.outputs[0].scale:
+            raise errors.bad_quant(op, bias, "scale %r for input x weights scale %r" % (bias.scale, ins[0].scale * ins[1].scale))
 
 
 def _check_type(op, t, float_ok_for):

@@ -22,6 +22,7 @@ MAX_RANK = 8  # the engine's reader (firmware/kit/nn/reader.py _MAX_RANK)
 MAX_ELEMENTS = 2**31 - 1
 CONVERTING_OPS = ("QUANTIZE", "DEQUANTIZE", "SHAPE")  # ops whose output type may differ from their input's
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+ACTIVATION_BOUNDS = {"RELU6": 6.0, "RELU_N1_TO_1": 1.0}  # the largest bound each quantizes
 
 
 def check_file(path):
@@ -84,8 +85,19 @@ def _op_problem(model, op):
     if op.name in WEIGHTED_OPS:
         weights = inputs[1] if len(inputs) > 1 else None
         bias = inputs[2] if len(inputs) > 2 else None
-        if weights is None or weights.dtype != "int8" or (bias is not None and bias.dtype != "int32"):
+        if weights is None or weights.dtype != "int8" or not weights.size or (bias is not None and bias.dtype != "int32"):
             return _("it needs int8 weights and an int32 bias")
+        # tflite-micro's fully connected: the bias scale within 2% of an output step of input x weights scale.
+        product = inputs[0].scale * weights.scale
+        if op.name == "FULLY_CONNECTED" and bias is not None and not abs(product - bias.scale) <= 0.02 * outputs[0].scale:
+            return _("its bias scale {bias} is not input scale x weights scale {product}").format(
+                bias=bias.scale, product=product)
+    if op.name == "SOFTMAX" and not op.options.get("beta", 0.0) * inputs[0].scale * 2**26 > 1:
+        return _("its beta {beta} is too small for its input scale").format(beta=op.options.get("beta", 0.0))
+    # tflite-micro quantizes the fused activation's bounds into int32: a tiny output scale overflows.
+    bound = ACTIVATION_BOUNDS.get(op.options.get("activation"))
+    if bound and outputs[0].dtype == "int8" and round(bound / outputs[0].scale) > 2**31:
+        return _("its output scale {scale} is too small for its fused activation").format(scale=outputs[0].scale)
     if op.name == "DEPTHWISE_CONV_2D":
         in_c, out_c = inputs[0].shape[-1:] or (0,), outputs[0].shape[-1:] or (0,)
         if not in_c[0] or op.options.get("depth_multiplier") != out_c[0] // in_c[0]:
