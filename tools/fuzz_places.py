@@ -24,7 +24,11 @@ ENGINE_HEAP = "4M"  # MicroPython's heap for the engine worker (an ESP32-S3 with
 ORACLE_ARENA = 256 * 1024 * 1024  # tflite-micro refusing for want of arena is no refusal of the file
 NO_BOARD = "/dev/jazari-fuzz-no-board"  # verify stops where it would open a board
 
-Outcome = namedtuple("Outcome", ("kind", "detail"))  # ran, refused, differ, traceback, crash, hang
+Outcome = namedtuple("Outcome", ("kind", "detail"))
+# How a mutant ended in a place. "unreadable": tflite-micro's Python package
+# could not read the file's flatbuffer whole (an offset outside the file in a
+# table the engine and the C++ interpreter never read); printed by workers.
+KINDS = ("ran", "refused", "unreadable", "differ", "traceback")
 
 # The engine, loaded from a bytes buffer (RAM) and streamed from the file,
 # each invoked once on the same inputs; both outcomes printed on one line.
@@ -89,10 +93,15 @@ from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
 paths = open(sys.argv[1]).read().split("\n")
 for i in range(int(sys.argv[2]), len(paths)):
     print("START", i, flush=True)
+    data = open(paths[i], "rb").read()
     try:
-        data = open(paths[i], "rb").read()
-        # The input count from the file: asking the interpreter past its last input crashes it.
-        count = fb.Model.GetRootAsModel(data, 0).Subgraphs(0).InputsLength()
+        # The package reads the whole file into Python objects before its
+        # C++ interpreter sees it (runtime.count_resource_variables).
+        count = len(fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(data, 0)).subgraphs[0].inputs)
+    except Exception as e:
+        print("unreadable", i, type(e).__name__, str(e).replace("\n", " ")[:200], flush=True)
+        continue
+    try:
         it = runtime.Interpreter.from_bytes(data, arena_size=%(arena)d)
         for k in range(count):
             d = it.get_input_details(k)
@@ -188,7 +197,7 @@ def _run_worker(place, listing, start, paths, results):
                     current, deadline = int(index), time.monotonic() + PER_MUTANT_SECONDS
                 elif kind == "DONE":
                     return len(paths)
-                elif kind in ("ran", "refused", "differ", "traceback"):
+                elif kind in KINDS:
                     results[paths[int(index)]] = Outcome(kind, detail)
                     current = int(index) + 1  # a crash before the next START is the next file's
         code = proc.wait()

@@ -26,7 +26,8 @@ HOSTILE_WORDS = (0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 0xFFFFFFFC, 0x10000, 
 class _Walker:
     def __init__(self, data):
         self.data = data
-        self.sites = []
+        self.sites = []  # (kind, position, width, owner)
+        self.owner = "model"  # "tensor <i>" or "operator <i>" while walking one
 
     def u32(self, at):
         return struct.unpack_from("<I", self.data, at)[0] if 0 <= at <= len(self.data) - 4 else None
@@ -50,9 +51,9 @@ class _Walker:
         if at is None:
             return None, 0
         length = self.u32(at)
-        self.sites.append(("length", at, 4))
+        self.sites.append(("length", at, 4, self.owner))
         if kind:
-            self.sites.extend((kind, at + 4 + width * i, width) for i in range(min(length, 64)))
+            self.sites.extend((kind, at + 4 + width * i, width, self.owner) for i in range(min(length, 64)))
         return at + 4, length
 
     def tables(self, table, slot):
@@ -62,7 +63,7 @@ class _Walker:
     def scalar(self, table, slot, kind, width):
         at = self.field(table, slot)
         if at is not None:
-            self.sites.append((kind, at, width))
+            self.sites.append((kind, at, width, self.owner))
 
     def options(self, table):
         """Every field present in an operator's builtin options, one byte each (enums, flags, numbers)."""
@@ -71,11 +72,17 @@ class _Walker:
         for slot in range((size - 4) // 2):
             at = self.field(table, slot)
             if at is not None:
-                self.sites.append(("option", at, 4 if at + 4 <= len(self.data) else 1))
+                self.sites.append(("option", at, 4 if at + 4 <= len(self.data) else 1,
+                                   "%s option %d" % (self.owner, slot)))
 
 
 def schema_sites(data):
     """[(kind, position, width)] of the fields of subgraph 0 and the model's tables."""
+    return [site[:3] for site in labelled_sites(data)]
+
+
+def labelled_sites(data):
+    """schema_sites() with the owner of each: "model", "tensor <i>" or "operator <i>"."""
     walk = _Walker(data)
     model = walk.u32(0)
     for opcode in walk.tables(model, MODEL_OPCODES):
@@ -88,7 +95,8 @@ def schema_sites(data):
     for graph in walk.tables(model, MODEL_SUBGRAPHS)[:1]:
         walk.vector(graph, GRAPH_INPUTS, "tensor")
         walk.vector(graph, GRAPH_OUTPUTS, "tensor")
-        for tensor in walk.tables(graph, GRAPH_TENSORS):
+        for index, tensor in enumerate(walk.tables(graph, GRAPH_TENSORS)):
+            walk.owner = "tensor %d" % index
             walk.vector(tensor, TENSOR_SHAPE, "shape")
             walk.scalar(tensor, TENSOR_TYPE, "type", 1)
             walk.scalar(tensor, TENSOR_BUFFER, "buffer", 4)
@@ -97,7 +105,8 @@ def schema_sites(data):
                 walk.vector(quant, QUANT_SCALE, "scale")
                 walk.vector(quant, QUANT_ZERO_POINT, "zero_point", 8)
                 walk.scalar(quant, QUANT_DIMENSION, "shape", 4)
-        for op in walk.tables(graph, GRAPH_OPERATORS):
+        for index, op in enumerate(walk.tables(graph, GRAPH_OPERATORS)):
+            walk.owner = "operator %d" % index
             walk.scalar(op, OP_OPCODE, "index", 4)
             walk.vector(op, OP_INPUTS, "tensor")
             walk.vector(op, OP_OUTPUTS, "tensor")

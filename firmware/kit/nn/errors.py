@@ -65,8 +65,8 @@ def wrong_count(what, need, got):
 
 def bad_quant(op, tensor, what):
     from .ops import name
-    return ValueError("model file is corrupt: tensor %d of op %s at operator %d has %s; "
-                      "tflite-micro refuses it too" % (tensor.index, name(op.code), op.index, what))
+    return ValueError("model file is corrupt: tensor %d of op %s at operator %d has %s" % (
+        tensor.index, name(op.code), op.index, what))
 
 
 def bad_shape(op, why):

@@ -107,12 +107,11 @@ def _op_problem(model, op):
 
 
 def quant_problem(model, model_name, supported):
-    """The first operator, among the `supported` ones, tflite-micro would refuse, as a message (or None)."""
+    """The first operator, among the `supported` ones, with numbers that cannot be right, as a message (or None)."""
     for op in model.operators:
         if op.name not in supported:
             continue
         problem = _op_problem(model, op)
         if problem:
-            return _("{model} cannot run: operator {index}, {op}: {problem}. tflite-micro refuses it too; "
-                     "export the model again.").format(model=model_name, index=op.index, op=op.name, problem=problem)
+            return _("{model} is broken at operator {index}, {op}: {problem}. Export the model again.").format(model=model_name, index=op.index, op=op.name, problem=problem)
     return None
