@@ -115,9 +115,10 @@ def test_op_names_match_the_tflite_schema():
         assert codes[name] == code
 
 
-@pytest.mark.parametrize("name", FIRST_RELEASE + ("trained_lstm_int8", "keyword_scrambled_8bit"))
-def test_reader_agrees_with_tflite_micro_schema(name):
-    ours, theirs = load_model(model_path(name)), reference_model(model_path(name))
+@pytest.mark.parametrize("path", [model_path(name) for name in FIRST_RELEASE + ("trained_lstm_int8", "keyword_scrambled_8bit")]
+                         + sorted(CORPUS.glob("*.tflite")), ids=lambda path: path.stem)
+def test_reader_agrees_with_tflite_micro_schema(path):
+    ours, theirs = load_model(path), reference_model(path)
     graph = theirs.subgraphs[0]
     assert ours.inputs == list(graph.inputs) and ours.outputs == list(graph.outputs)
     assert [tuple(t.shape) for t in ours.tensors] == [tuple(t.shape) for t in graph.tensors]
@@ -141,14 +142,14 @@ def test_not_a_model_is_one_clear_line(capsys, tmp_path):
 
 def test_truncated_model_is_one_clear_line(capsys, tmp_path):
     cut = tmp_path / "cut.tflite"
-    cut.write_bytes(model_path("micro_speech_quantized").read_bytes()[:3000])
+    cut.write_bytes((CORPUS / "mobilenet_tiny.tflite").read_bytes()[:3000])
     code, _out, err = jazari(capsys, "model", "info", cut)
     assert code == 1 and err.count("\n") == 1 and "cut.tflite is not a valid .tflite model" in err
 
 
 def test_corrupted_models_never_crash_the_command(capsys, tmp_path):
     """Random byte changes and cuts: `model info` shows the model or prints one line, never a traceback."""
-    original = model_path("micro_speech_quantized").read_bytes()
+    original = (CORPUS / "mobilenet_tiny.tflite").read_bytes()
     rng = np.random.default_rng(11)
     damaged = tmp_path / "damaged.tflite"
     for _trial in range(150):
@@ -403,7 +404,7 @@ def test_wrong_input_shape_and_dtype(capsys, tmp_path, lang):
 
 def test_missing_input_file(capsys, tmp_path):
     code, _out, err = jazari(
-        capsys, "model", "run", model_path("hello_world_int8"), "--input", tmp_path / "none.npy",
+        capsys, "model", "run", CORPUS / "fully_connected.tflite", "--input", tmp_path / "none.npy",
         "--output", tmp_path / "Y.npy", "--port", NO_BOARD,
     )
     assert code == 1 and one_line(err) == f"There is no file {tmp_path / 'none.npy'}."
@@ -466,12 +467,12 @@ def test_int16x8_model_from_the_corpus_is_refused(capsys):
 
 def test_input_and_output_counts_must_match_the_model(capsys, tmp_path):
     samples = tmp_path / "X.npy"
-    np.save(samples, np.zeros((1, 1, 128, 128, 1), dtype=np.int8))
+    np.save(samples, np.zeros((1, 1, 4, 4, 3), dtype=np.int8))
     code, _out, err = jazari(
-        capsys, "model", "run", model_path("simple_add_model"), "--input", samples, "--output", tmp_path / "Y.npy",
+        capsys, "model", "run", CORPUS / "elementwise.tflite", "--input", samples, "--output", tmp_path / "Y.npy",
         "--port", NO_BOARD,
     )
-    assert code == 1 and "simple_add_model.tflite has 2 inputs" in one_line(err)
+    assert code == 1 and "elementwise.tflite has 2 inputs" in one_line(err)
 
 
 # -- the comparison verify makes -------------------------------------------------------
@@ -487,13 +488,13 @@ def test_largest_differences_per_output():
 
 
 def test_random_inputs_are_seeded_and_cover_the_type_range():
-    model = load_model(model_path("simple_add_model"))
+    model = load_model(CORPUS / "mobilenet_tiny.tflite")  # int8 [1, 16, 16, 3]: 2,304 values a sample
     first = model_run.random_inputs(model, 3, seed=7)
     again = model_run.random_inputs(model, 3, seed=7)
     other = model_run.random_inputs(model, 3, seed=8)
     assert all(np.array_equal(a, b) for a, b in zip(first, again))
     assert not np.array_equal(first[0], other[0])
-    assert first[0].shape == (3, 1, 128, 128, 1) and first[0].dtype == np.int8
+    assert first[0].shape == (3, 1, 16, 16, 3) and first[0].dtype == np.int8
     assert first[0].min() == -128 and first[0].max() == 127
 
 
@@ -506,18 +507,19 @@ def random_samples(path, count, seed):
     return rng.integers(-128, 128, size=(count, *tensor.shape), dtype=np.int8)
 
 
-@pytest.mark.parametrize("name", ["hello_world_int8", "micro_speech_quantized"])
-def test_run_on_a_board_gives_tflite_micro_outputs(capsys, tmp_path, virtual_boards, name):
+@pytest.mark.parametrize("path", [model_path("hello_world_int8"), model_path("micro_speech_quantized"),
+                                  CORPUS / "mobilenet_tiny.tflite"], ids=lambda path: path.stem)
+def test_run_on_a_board_gives_tflite_micro_outputs(capsys, tmp_path, virtual_boards, path):
     board = virtual_boards(1, profile="esp32s3")[0]
-    samples = random_samples(model_path(name), 12, seed=3)
+    samples = random_samples(path, 12, seed=3)
     np.save(tmp_path / "X.npy", samples)
     code, out, err = jazari(
-        capsys, "model", "run", model_path(name), "--input", tmp_path / "X.npy", "--output", tmp_path / "Y.npy",
+        capsys, "model", "run", path, "--input", tmp_path / "X.npy", "--output", tmp_path / "Y.npy",
         "--port", board.port,
     )
     assert code == 0, err
     got = np.load(tmp_path / "Y.npy")
-    expected = tflite_micro_outputs(model_path(name), samples)
+    expected = tflite_micro_outputs(path, samples)
     assert got.dtype == np.int8 and got.shape == expected.shape
     assert np.array_equal(got, expected)
     assert "Ran 12 samples" in out
@@ -667,10 +669,10 @@ def test_info_never_says_a_refused_model_fits(capsys):
 
 def test_output_folder_must_exist_before_the_board_runs(capsys, tmp_path):
     samples = tmp_path / "X.npy"
-    np.save(samples, np.zeros((1, 1, 1), dtype=np.int8))
+    np.save(samples, np.zeros((1, 1, 12), dtype=np.int8))
     target = tmp_path / "missing" / "Y.npy"
     code, _out, err = jazari(
-        capsys, "model", "run", model_path("hello_world_int8"), "--input", samples, "--output", target,
+        capsys, "model", "run", CORPUS / "fully_connected.tflite", "--input", samples, "--output", target,
         "--port", NO_BOARD,
     )
     assert code == 1 and one_line(err) == f"Cannot write {target}: its folder does not exist"
@@ -707,13 +709,13 @@ def test_output_is_written_where_the_message_says(capsys, tmp_path, virtual_boar
 
 def test_board_without_the_kit_is_told_to_flash(capsys, tmp_path, virtual_board):
     samples = tmp_path / "X.npy"
-    np.save(samples, np.zeros((1, 1, 1), dtype=np.int8))
+    np.save(samples, np.zeros((1, 1, 12), dtype=np.int8))
     with connect(virtual_board.port) as device:
         # A board with plain MicroPython: no kit package on its filesystem.
         device.exec("import os\nos.rename('/kit', '/kit-away')")
         device.soft_reset()
     code, _out, err = jazari(
-        capsys, "model", "run", model_path("hello_world_int8"), "--input", samples, "--output", tmp_path / "Y.npy",
+        capsys, "model", "run", CORPUS / "fully_connected.tflite", "--input", samples, "--output", tmp_path / "Y.npy",
         "--port", virtual_board.port,
     )
     assert code == 1
@@ -741,7 +743,7 @@ def test_verify_without_tflite_micro_names_the_extra():
     script = (
         "import sys\nsys.modules['tflite_micro'] = None\nfrom jazari.cli import main\n"
         "sys.exit(main(['--lang', 'en', 'model', 'verify', %r, '--port', %r]))" % (
-            str(model_path("hello_world_int8")), NO_BOARD)
+            str(CORPUS / "fully_connected.tflite"), NO_BOARD)
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
