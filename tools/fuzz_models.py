@@ -1,6 +1,6 @@
 """Mutate .tflite models and count what every place that reads them does.
 
-    python tools/fuzz_models.py [--mutants 2000] [--seed 1] [--places engine,oracle,host] [MODEL ...]
+    python tools/fuzz_models.py [--mutants 2000] [--seed 1] [--places engine,oracle,host] [--jobs 2] [MODEL ...]
 
 Each mutant is a seed model changed at the byte level (a bit flipped, a
 hostile word written, the file cut, bytes zeroed) or through the schema (a
@@ -87,16 +87,26 @@ def table(outcomes, places, seeds):
     return "\n".join(lines)
 
 
-def fuzz(seeds, mutants, seed, places, folder, log=print):
-    """(outcomes {path: {place: Outcome}}, faults {path: why}) for `mutants` mutants of each seed."""
+def fuzz(seeds, mutants, seed, places, folder, log=print, jobs=2):
+    """(outcomes {path: {place: Outcome}}, faults {path: why}) for `mutants` mutants of each seed;
+    `jobs` workers at once (each a process: threads only wait for them)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(seed_path, place, paths):
+        started = time.monotonic()
+        found = run_place(place, paths)
+        log("%s: %d mutants, %s in %.0f s" % (seed_path.name, len(paths), place, time.monotonic() - started))
+        return place, found
+
     outcomes = {}
-    for seed_path in seeds:
-        paths = make_mutants(seed_path, mutants, seed, folder)
-        for place in places:
-            started = time.monotonic()
-            for path, outcome in run_place(place, paths).items():
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        runs = [pool.submit(one, seed_path, place, paths)
+                for seed_path in seeds for paths in [make_mutants(seed_path, mutants, seed, folder)]
+                for place in places]
+        for run in runs:
+            place, found = run.result()
+            for path, outcome in found.items():
                 outcomes.setdefault(path, {})[place] = outcome
-            log("%s: %d mutants, %s in %.0f s" % (seed_path.name, len(paths), place, time.monotonic() - started))
     return outcomes, faults(outcomes)
 
 
@@ -115,12 +125,13 @@ def main(argv=None):
     parser.add_argument("--mutants", type=int, default=2000, help="mutants per model")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--places", default=",".join(PLACES), help="comma-separated: " + ", ".join(PLACES))
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes at once")
     args = parser.parse_args(argv)
     places = [place for place in args.places.split(",") if place]
     seeds = args.models or SEEDS
     with tempfile.TemporaryDirectory(prefix="jazari-fuzz-") as folder:
         started = time.monotonic()
-        outcomes, found = fuzz(seeds, args.mutants, args.seed, places, Path(folder))
+        outcomes, found = fuzz(seeds, args.mutants, args.seed, places, Path(folder), jobs=args.jobs)
         print(table(outcomes, places, seeds))
         print("%d mutants in %.0f s, %d faults" % (len(outcomes), time.monotonic() - started, len(found)))
         if found:

@@ -70,7 +70,9 @@ def _read_quant(t, q):
     src = q.src
     start, n = scales
     zv = q.vector(_QUANT_ZERO_POINT, 8, _MAX_CHANNELS)
-    zat = zv[0] if zv and zv[1] == n else -1
+    if not zv or not zv[1]:
+        return  # tflite-micro reads scales only beside zero points: otherwise unquantized
+    zat = zv[0] if zv[1] == n else -1
     t.scale = src.unpack("<f", start)[0]
     if zat >= 0:
         z = src.unpack("<q", zat)[0]

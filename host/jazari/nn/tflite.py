@@ -268,6 +268,8 @@ def _quantization(table):
         return 0.0, 0, (), (), 0
     scales = table.scalars(_QUANT_SCALE, "f") or ()
     zero_points = table.scalars(_QUANT_ZERO_POINT, "q") or ()
+    if not scales or not zero_points:  # tflite-micro reads scales only beside zero points
+        return 0.0, 0, (), (), 0
     dimension = table.scalar(_QUANT_DIMENSION, "i")
     scale = scales[0] if scales else 0.0
     zero_point = zero_points[0] if zero_points else 0
