@@ -14,6 +14,14 @@ _PER_CHANNEL = (S.CONV_2D, S.DEPTHWISE_CONV_2D, S.FULLY_CONNECTED)
 # kernels check input->type == output->type for every other op).
 _CONVERTING = (S.QUANTIZE, S.DEQUANTIZE, S.SHAPE)
 _INF = float("inf")
+# How many inputs tflite-micro's kernel takes, (fewest, most), where fixed;
+# every op here has one output.
+_ARITY = {S.ADD: (2, 2), S.SUB: (2, 2), S.MUL: (2, 2), S.CONV_2D: (2, 3), S.DEPTHWISE_CONV_2D: (2, 3),
+          S.FULLY_CONNECTED: (2, 3), S.AVERAGE_POOL_2D: (1, 1), S.MAX_POOL_2D: (1, 1), S.MEAN: (2, 2),
+          S.SOFTMAX: (1, 1), S.LOGISTIC: (1, 1), S.TANH: (1, 1), S.RELU: (1, 1), S.RELU6: (1, 1),
+          S.LEAKY_RELU: (1, 1), S.HARD_SWISH: (1, 1), S.RESHAPE: (1, 2), S.SQUEEZE: (1, 1),
+          S.EXPAND_DIMS: (2, 2), S.SHAPE: (1, 1), S.PAD: (2, 2), S.STRIDED_SLICE: (4, 4),
+          S.QUANTIZE: (1, 1), S.DEQUANTIZE: (1, 1)}
 
 
 def survey(src, in_place):
@@ -62,8 +70,9 @@ def _check(info, supported, heap):
         if op.code not in supported:
             raise errors.unsupported_op(op)
     for op in info.operators:
-        if not op.outputs or not op.inputs or op.inputs[0] is None:
-            raise errors.bad_shape(op, "has no input or no output")
+        fewest, most = _ARITY.get(op.code, (1, 255))
+        if len(op.outputs) != 1 or not fewest <= len(op.inputs) <= most or op.inputs[0] is None:
+            raise errors.bad_shape(op, "%d inputs and %d outputs" % (len(op.inputs), len(op.outputs)))
         for t in op.inputs:
             if t is not None:
                 _check_type(op, t, S.DEQUANTIZE)

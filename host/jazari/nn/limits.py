@@ -23,6 +23,14 @@ MAX_ELEMENTS = 2**31 - 1
 CONVERTING_OPS = ("QUANTIZE", "DEQUANTIZE", "SHAPE")  # ops whose output type may differ from their input's
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 ACTIVATION_BOUNDS = {"RELU6": 6.0, "RELU_N1_TO_1": 1.0}  # the largest bound each quantizes
+# How many inputs tflite-micro's kernel takes, (fewest, most), where fixed
+# (as firmware/kit/nn/survey.py's _ARITY); every op the engine runs has one output.
+ARITY = {"ADD": (2, 2), "SUB": (2, 2), "MUL": (2, 2), "CONV_2D": (2, 3), "DEPTHWISE_CONV_2D": (2, 3),
+         "FULLY_CONNECTED": (2, 3), "AVERAGE_POOL_2D": (1, 1), "MAX_POOL_2D": (1, 1), "MEAN": (2, 2),
+         "SOFTMAX": (1, 1), "LOGISTIC": (1, 1), "TANH": (1, 1), "RELU": (1, 1), "RELU6": (1, 1),
+         "LEAKY_RELU": (1, 1), "HARD_SWISH": (1, 1), "RESHAPE": (1, 2), "SQUEEZE": (1, 1),
+         "EXPAND_DIMS": (2, 2), "SHAPE": (1, 1), "PAD": (2, 2), "STRIDED_SLICE": (4, 4),
+         "QUANTIZE": (1, 1), "DEQUANTIZE": (1, 1)}
 
 
 def check_file(path):
@@ -73,8 +81,9 @@ def _tensor_problem(tensor):
 
 def _op_problem(model, op):
     inputs, outputs = model.op_inputs(op), model.op_outputs(op)
-    if not inputs or not outputs or inputs[0] is None:
-        return _("it has no input or no output")
+    fewest, most = ARITY.get(op.name, (1, 255))
+    if len(outputs) != 1 or not fewest <= len(inputs) <= most or inputs[0] is None:
+        return _("it has {inputs} inputs and {outputs} outputs").format(inputs=len(inputs), outputs=len(outputs))
     for tensor in inputs + outputs:
         problem = tensor is not None and _tensor_problem(tensor)
         if problem:
