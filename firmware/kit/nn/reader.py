@@ -37,7 +37,13 @@ _QUANT_DIMENSION = const(6)
 _OP_OPCODE_INDEX = const(0)
 _OP_INPUTS = const(1)
 _OP_OUTPUTS = const(2)
+_OP_OPTIONS_TYPE = const(3)
 _OP_OPTIONS = const(4)
+# The builtin_options union's type each op's options must carry (schema.fbs
+# BuiltinOptions): tflite-micro reads options of any other type as none.
+_OPTIONS_TYPES = {S.CONV_2D: 1, S.DEPTHWISE_CONV_2D: 2, S.AVERAGE_POOL_2D: 5, S.MAX_POOL_2D: 5,
+                  S.FULLY_CONNECTED: 8, S.SOFTMAX: 9, S.CONCATENATION: 10, S.ADD: 11, S.MUL: 21, S.MEAN: 27,
+                  S.SUB: 28, S.STRIDED_SLICE: 32, S.PACK: 59, S.LEAKY_RELU: 75}
 # Buffer
 _BUFFER_DATA = const(0)
 _BUFFER_OFFSET = const(1)  # uint64: data stored after the flatbuffer (files > 2 GB)
@@ -119,6 +125,10 @@ def _read_tensor(tt, index, buffers, src):
             t.data_at = at
             t.data_len = n
     return t
+
+
+def _options(ot, code):
+    return ot.table(_OP_OPTIONS) if ot.uint8(_OP_OPTIONS_TYPE) == _OPTIONS_TYPES.get(code) else None
 
 
 def _tensor_list(indices, tensors, what):
@@ -208,7 +218,8 @@ class Graph:
         ot = self.g.item(_SUBGRAPH_OPERATORS, i, _MAX_OPS)
         ins = tuple(self.tensor(k) if k >= 0 else None for k in ot.ints(_OP_INPUTS, "i", _MAX_OP_IO) or ())
         outs = tuple(self.tensor(k) for k in ot.ints(_OP_OUTPUTS, "i", _MAX_OP_IO) or ())
-        return Operator(i, self.codes[ot.uint32(_OP_OPCODE_INDEX)], ins, outs, ot.table(_OP_OPTIONS))
+        code = self.codes[ot.uint32(_OP_OPCODE_INDEX)]
+        return Operator(i, code, ins, outs, _options(ot, code))
 
 
 def _read(src, lean_consts):
@@ -230,7 +241,7 @@ def _read(src, lean_consts):
         outs = _tensor_list(ot.ints(_OP_OUTPUTS, "i", _MAX_OP_IO), tensors, "operator %d" % i)
         if None in outs:
             raise ValueError("model file is corrupt: operator %d has an omitted output" % i)
-        ops.append(Operator(i, codes[k], tuple(ins), tuple(outs), ot.table(_OP_OPTIONS)))
+        ops.append(Operator(i, codes[k], tuple(ins), tuple(outs), _options(ot, codes[k])))
         if i & 3 == 3:
             gc.collect()
     inputs = _tensor_list(g.ints(_SUBGRAPH_INPUTS, "i", _MAX_OP_IO), tensors, "the model's inputs")

@@ -101,6 +101,8 @@ def _op_problem(model, op):
         if op.name == "FULLY_CONNECTED" and bias is not None and not abs(product - bias.scale) <= 0.02 * outputs[0].scale:
             return _("its bias scale {bias} is not input scale x weights scale {product}").format(
                 bias=bias.scale, product=product)
+    if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D") and not op.options:
+        return _("it has no options (strides)")
     if op.name == "SOFTMAX" and not op.options.get("beta", 0.0) * inputs[0].scale * 2**26 > 1:
         return _("its beta {beta} is too small for its input scale").format(beta=op.options.get("beta", 0.0))
     # tflite-micro quantizes the fused activation's bounds into int32: a tiny output scale overflows.
