@@ -103,6 +103,10 @@ def _op_problem(model, op):
                 bias=bias.scale, product=product)
     if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D") and not op.options:
         return _("it has no options (strides)")
+    if op.name in ("ADD", "SUB") and len(inputs) == 2 and None not in inputs and outputs[0].dtype == "int8":
+        largest = max(inputs[0].scale, inputs[1].scale)
+        if 2 * largest / (2**20 * outputs[0].scale) >= 1:  # tflite-micro aborts on it
+            return _("its input scale {scale} is too large for its output scale").format(scale=largest)
     if op.name == "SOFTMAX" and not op.options.get("beta", 0.0) * inputs[0].scale * 2**26 > 1:
         return _("its beta {beta} is too small for its input scale").format(beta=op.options.get("beta", 0.0))
     # tflite-micro quantizes the fused activation's bounds into int32: a tiny output scale overflows.
