@@ -94,3 +94,13 @@ def test_info_refuses_what_is_not_a_file(capsys, tmp_path):
         code = main(["--lang", "fr", "model", "info", str(target)])
         _out, err = capsys.readouterr()
         assert code == 1 and err.strip() == f"{target} n'est pas un fichier : donnez un fichier de modèle .tflite."
+
+
+def test_info_refuses_a_file_larger_than_any_board_holds_before_reading_it(capsys, tmp_path):
+    huge = tmp_path / "huge.tflite"
+    with open(huge, "wb") as sparse:  # 17 MB that take no disk
+        sparse.truncate(17 * 1024 * 1024)
+    code = main(["--lang", "en", "model", "info", str(huge)])
+    _out, err = capsys.readouterr()
+    assert code == 1 and err.strip() == (
+        f"{huge} is 17825792 bytes, more than any board holds (16777216): it is not a model the kit can run.")

@@ -205,6 +205,7 @@ def do_model_verify(args):
 
     if args.samples < 1:
         raise JazariError(_("--samples must be at least 1."))
+    run.open_model(args.model)  # a model refused is refused before any run is announced
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     console.say(_("Random inputs: {samples} samples, seed {seed} (repeat with --seed {seed}).").format(
         samples=args.samples, seed=seed))
