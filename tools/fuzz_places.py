@@ -86,7 +86,7 @@ print("DONE")
 
 # tflite-micro on each file, on the same inputs as the engine.
 _ORACLE = r"""
-import sys
+import sys, gc
 import numpy as np
 from tflite_micro.python.tflite_micro import runtime
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb
@@ -101,7 +101,7 @@ for i in range(int(sys.argv[2]), len(paths)):
     except Exception as e:
         print("unreadable", i, type(e).__name__, str(e).replace("\n", " ")[:200], flush=True)
         continue
-    try:
+    def attempt():
         it = runtime.Interpreter.from_bytes(data, arena_size=%(arena)d)
         for k in range(count):
             d = it.get_input_details(k)
@@ -109,9 +109,15 @@ for i in range(int(sys.argv[2]), len(paths)):
             raw = bytes((j * 37 + 11) & 255 for j in range(size))
             it.set_input(np.frombuffer(raw, dtype=d["dtype"]).reshape(d["shape"]), k)
         it.invoke()
-        print("ran", i, flush=True)
+    try:
+        attempt()
+        outcome = "ran %%d" %% i
     except Exception as e:
-        print("refused", i, type(e).__name__, str(e).replace("\n", " ")[:200], flush=True)
+        outcome = "refused %%d %%s %%s" %% (i, type(e).__name__, str(e).replace("\n", " ")[:200])
+    # The interpreter is gone before the outcome is said: a crash while it is
+    # destroyed belongs to this file, not to the next one.
+    gc.collect()
+    print(outcome, flush=True)
 print("DONE", flush=True)
 """
 

@@ -14,6 +14,9 @@ _PER_CHANNEL = (S.CONV_2D, S.DEPTHWISE_CONV_2D, S.FULLY_CONNECTED)
 # kernels check input->type == output->type for every other op).
 _CONVERTING = (S.QUANTIZE, S.DEQUANTIZE, S.SHAPE)
 _INF = float("inf")
+# Inputs that must be constant, one int32 number or list (axes, paddings,
+# slice bounds): tflite-micro reads them at prepare.
+_CONSTANT = {S.EXPAND_DIMS: (1,), S.PAD: (1,), S.MEAN: (1,), S.STRIDED_SLICE: (1, 2, 3)}
 # How many inputs tflite-micro's kernel takes, (fewest, most), where fixed;
 # every op here has one output.
 _ARITY = {S.ADD: (2, 2), S.SUB: (2, 2), S.MUL: (2, 2), S.CONV_2D: (2, 3), S.DEPTHWISE_CONV_2D: (2, 3),
@@ -89,6 +92,10 @@ def _check(info, supported, heap):
             raise errors.bad_type(op, x if y.type == S.INT8 else y)
         if op.code in _PER_CHANNEL:
             _check_weights(op)
+        for k in _CONSTANT.get(op.code, ()):
+            t = op.inputs[k]
+            if t is None or not t.is_const or t.type != S.INT32:
+                raise errors.bad_shape(op, "input %d must be a constant int32 tensor" % k)
     for t in info.inputs + info.outputs:
         if t.is_const:
             raise ValueError("model file is corrupt or unsupported: model input or output tensor %d is a constant" % t.index)
@@ -113,6 +120,9 @@ def _check_weights(op):
     ins = op.inputs
     if len(ins) < 2 or ins[1] is None or ins[1].type != S.INT8 or op.inputs[0].type != S.INT8 or not ins[1].size:
         raise errors.bad_shape(op, "needs int8 input and int8 weights, not empty")
+    # 4-D input, filter and output for convolutions (the planner reads them before prepare).
+    if op.code != S.FULLY_CONNECTED and not len(ins[0].shape) == len(ins[1].shape) == len(op.outputs[0].shape) == 4:
+        raise errors.bad_shape(op, "it needs 4-D input, filter and output")
     if len(ins) > 2 and ins[2] is not None:
         bias = ins[2]
         if bias.type != S.INT32:

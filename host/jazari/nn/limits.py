@@ -22,6 +22,8 @@ MAX_RANK = 8  # the engine's reader (firmware/kit/nn/reader.py _MAX_RANK)
 MAX_ELEMENTS = 2**31 - 1
 CONVERTING_OPS = ("QUANTIZE", "DEQUANTIZE", "SHAPE")  # ops whose output type may differ from their input's
 WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+# Inputs tflite-micro reads at prepare, so constant int32 (firmware/kit/nn/survey.py's _CONSTANT).
+CONSTANT_INPUTS = {"EXPAND_DIMS": (1,), "PAD": (1,), "MEAN": (1,), "STRIDED_SLICE": (1, 2, 3)}
 ACTIVATION_BOUNDS = {"RELU6": 6.0, "RELU_N1_TO_1": 1.0}  # the largest bound each quantizes
 # How many inputs tflite-micro's kernel takes, (fewest, most), where fixed
 # (as firmware/kit/nn/survey.py's _ARITY); every op the engine runs has one output.
@@ -96,11 +98,16 @@ def _op_problem(model, op):
         bias = inputs[2] if len(inputs) > 2 else None
         if weights is None or weights.dtype != "int8" or not weights.size or (bias is not None and bias.dtype != "int32"):
             return _("it needs int8 weights and an int32 bias")
+        if op.name != "FULLY_CONNECTED" and not len(inputs[0].shape) == len(weights.shape) == len(outputs[0].shape) == 4:
+            return _("it needs 4-D input, filter and output")
         # tflite-micro's fully connected: the bias scale within 2% of an output step of input x weights scale.
         product = inputs[0].scale * weights.scale
         if op.name == "FULLY_CONNECTED" and bias is not None and not abs(product - bias.scale) <= 0.02 * outputs[0].scale:
             return _("its bias scale {bias} is not input scale x weights scale {product}").format(
                 bias=bias.scale, product=product)
+    for index in CONSTANT_INPUTS.get(op.name, ()):
+        if inputs[index] is None or not inputs[index].is_const or inputs[index].dtype != "int32":
+            return _("its input {index} must be a constant int32 tensor").format(index=index)
     if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D") and not op.options:
         return _("it has no options (strides)")
     if op.name in ("ADD", "SUB") and len(inputs) == 2 and None not in inputs and outputs[0].dtype == "int8":
