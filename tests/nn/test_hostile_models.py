@@ -104,3 +104,12 @@ def test_info_refuses_a_file_larger_than_any_board_holds_before_reading_it(capsy
     _out, err = capsys.readouterr()
     assert code == 1 and err.strip() == (
         f"{huge} is 17825792 bytes, more than any board holds (16777216): it is not a model the kit can run.")
+
+
+def test_a_model_input_of_a_type_numpy_lacks_is_one_line(capsys):
+    # A fuzz finding: simple_add with its first input's type made int4 (verify raised TypeError making inputs).
+    path = next((REPO / "tests" / "nn" / "fuzz_findings").glob("host-int4-input-*.tflite"))
+    code = main(["--lang", "en", "model", "verify", str(path), "--port", "/dev/no-such-board"])
+    _out, err = capsys.readouterr()
+    assert code == 1 and err.strip() == (
+        f"{path.name}'s input 0 is int4: the kit exchanges int8, int32 or float32 values. Export the model again.")

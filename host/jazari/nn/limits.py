@@ -137,3 +137,17 @@ def quant_problem(model, model_name, supported):
         if problem:
             return _("{model} is broken at operator {index}, {op}: {problem}. Export the model again.").format(model=model_name, index=op.index, op=op.name, problem=problem)
     return None
+
+
+IO_TYPES = ("int8", "int32", "float32")  # what the engine takes in and gives out (numpy has no int4)
+
+
+def io_problem(model, model_name):
+    """A model input or output of a type the kit cannot exchange, as a message (or None)."""
+    for kind, tensors in (("input", model.input_tensors()), ("output", model.output_tensors())):
+        for position, tensor in enumerate(tensors):
+            if tensor.dtype not in IO_TYPES:
+                return _("{model}'s {kind} {position} is {dtype}: the kit exchanges int8, int32 or float32 "
+                         "values. Export the model again.").format(
+                    model=model_name, kind=_(kind), position=position, dtype=tensor.dtype)
+    return None
