@@ -41,9 +41,10 @@ _OP_OPTIONS_TYPE = const(3)
 _OP_OPTIONS = const(4)
 # The builtin_options union's type each op's options must carry (schema.fbs
 # BuiltinOptions): tflite-micro reads options of any other type as none.
-_OPTIONS_TYPES = {S.CONV_2D: 1, S.DEPTHWISE_CONV_2D: 2, S.AVERAGE_POOL_2D: 5, S.MAX_POOL_2D: 5,
-                  S.FULLY_CONNECTED: 8, S.SOFTMAX: 9, S.CONCATENATION: 10, S.ADD: 11, S.MUL: 21, S.MEAN: 27,
-                  S.SUB: 28, S.STRIDED_SLICE: 32, S.PACK: 59, S.LEAKY_RELU: 75}
+# Two byte strings, op code and its options type at the same place (bytes
+# stay in flash with the module on ROMFS; a dict would take heap).
+_OPTION_CODES = b"\x03\x04\x01\x11\x09\x19\x02\x00\x12\x28\x29\x2d\x53\x62"
+_OPTION_TYPES = b"\x01\x02\x05\x05\x08\x09\x0a\x0b\x15\x1b\x1c\x20\x3b\x4b"
 # Buffer
 _BUFFER_DATA = const(0)
 _BUFFER_OFFSET = const(1)  # uint64: data stored after the flatbuffer (files > 2 GB)
@@ -128,7 +129,8 @@ def _read_tensor(tt, index, buffers, src):
 
 
 def _options(ot, code):
-    return ot.table(_OP_OPTIONS) if ot.uint8(_OP_OPTIONS_TYPE) == _OPTIONS_TYPES.get(code) else None
+    k = _OPTION_CODES.find(bytes((code,))) if 0 <= code < 256 else -1
+    return ot.table(_OP_OPTIONS) if k >= 0 and ot.uint8(_OP_OPTIONS_TYPE) == _OPTION_TYPES[k] else None
 
 
 def _tensor_list(indices, tensors, what):
