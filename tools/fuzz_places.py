@@ -167,23 +167,24 @@ PLACES = ("engine", "oracle", "host")
 
 def run_place(place, paths):
     """{path: Outcome} of every file of `paths` in `place`."""
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as listing:
-        listing.write("\n".join(map(str, paths)))
-    try:
+    with tempfile.TemporaryDirectory(prefix="jazari-fuzz-%s-" % place) as folder:
+        listing = os.path.join(folder, "mutants.txt")
+        with open(listing, "w") as out:
+            out.write("\n".join(str(Path(path).resolve()) for path in paths))
         results, start = {}, 0
         while start < len(paths):
-            start = _run_worker(place, listing.name, start, paths, results)
+            start = _run_worker(place, listing, start, paths, results)
         return results
-    finally:
-        os.unlink(listing.name)
 
 
 def _run_worker(place, listing, start, paths, results):
     """Run one worker from `start`; the index to restart from (len(paths) when done)."""
     env = dict(os.environ, PYTHONPATH=str(REPO / "host"))
     errors = tempfile.TemporaryFile()  # a file, not a pipe: a chatty worker never blocks on it
+    # In the run's temporary folder: the engine may keep per-channel constants in a file of the
+    # current folder (kit/nn/kept.py), which must not land in the source tree.
     proc = subprocess.Popen(_command(place, listing, start), stdout=subprocess.PIPE, stderr=errors,
-                            stdin=subprocess.DEVNULL, env=env)
+                            stdin=subprocess.DEVNULL, env=env, cwd=os.path.dirname(listing))
     pending, current, deadline = b"", start, time.monotonic() + PER_MUTANT_SECONDS
     try:
         while True:

@@ -120,6 +120,10 @@ def _check_weights(op):
     ins = op.inputs
     if len(ins) < 2 or ins[1] is None or ins[1].type != S.INT8 or op.inputs[0].type != S.INT8 or not ins[1].size:
         raise errors.bad_shape(op, "needs int8 input and int8 weights, not empty")
+    # Per-channel weights are quantized along the output channels, as tflite-micro checks.
+    w = ins[1]
+    if w.scales is not None and w.quantized_dimension != (3 if op.code == S.DEPTHWISE_CONV_2D else 0):
+        raise errors.bad_quant(op, w, "per-channel scales along dimension %d" % w.quantized_dimension)
     # 4-D input, filter and output for convolutions (the planner reads them before prepare).
     if op.code != S.FULLY_CONNECTED and not len(ins[0].shape) == len(ins[1].shape) == len(op.outputs[0].shape) == 4:
         raise errors.bad_shape(op, "it needs 4-D input, filter and output")
