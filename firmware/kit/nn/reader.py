@@ -136,9 +136,9 @@ def _options(ot, code):
 def _tensor_list(indices, tensors, what):
     out = []
     for i in indices or ():
-        if i < 0:
-            out.append(None)  # an omitted optional input
-        elif i >= len(tensors):
+        if i == -1:
+            out.append(None)  # an omitted optional input (tflite-micro's kTfLiteOptionalTensor)
+        elif not 0 <= i < len(tensors):
             raise ValueError("model file is corrupt: %s refers to tensor %d of %d" % (what, i, len(tensors)))
         else:
             out.append(tensors[i])

@@ -127,6 +127,8 @@ def _check_weights(op):
     # 4-D input, filter and output for convolutions (the planner reads them before prepare).
     if op.code != S.FULLY_CONNECTED and not len(ins[0].shape) == len(ins[1].shape) == len(op.outputs[0].shape) == 4:
         raise errors.bad_shape(op, "it needs 4-D input, filter and output")
+    if len(ins) > 2 and ins[2] is None and op.code != S.FULLY_CONNECTED:
+        raise errors.bad_shape(op, "its bias is omitted")  # tflite-micro's convolutions crash on it
     if len(ins) > 2 and ins[2] is not None:
         bias = ins[2]
         if bias.type != S.INT32:

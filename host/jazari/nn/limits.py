@@ -98,6 +98,8 @@ def _op_problem(model, op):
         bias = inputs[2] if len(inputs) > 2 else None
         if weights is None or weights.dtype != "int8" or not weights.size or (bias is not None and bias.dtype != "int32"):
             return _("it needs int8 weights and an int32 bias")
+        if len(inputs) > 2 and bias is None and op.name != "FULLY_CONNECTED":  # tflite-micro crashes on it
+            return _("it needs int8 weights and an int32 bias")
         if weights.per_channel and weights.quantized_dimension != (3 if op.name == "DEPTHWISE_CONV_2D" else 0):
             return _("its weights have per-channel scales along dimension {dimension}").format(
                 dimension=weights.quantized_dimension)
