@@ -97,6 +97,9 @@ def _check(info, supported, heap):
             if t is None or not t.is_const or t.type != S.INT32:
                 raise errors.bad_shape(op, "input %d must be a constant int32 tensor" % k)
     for t in info.inputs + info.outputs:
+        if t.type not in _ACT_TYPES and t.type != S.FLOAT32:
+            raise ValueError("model input or output tensor %d is of type %s: the engine exchanges int8, int32 or float32" % (
+                t.index, S.TYPE_NAMES.get(t.type, t.type)))
         if t.is_const:
             raise ValueError("model file is corrupt or unsupported: model input or output tensor %d is a constant" % t.index)
 
