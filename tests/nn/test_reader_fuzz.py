@@ -4,8 +4,10 @@ and run it once on zeros, or raise one ValueError with a message, never
 crash, hang or raise anything else.
 
 Variants are drawn on the host with hypothesis and checked in batches, many
-files per MicroPython process. Any file that breaks the rule is saved in
-fuzz_findings/ (replayed by test_findings_replay on every run).
+files per MicroPython process. A file that breaks the rule is saved in a
+temporary folder named in the failure message, with a hex excerpt of its
+bytes; copy it into fuzz_findings/ once fixed, where test_findings_replay
+replays it on every run.
 """
 
 import hashlib
@@ -82,11 +84,21 @@ def bad_outcomes(results):
             if not (r.startswith("OK ") or (r.startswith("VALUEERROR ") and not r.endswith("<empty>")))}
 
 
-def save_finding(data):
-    FINDINGS.mkdir(exist_ok=True)
-    path = FINDINGS / ("finding-%s.tflite" % hashlib.sha1(data).hexdigest()[:12])
+def save_finding(data, folder):
+    path = folder / ("finding-%s.tflite" % hashlib.sha1(data).hexdigest()[:12])
     path.write_bytes(data)
     return path
+
+
+def describe_findings(bad, folder):
+    """The failure message: each file kept in `folder`, its outcome and its first bytes in hex."""
+    folder.mkdir(exist_ok=True)
+    lines = ["engine broke the rule on %d files, kept in %s:" % (len(bad), folder)]
+    for path, outcome in list(bad.items())[:5]:
+        data = Path(path).read_bytes() if Path(path).exists() else b""
+        kept = save_finding(data, folder)
+        lines.append("%s (%d bytes, starts %s): %s" % (kept.name, len(data), data[:48].hex(), outcome))
+    return "\n".join(lines)
 
 
 # A mutation: (kind, position fraction, value).
@@ -120,8 +132,7 @@ def run_batch(tmp_path, variants):
         p.write_bytes(data)
         paths.append(p)
     bad = bad_outcomes(check_files(paths))
-    saved = [str(save_finding(Path(p).read_bytes())) for p in bad if Path(p).exists()]
-    assert not bad, "engine broke the rule on %d files (saved to %s): %s" % (len(bad), saved, list(bad.values())[:5])
+    assert not bad, describe_findings(bad, tmp_path / "findings")
 
 
 @pytest.mark.skipif(not SEEDS, reason="no seed models (conformance folder and corpus absent)")

@@ -63,6 +63,12 @@ def wrong_count(what, need, got):
     return ValueError("the model has %d %s, got %d" % (need, what, got))
 
 
+def bad_quant(op, tensor, what):
+    from .ops import name
+    return ValueError("model file is corrupt: tensor %d of op %s at operator %d has %s" % (
+        tensor.index, name(op.code), op.index, what))
+
+
 def bad_shape(op, why):
     from .ops import name
     return ValueError("model file is corrupt or unsupported: op %s at operator %d: %s" % (name(op.code), op.index, why))

@@ -168,6 +168,8 @@ def _quantize_float32(value, scale, zero_point):
         rounded = magnitude << e
     else:
         rounded = (magnitude + (1 << (-e - 1))) >> -e
+    if rounded > _Q31:  # TFLM's no_integer_overflow_from_quantization: refused there too
+        raise ValueError("model file is corrupt: output scale %r is too small for its fused activation" % scale)
     return zero_point + (-rounded if m < 0 else rounded)
 
 

@@ -37,7 +37,14 @@ _QUANT_DIMENSION = const(6)
 _OP_OPCODE_INDEX = const(0)
 _OP_INPUTS = const(1)
 _OP_OUTPUTS = const(2)
+_OP_OPTIONS_TYPE = const(3)
 _OP_OPTIONS = const(4)
+# The builtin_options union's type each op's options must carry (schema.fbs
+# BuiltinOptions): tflite-micro reads options of any other type as none.
+# Two byte strings, op code and its options type at the same place (bytes
+# stay in flash with the module on ROMFS; a dict would take heap).
+_OPTION_CODES = b"\x03\x04\x01\x11\x09\x19\x02\x00\x12\x28\x29\x2d\x53\x62"
+_OPTION_TYPES = b"\x01\x02\x05\x05\x08\x09\x0a\x0b\x15\x1b\x1c\x20\x3b\x4b"
 # Buffer
 _BUFFER_DATA = const(0)
 _BUFFER_OFFSET = const(1)  # uint64: data stored after the flatbuffer (files > 2 GB)
@@ -70,7 +77,9 @@ def _read_quant(t, q):
     src = q.src
     start, n = scales
     zv = q.vector(_QUANT_ZERO_POINT, 8, _MAX_CHANNELS)
-    zat = zv[0] if zv and zv[1] == n else -1
+    if not zv or not zv[1]:
+        return  # tflite-micro reads scales only beside zero points: otherwise unquantized
+    zat = zv[0] if zv[1] == n else -1
     t.scale = src.unpack("<f", start)[0]
     if zat >= 0:
         z = src.unpack("<q", zat)[0]
@@ -119,12 +128,17 @@ def _read_tensor(tt, index, buffers, src):
     return t
 
 
+def _options(ot, code):
+    k = _OPTION_CODES.find(bytes((code,))) if 0 <= code < 256 else -1
+    return ot.table(_OP_OPTIONS) if k >= 0 and ot.uint8(_OP_OPTIONS_TYPE) == _OPTION_TYPES[k] else None
+
+
 def _tensor_list(indices, tensors, what):
     out = []
     for i in indices or ():
-        if i < 0:
-            out.append(None)  # an omitted optional input
-        elif i >= len(tensors):
+        if i == -1:
+            out.append(None)  # an omitted optional input (tflite-micro's kTfLiteOptionalTensor)
+        elif not 0 <= i < len(tensors):
             raise ValueError("model file is corrupt: %s refers to tensor %d of %d" % (what, i, len(tensors)))
         else:
             out.append(tensors[i])
@@ -206,7 +220,8 @@ class Graph:
         ot = self.g.item(_SUBGRAPH_OPERATORS, i, _MAX_OPS)
         ins = tuple(self.tensor(k) if k >= 0 else None for k in ot.ints(_OP_INPUTS, "i", _MAX_OP_IO) or ())
         outs = tuple(self.tensor(k) for k in ot.ints(_OP_OUTPUTS, "i", _MAX_OP_IO) or ())
-        return Operator(i, self.codes[ot.uint32(_OP_OPCODE_INDEX)], ins, outs, ot.table(_OP_OPTIONS))
+        code = self.codes[ot.uint32(_OP_OPCODE_INDEX)]
+        return Operator(i, code, ins, outs, _options(ot, code))
 
 
 def _read(src, lean_consts):
@@ -228,7 +243,7 @@ def _read(src, lean_consts):
         outs = _tensor_list(ot.ints(_OP_OUTPUTS, "i", _MAX_OP_IO), tensors, "operator %d" % i)
         if None in outs:
             raise ValueError("model file is corrupt: operator %d has an omitted output" % i)
-        ops.append(Operator(i, codes[k], tuple(ins), tuple(outs), ot.table(_OP_OPTIONS)))
+        ops.append(Operator(i, codes[k], tuple(ins), tuple(outs), _options(ot, codes[k])))
         if i & 3 == 3:
             gc.collect()
     inputs = _tensor_list(g.ints(_SUBGRAPH_INPUTS, "i", _MAX_OP_IO), tensors, "the model's inputs")

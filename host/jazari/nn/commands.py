@@ -190,11 +190,11 @@ def do_model_run(args):
     opened = run.open_model(args.model)
     model, _data, name = opened
     arrays = run.load_samples(model, name, args.input)
-    run.check_output_paths(model, name, args.output)
+    paths = run.output_paths(model, name, args.output)
     outputs = run.run_model(opened, arrays, args.port, on_start=_say_virtual_board)
-    run.save_outputs(outputs, args.output)
+    run.save_outputs(outputs, paths)
     console.say(_("Ran {samples} samples of {model} on the board's engine; wrote {files}.").format(
-        samples=len(arrays[0]), model=name, files=", ".join(args.output)))
+        samples=len(arrays[0]), model=name, files=", ".join(str(path) for path in paths)))
     return 0
 
 
@@ -205,6 +205,7 @@ def do_model_verify(args):
 
     if args.samples < 1:
         raise JazariError(_("--samples must be at least 1."))
+    run.open_model(args.model)  # a model refused is refused before any run is announced
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     console.say(_("Random inputs: {samples} samples, seed {seed} (repeat with --seed {seed}).").format(
         samples=args.samples, seed=seed))

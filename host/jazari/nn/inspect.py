@@ -469,7 +469,7 @@ def _table_bytes(model):
 def _output_channels(model, op):
     """Output channels of a layer with per-channel constants (folded bias, multiplier, shift), else 0."""
     if op.name in WEIGHTED_OPS:
-        return model.op_outputs(op)[0].shape[-1]
+        return (model.op_outputs(op)[0].shape[-1:] or (0,))[0]
     return 0
 
 

@@ -1,7 +1,7 @@
 """Run samples through a model on a board's engine, and check it against tflite-micro.
 
-The model is copied to the board once (skipped when a file with the same
-SHA-256 is already there). Samples travel through the raw REPL as base64 in
+The model is copied to the board for the run and removed after it (a model
+already deployed under /models/ with the same SHA-256 is run in place). Samples travel through the raw REPL as base64 in
 few `exec` calls: each call carries at most EXEC_CODE_BYTES of code, so the
 string the board compiles stays small next to its heap, and a sample bigger
 than that is written into the board's input buffer in slices.
@@ -20,7 +20,8 @@ from jazari.nn import checks
 from jazari.nn.inspect import BOARD_PROFILES, arena_bytes, summarize
 from jazari.nn.tflite import load_model
 
-REMOTE_DIR = "/models"
+REMOTE_DIR = "/models"  # where `jazari deploy` keeps models
+RUN_PATH = "/.jazari-run.tflite"  # a run's own copy of its model, removed after the run
 SLICE_BYTES = 768  # sample bytes per `_w` call (1 KB of base64: a block a fragmented heap still has)
 EXEC_CODE_BYTES = 3072  # code per exec: the board compiles it in its small, fragmented heap
 SAMPLES_PER_EXEC = 16  # invokes per exec at most, so a slow model answers well before the timeout
@@ -114,6 +115,9 @@ def _load_npy(path):
         array = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise JazariError(_("There is no file {path}.").format(path=path)) from None
+    except EOFError:  # np.load on an empty file
+        raise JazariError(_("{path} is empty: give a NumPy .npy file of samples (numpy.save).").format(
+            path=path)) from None
     except (OSError, ValueError) as failure:
         raise JazariError(_("{path} is not a NumPy .npy file: {reason}").format(path=path, reason=failure)) from None
     if not isinstance(array, np.ndarray):  # an .npz archive holds several arrays
@@ -123,26 +127,42 @@ def _load_npy(path):
 
 
 def save_outputs(arrays, paths):
-    """Write each output array to its .npy path (as many --output files as outputs)."""
+    """Write each output array to its path from `output_paths`."""
     for array, path in zip(arrays, paths):
         try:
-            np.save(path, array)
+            with open(path, "wb") as stream:  # a file object: np.save adds no suffix of its own
+                np.save(stream, array)
         except OSError as failure:
             raise JazariError(_("Cannot write {path}: {reason}").format(path=path, reason=failure.strerror)) from None
 
 
-def check_output_paths(model, model_name, paths):
-    """One --output per model output, each in a folder that exists (checked before the board runs)."""
+def output_paths(model, model_name, paths):
+    """Where each --output is written, checked before the board runs: one per model output.
+
+    A folder gets <model>-output<k>.npy inside it; a name without .npy gets
+    the suffix (as numpy.save would add it), so the message names the file
+    actually written.
+    """
     outputs = model.output_tensors()
     if len(paths) != len(outputs):
         raise JazariError(
             _("{model} has {need} outputs; give one --output file for each (got {got}).").format(
                 model=model_name, need=len(outputs), got=len(paths))
         )
-    for path in paths:
-        if not Path(path).resolve().parent.is_dir():
+    resolved = []
+    for index, given in enumerate(paths):
+        path = Path(given)
+        if path.is_dir():
+            path = path / f"{Path(model_name).stem}-output{index}.npy"
+        elif path.suffix != ".npy":
+            path = path.with_name(path.name + ".npy")
+        if not path.resolve().parent.is_dir():
             raise JazariError(_("Cannot write {path}: {reason}").format(
-                path=path, reason=_("its folder does not exist")))
+                path=given, reason=_("its folder does not exist")))
+        resolved.append(path)
+    if len(set(resolved)) != len(resolved):
+        raise JazariError(_("Two --output options name the same file: give one file per output."))
+    return resolved
 
 
 # -- the board -------------------------------------------------------------------
@@ -160,13 +180,22 @@ def engine_refused(failure):
     return JazariError(_("The board's engine refused the model: {message}").format(message=message or name))
 
 
-def copy_model(device, data, remote_path, sha256):
-    """Put the model file on the board unless the same bytes are already there."""
-    if device.exec(_HASH.format(path=remote_path)).strip() == sha256:
-        return False
-    device.exec("import os\ntry:\n    os.mkdir(%r)\nexcept OSError:\n    pass" % REMOTE_DIR)
-    device.put(data, remote_path)
-    return True
+def place_model(device, data, model_name, sha256):
+    """(path of the model on the board, whether this run put it there).
+
+    A model already deployed under /models/ with the same bytes is run where
+    it is; any other goes to RUN_PATH, which the run removes again
+    (remove_run_copy): runs leave nothing on the board's flash.
+    """
+    deployed = f"{REMOTE_DIR}/{model_name}"
+    if device.exec(_HASH.format(path=deployed)).strip() == sha256:
+        return deployed, False
+    device.put(data, RUN_PATH)
+    return RUN_PATH, True
+
+
+def remove_run_copy(device):
+    device.exec("import os\ntry:\n    os.remove(%r)\nexcept OSError:\n    pass" % RUN_PATH)
 
 
 _INVOKE = "_r()"
@@ -233,8 +262,7 @@ def _run_on_device(device, model, data, model_name, arrays):
     free = info.get("free_heap", 0)
     # The smaller of the two plans: whichever way the engine reaches the weights, it needs this much.
     checks.check_memory(model_name, min(arena_bytes(model, True), arena_bytes(model, False)), free)
-    remote_path = f"{REMOTE_DIR}/{model_name}"
-    copy_model(device, data, remote_path, model.sha256)
+    remote_path, copied = place_model(device, data, model_name, model.sha256)
     outputs = model.output_tensors()
     raw = [[] for _unused in outputs]
     try:
@@ -249,6 +277,9 @@ def _run_on_device(device, model, data, model_name, arrays):
     finally:
         with contextlib.suppress(JazariError):
             device.exec("_m = _in = None\nimport gc\ngc.collect()")
+        if copied:
+            with contextlib.suppress(JazariError):
+                remove_run_copy(device)
     samples = len(arrays[0]) if arrays else 0
     if any(len(pieces) != samples for pieces in raw):
         raise JazariError(
@@ -327,28 +358,14 @@ def random_inputs(model, samples, seed):
 
 
 def oracle_outputs(data, model, arrays):
-    """The same samples through tflite-micro's reference kernels (the oracle)."""
-    try:
-        from tflite_micro.python.tflite_micro import runtime
-    except ImportError:
-        raise JazariError(
-            _("model verify needs tflite-micro, the reference interpreter: pip install 'jazari-kit[test]'")
-        ) from None
+    """The same samples through tflite-micro's reference kernels (the oracle, in a child process)."""
+    from jazari.nn import oracle
+
     # tflite-micro's default arena (10 x the file) is too small for models
     # with few weights and big activations (simple_add: 976 bytes, 48 KB).
     arena = 10 * len(data) + 4 * arena_bytes(model) + ORACLE_ARENA_MARGIN
-    try:
-        interpreter = runtime.Interpreter.from_bytes(bytes(data), arena_size=arena)
-    except RuntimeError as failure:
-        raise JazariError(_("tflite-micro could not load the model: {reason}").format(reason=failure)) from None
-    outputs = [[] for _unused in model.outputs]
-    for sample in range(len(arrays[0]) if arrays else 0):
-        for index, array in enumerate(arrays):
-            interpreter.set_input(array[sample], index)
-        interpreter.invoke()
-        for index, found in enumerate(outputs):
-            found.append(np.array(interpreter.get_output(index)).reshape(model.output_tensors()[index].shape))
-    return [np.stack(found) for found in outputs]
+    found = oracle.outputs(data, arena, arrays, len(model.outputs))
+    return [array.reshape((len(array), *tensor.shape)) for array, tensor in zip(found, model.output_tensors())]
 
 
 def largest_differences(got, expected):

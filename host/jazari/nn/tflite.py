@@ -91,7 +91,12 @@ _OPCODE_DEPRECATED, _OPCODE_CUSTOM, _OPCODE_BUILTIN = 0, 1, 3
 _GRAPH_TENSORS, _GRAPH_INPUTS, _GRAPH_OUTPUTS, _GRAPH_OPERATORS = 0, 1, 2, 3
 _TENSOR_SHAPE, _TENSOR_TYPE, _TENSOR_BUFFER, _TENSOR_NAME, _TENSOR_QUANT, _TENSOR_VARIABLE = 0, 1, 2, 3, 4, 5
 _QUANT_SCALE, _QUANT_ZERO_POINT, _QUANT_DIMENSION = 2, 3, 6
-_OP_OPCODE, _OP_INPUTS, _OP_OUTPUTS, _OP_OPTIONS = 0, 1, 2, 4
+_OP_OPCODE, _OP_INPUTS, _OP_OUTPUTS, _OP_OPTIONS_TYPE, _OP_OPTIONS = 0, 1, 2, 3, 4
+# The builtin_options union's type each op's options must carry (schema.fbs
+# BuiltinOptions): tflite-micro reads options of any other type as none.
+OPTIONS_TYPES = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 2, "AVERAGE_POOL_2D": 5, "MAX_POOL_2D": 5,
+                 "FULLY_CONNECTED": 8, "SOFTMAX": 9, "CONCATENATION": 10, "ADD": 11, "MUL": 21, "MEAN": 27,
+                 "SUB": 28, "STRIDED_SLICE": 32, "PACK": 59, "LEAKY_RELU": 75, "TRANSPOSE_CONV": 49}
 _BUFFER_DATA, _BUFFER_OFFSET, _BUFFER_SIZE = 0, 1, 2
 
 
@@ -268,6 +273,8 @@ def _quantization(table):
         return 0.0, 0, (), (), 0
     scales = table.scalars(_QUANT_SCALE, "f") or ()
     zero_points = table.scalars(_QUANT_ZERO_POINT, "q") or ()
+    if not scales or not zero_points:  # tflite-micro reads scales only beside zero points
+        return 0.0, 0, (), (), 0
     dimension = table.scalar(_QUANT_DIMENSION, "i")
     scale = scales[0] if scales else 0.0
     zero_point = zero_points[0] if zero_points else 0
@@ -331,7 +338,9 @@ def _operator(index, table, codes, tensor_count):
     outputs = list(table.scalars(_OP_OUTPUTS, "i") or ())
     if any(i >= tensor_count or i < -1 for i in inputs + outputs):
         raise TFLiteFormatError(f"operator {index} refers to a tensor that does not exist")
-    return Operator(index, code, inputs, outputs, _options(op_name(code), table.table(_OP_OPTIONS)), custom)
+    name = op_name(code)
+    kept = table.scalar(_OP_OPTIONS_TYPE, "B") == OPTIONS_TYPES.get(name)
+    return Operator(index, code, inputs, outputs, _options(name, table.table(_OP_OPTIONS) if kept else None), custom)
 
 
 def parse_model(data):
@@ -363,17 +372,23 @@ def parse_model(data):
 
 def load_model(path):
     """The `Model` in file `path`; a missing or unreadable file is one translated error."""
+    from jazari.nn import limits
+    from jazari.sim.profiles import PROFILES
+
     path = Path(path)
+    limits.check_file(path)
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
-        raise JazariError(_("There is no model file {path}.").format(path=path)) from None
     except OSError as failure:
         raise JazariError(_("Cannot read {path}: {reason}").format(path=path, reason=failure.strerror)) from None
     try:
-        return parse_model(data)
+        model = parse_model(data)
     except (TFLiteFormatError, struct.error) as failure:
         raise invalid_model(path.name, failure) from None
+    problem = limits.size_problem(model, max(profile.heap for profile in PROFILES.values()))
+    if problem:
+        raise invalid_model(path.name, problem)
+    return model
 
 
 def invalid_model(name, reason):

@@ -248,6 +248,8 @@ def window(op, slots, out_axis):
         raise errors.bad_shape(op, "it needs 4-D input, filter and output")
     check_weights(op, filt, bias)
     o = op.options
+    if o is None:  # tflite-micro's strides would be 0
+        raise errors.bad_shape(op, "it has no options")
     kind = o.uint8(slots[0]) if o else S.PADDING_SAME
     stride_w, stride_h = (o.int32(slots[1]), o.int32(slots[2])) if o else (1, 1)
     activation = o.uint8(slots[3]) if o else 0

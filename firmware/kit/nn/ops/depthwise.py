@@ -19,6 +19,7 @@ from .conv import window, folded_bias, check_bias, channel_scales, set_clamp, ad
 _DW_PADDING = const(0)
 _DW_STRIDE_W = const(1)
 _DW_STRIDE_H = const(2)
+_DW_MULTIPLIER = const(3)
 _DW_ACTIVATION = const(4)
 _DW_DILATION_W = const(5)
 _DW_DILATION_H = const(6)
@@ -61,6 +62,10 @@ def prepare(ctx, op):
     _, k_h, k_w, out_c = filt.shape
     if in_c <= 0 or out_c % in_c:
         raise errors.bad_shape(op, "%d output channels from %d input channels" % (out_c, in_c))
+    # tflite-micro computes with the option (0 refused); the engine with the shapes: they must agree.
+    mult = op.options.int32(_DW_MULTIPLIER) if op.options is not None else 0
+    if mult != out_c // in_c:
+        raise errors.bad_shape(op, "depth multiplier %d for %d output channels from %d" % (mult, out_c, in_c))
     from array import array
     strip_h = (k_h - 1) * dil_h + 1
     strip_w = (out_w - 1) * stride_w + (k_w - 1) * dil_w + 1

@@ -99,6 +99,8 @@ def _add_sub(ctx, op, sign):
     m1, s1 = quant.quantize_multiplier(quant.divide(quant.exact(a.scale), twice, bits))
     m2, s2 = quant.quantize_multiplier(quant.divide(quant.exact(b.scale), twice, bits))
     mo, so = quant.quantize_multiplier(quant.divide(twice, quant.multiply(quant.exact(out.scale), (1, _LEFT_SHIFT)), bits))
+    if so > 0:  # TFLM's QuantizeMultiplierSmallerThanOneExp aborts on 1 or more
+        raise errors.bad_shape(op, "input scale %r is too large for output scale %r" % (max(a.scale, b.scale), out.scale))
     za, zb = a.zero_point, b.zero_point
     lut1 = _table(lambda x: quant.mbqm((x - za) << _LEFT_SHIFT, m1, s1))
     lut2 = _table(lambda x: sign * quant.mbqm((x - zb) << _LEFT_SHIFT, m2, s2))

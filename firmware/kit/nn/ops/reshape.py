@@ -16,7 +16,21 @@ def prepare_reshape(ctx, op):
         raise errors.bad_type(op, inp)
     if inp.size != out.size:
         raise errors.bad_shape(op, "input has %d bytes, output %d" % (inp.size, out.size))
+    if op.code == S.EXPAND_DIMS:
+        _check_axis(ctx, op, inp, out)
     return not ctx.shares(inp, out)  # copy only when not aliased
+
+
+def _check_axis(ctx, op, inp, out):
+    # As tflite-micro: the output is the input's shape with a 1 at the axis.
+    b = ctx.buffer(op.inputs[1])
+    axis = b[0] | b[1] << 8 | b[2] << 16 | b[3] << 24
+    rank = len(inp.shape)
+    axis = axis - (1 << 32) if axis & 0x80000000 else axis
+    axis = axis + rank + 1 if axis < 0 else axis
+    if not 0 <= axis <= rank or tuple(out.shape) != tuple(inp.shape[:axis]) + (1,) + tuple(inp.shape[axis:]):
+        raise errors.bad_shape(op, "output shape %s is not input shape %s with a 1 at axis %d" % (
+            list(out.shape), list(inp.shape), axis))
 
 
 def eval_copy(ctx, op, copy):

@@ -21,11 +21,17 @@ def prepare(op, inp, out):
         raise errors.unsupported(op, "output quantization (needs scale 1/256, zero point -128)")
     if not inp.shape:
         raise errors.bad_shape(op, "input has no dimensions")
-    beta = op.options.float32(_SOFTMAX_BETA, 1.0) if op.options else 1.0
+    # No options or no beta: 0, as tflite-micro's parser leaves it (and then refuses).
+    beta = op.options.float32(_SOFTMAX_BETA, 0.0) if op.options else 0.0
     # PreprocessSoftmaxScaling: beta * scale * 2**26 in double, capped below 2**31.
+    if not beta > 0.0:  # NaN too
+        raise errors.bad_shape(op, "beta %r" % beta)
     real = quant.multiply(quant.multiply(quant.exact(beta), quant.exact(inp.scale)), (1, 31 - _SCALED_DIFF_BITS))
     top = 0x7FFFFFFF  # TFLM caps the multiplier below 2**31, in integers here
     m, e = real
+    # TFLM's QuantizeMultiplierGreaterThanOne aborts on 1 or less: refused here.
+    if (m << e if e >= 0 else m) <= (1 if e >= 0 else 1 << -e):
+        raise errors.bad_shape(op, "beta %r x input scale %r is too small" % (beta, inp.scale))
     if (m << e if e >= 0 else m) > (top if e >= 0 else top << -e):
         real = (top, 0)
     m, shift = quant.quantize_multiplier(real)

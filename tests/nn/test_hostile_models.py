@@ -1,0 +1,115 @@
+"""Each kind of broken model, made by changing one field of a corpus model:
+the engine under MicroPython raises one ValueError naming it, `jazari model
+info/verify` print one translated line. tflite-micro refuses most of them
+itself; where it runs one (a scale of 0 or inf on an activation, a
+depth_multiplier of 0: it then computes nothing meaningful), the kit is the
+stricter of the two, on purpose."""
+
+import math
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine_runner import EngineError, run_engine
+
+from jazari.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tools"))
+from fuzz_sites import labelled_sites  # noqa: E402
+
+DEPTHWISE = REPO / "tests" / "nn" / "corpus" / "depthwise.tflite"  # two DEPTHWISE_CONV_2D, int8 in and out
+INT32 = 2  # schema.fbs TensorType
+
+
+def changed(kind, owner, value, nth=0):
+    """depthwise.tflite with the nth field of `kind` owned by `owner` set to `value` (bytes)."""
+    data = bytearray(DEPTHWISE.read_bytes())
+    at, width = [(at, width) for k, at, width, who in labelled_sites(bytes(data)) if k == kind and who == owner][nth]
+    data[at:at + width] = value
+    return bytes(data)
+
+
+TFLM_RUNS = {"scale 0", "scale inf", "depth_multiplier 0"}
+CASES = {
+    # name: (mutant, words of the engine's ValueError, words of the host's line)
+    "scale 0": (changed("scale", "tensor 0", struct.pack("<f", 0.0)), "scale 0.0", "tensor 0 has scale 0.0"),
+    "scale NaN": (changed("scale", "tensor 5", struct.pack("<f", math.nan)), "scale nan", "tensor 5 has scale nan"),
+    "scale inf": (changed("scale", "tensor 6", struct.pack("<f", math.inf)), "scale inf", "tensor 6 has scale inf"),
+    "int32 into int8 ops": (changed("type", "tensor 0", bytes([INT32])), "int32",
+                            "its input is int32 and its output int8"),
+    "depth_multiplier 0": (changed("option", "operator 0 option 3", struct.pack("<i", 0)), "depth multiplier 0",
+                           "its depth_multiplier 0 does not match its channels"),
+    "huge shape": (changed("shape", "tensor 5", struct.pack("<i", 2**31 - 1), nth=1), "",
+                   "tensor 5 declares"),
+    "65 dimensions": (changed("length", "tensor 5", struct.pack("<I", 65)), "", "tensor 5 has shape"),
+}
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_engine_refuses_with_one_value_error(tmp_path, name):
+    data, engine_words, _host = CASES[name]
+    path = tmp_path / "model.tflite"
+    path.write_bytes(data)
+    with pytest.raises(EngineError) as refused:
+        run_engine(path, [np.zeros((1, 1, 8, 8, 4), np.int8)])
+    # engine_runner reports a ValueError by its message, anything else as "micropython failed".
+    assert not refused.value.message.startswith("micropython failed") and engine_words in refused.value.message
+
+
+@pytest.mark.parametrize("command", ["info", "verify"])
+@pytest.mark.parametrize("name", CASES)
+def test_host_refuses_with_one_line(capsys, tmp_path, name, command):
+    data, _engine, host_words = CASES[name]
+    path = tmp_path / "model.tflite"
+    path.write_bytes(data)
+    extra = ["--port", "/dev/no-such-board"] if command == "verify" else []
+    code = main(["--lang", "en", "model", command, str(path), *extra])
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    if command == "info" and code == 0:  # info shows what it can and names the problem below the table
+        assert any(host_words in line for line in lines), err
+    else:
+        assert code == 1 and len(lines) == 1 and host_words in lines[0], err
+    assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize("name", sorted(set(CASES) - TFLM_RUNS))
+def test_tflite_micro_refuses_them_too(tmp_path, name):
+    path = tmp_path / "model.tflite"
+    path.write_bytes(CASES[name][0])
+    script = ("from tflite_micro.python.tflite_micro import runtime\nimport numpy as np\n"
+              "it = runtime.Interpreter.from_file(%r, arena_size=1 << 24)\n"
+              "it.set_input(np.zeros((1, 8, 8, 4), np.int8), 0)\nit.invoke()\n" % str(path))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0, "tflite-micro ran it"
+
+
+def test_info_refuses_what_is_not_a_file(capsys, tmp_path):
+    for target in ("/dev/zero", tmp_path):
+        code = main(["--lang", "fr", "model", "info", str(target)])
+        _out, err = capsys.readouterr()
+        assert code == 1 and err.strip() == f"{target} n'est pas un fichier : donnez un fichier de modèle .tflite."
+
+
+def test_info_refuses_a_file_larger_than_any_board_holds_before_reading_it(capsys, tmp_path):
+    huge = tmp_path / "huge.tflite"
+    with open(huge, "wb") as sparse:  # 17 MB that take no disk
+        sparse.truncate(17 * 1024 * 1024)
+    code = main(["--lang", "en", "model", "info", str(huge)])
+    _out, err = capsys.readouterr()
+    assert code == 1 and err.strip() == (
+        f"{huge} is 17825792 bytes, more than any board holds (16777216): it is not a model the kit can run.")
+
+
+def test_a_model_input_of_a_type_numpy_lacks_is_one_line(capsys):
+    # A fuzz finding: simple_add with its first input's type made int4 (verify raised TypeError making inputs).
+    path = next((REPO / "tests" / "nn" / "fuzz_findings").glob("host-int4-input-*.tflite"))
+    code = main(["--lang", "en", "model", "verify", str(path), "--port", "/dev/no-such-board"])
+    _out, err = capsys.readouterr()
+    assert code == 1 and err.strip() == (
+        f"{path.name}'s input 0 is int4: the kit exchanges int8, int32 or float32 values. Export the model again.")
