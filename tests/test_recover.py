@@ -145,11 +145,18 @@ def test_the_kits_boot_py_stops_main_py_while_boot_is_held(virtual_board):
 
 def test_a_real_board_that_does_not_answer_is_told_the_buttons():
     # A serial line with nothing behind it is what a real board in trouble looks like.
+    # The safe boot is EN first, then BOOT held once the ROM has sampled GPIO0 (BOOT
+    # held through the reset is download mode, where boot.py never runs); a bad
+    # boot.py itself is only reached through download mode: --reflash.
     master, slave = os.openpty()
     try:
         port = os.ttyname(slave)
-        with pytest.raises(JazariError, match="Hold its BOOT button, press and release EN"):
+        with pytest.raises(JazariError) as error:
             recover(port)
+        message = str(error.value)
+        assert message.index("Press and release EN (RESET)") < message.index("then at once hold BOOT")
+        assert "release BOOT" not in message
+        assert f"If its boot.py is what stops it, run 'jazari recover {port} --reflash'" in message
     finally:
         os.close(slave)
         os.close(master)

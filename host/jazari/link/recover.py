@@ -4,7 +4,8 @@
 
 A virtual board gets a safe boot: its supervisor restarts it as if BOOT were
 held, so neither boot.py nor main.py runs (on a real board the kit's boot.py
-does that when BOOT is held). A real board gets what software can do: the
+stops when BOOT is held just after a reset, so main.py does not run; boot.py
+itself always runs there: a bad one needs --reflash). A real board gets what software can do: the
 REPL tools' Ctrl-C, which also ends link mode, then the link's break after
 zeros that end any frame it was reading. Once the board answers, whatever
 would run at boot and is not the kit's own is set aside: renamed, never
@@ -94,7 +95,7 @@ def _reach(port):
     except (JazariError, OSError):
         device.close()
     raise JazariError(
-        _("The board on {port} does not answer. Hold its BOOT button, press and release EN (RESET), release BOOT, then run 'jazari recover {port}' again, or run 'jazari recover {port} --reflash'.").format(port=port)
+        _("The board on {port} does not answer. Press and release EN (RESET), then at once hold BOOT for about two seconds, until it prints 'safe boot', and run 'jazari recover {port}' again. If its boot.py is what stops it, run 'jazari recover {port} --reflash'.").format(port=port)
     )
 
 
