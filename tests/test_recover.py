@@ -91,6 +91,27 @@ def test_the_kits_own_files_stay_and_its_program_is_set_aside(virtual_board):
         assert device.get(f"/boot.py{ASIDE}") == b"old\n"
 
 
+def test_recover_of_a_healthy_board_renames_nothing(virtual_board):
+    # Before: the program the kit's main.py starts was set aside and blamed, the next one at each run.
+    put_and_restart(virtual_board, {"/student.py": 'print("my project")\n', "/lesson.py": 'print("lesson")\n'})
+    for _run in range(2):
+        done = run_jazari("recover", virtual_board.port)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == f"The board on {virtual_board.port} answers; nothing to recover."
+    with jazari.connect(virtual_board.port) as device:
+        names = device.eval("__import__('os').listdir('/')")
+        assert device.get("/student.py") == b'print("my project")\n'
+    assert "student.py" in names and "lesson.py" in names and not any(ASIDE in name for name in names)
+
+
+def test_a_board_that_answers_until_its_next_reset_gets_its_program_set_aside(virtual_board):
+    # main.py put but the board not reset yet: it answers now, not after a normal reset.
+    with jazari.connect(virtual_board.port) as device:
+        device.put(BAD_MAINS["Ctrl-C disabled"].encode(), "/main.py")
+    moved, _info = recover(virtual_board.port)
+    assert moved == [("/main.py", f"/main.py{ASIDE}")]
+
+
 @pytest.mark.parametrize("kill", [signal.SIGKILL, signal.SIGHUP])
 def test_a_host_killed_mid_deploy_leaves_a_board_every_tool_reaches(virtual_boards, tmp_path, kill):
     (board,) = virtual_boards(1, baud=115200)  # 200 KB take about 17 s on this line

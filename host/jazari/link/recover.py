@@ -1,8 +1,10 @@
 """Bringing back a board that does not answer (docs/recovery.md).
 
-    moved, info = recover(port)     # [(old path, new path)], the board's info
+    moved, info = recover(port)     # [(old path, new path)] or None, the board's info
 
-A virtual board gets a safe boot: its supervisor restarts it as if BOOT were
+A board that answers as it is, and again after a normal reset, is left alone
+(moved is None): nothing at boot stops it, so nothing of the student's is
+blamed. Otherwise a virtual board gets a safe boot: its supervisor restarts it as if BOOT were
 held, so neither boot.py nor main.py runs (on a real board the kit's boot.py
 stops when BOOT is held just after a reset, so main.py does not run; boot.py
 itself always runs there: a bad one needs --reflash). A real board gets what software can do: the
@@ -26,11 +28,18 @@ from jazari.paths import firmware_dir
 
 SAFE_BOOT_TIMEOUT = 20.0  # seconds for a virtual board to restart (a boot loop's pause included)
 ASIDE = ".set-aside"  # main.py -> main.py.set-aside (then .set-aside-2, ...)
-BOOT_FILES = ("boot.py", "main.py")  # what MicroPython runs at every start, in that order
+BOOT_FILES = ("boot.py", "main.py")
+HOLD_MS = 500  # a healthy board still answers this long after its reset  # what MicroPython runs at every start, in that order
 
 
 def recover(port):
-    """Bring the board on `port` back to its REPL; (files set aside, its info)."""
+    """Bring the board on `port` back to its REPL; (files set aside, its info).
+
+    Files set aside: None when the board was fine (see `healthy`)."""
+    device = healthy(port)
+    if device is not None:
+        with device:
+            return None, device.info()
     entry = virtual_board_at(port)
     if entry is not None:
         _safe_boot(port, entry)
@@ -43,6 +52,25 @@ def recover(port):
     with device:
         moved = set_aside(device)
         return moved, device.info()
+
+
+def healthy(port):
+    """The board at its raw REPL if it answers as it is and after a normal reset
+    (machine.reset(): boot.py and main.py run again), and keeps answering for
+    HOLD_MS after that (a timer that resets it answers once by luck); else None."""
+    try:
+        device = Device.open(port)
+    except JazariError:
+        return None
+    try:
+        device.info()
+        device.hard_reset()
+        device.exec("import time\ntime.sleep_ms(%d)" % HOLD_MS, timeout=HOLD_MS / 1000 + ANSWER_TIMEOUT)
+        device.info()
+        return device
+    except JazariError:
+        device.close()
+        return None
 
 
 def _safe_boot(port, entry):

@@ -22,6 +22,9 @@ def do_recover(args):
         from jazari.link.recover import recover
 
         moved, info = recover(args.port)
+    if moved is None:
+        console.say(_("The board on {port} answers; nothing to recover.").format(port=args.port))
+        return 0
     for old, new in moved:
         console.say(_("{old} set aside as {new}: it stopped the board at start. Fix it, then rename it back.").format(old=old, new=new))
     console.say(_("The board on {port} answers ({chip}, {kib} KB free).").format(port=args.port, chip=info.get("chip"), kib=round(info.get("free_heap", 0) / 1024)))
