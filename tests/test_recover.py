@@ -4,6 +4,7 @@ unplug is brought back by one documented command, or by none, and then both
 
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -139,7 +140,7 @@ def test_a_host_killed_mid_monitor_leaves_a_board_every_tool_reaches(virtual_boa
 
 def test_the_board_leaves_link_mode_by_itself_when_the_host_goes_silent(virtual_board):
     link = LinkSession.open(virtual_board.port)
-    link._quiet.set()  # the keepalives stop, as when the host dies
+    link.keepalive.quiet.set()  # the keepalives stop, as when the host dies
     link.device.transport.serial.close()  # no BYE, no Ctrl-C from here on
     time.sleep(WIRE.SILENCE_MS / 1000 + 1)
     with serial.Serial(os.path.realpath(virtual_board.port), timeout=5) as line:
@@ -154,6 +155,34 @@ def test_keepalives_hold_the_link_while_the_host_is_busy(virtual_board):
         time.sleep(WIRE.SILENCE_MS / 1000 + 1)  # the host computes; its keepalive thread goes on
         assert link.exec("print(mark)") == "1\n"
         assert link.retries == 0
+
+
+def test_the_port_is_not_closed_under_a_keepalive_being_written(virtual_board):
+    # Before: _let_go closed the port without the write lock, so a keepalive already
+    # past its check wrote on a closing port (os.write(None): a TypeError in its thread).
+    # The keepalive's write is held here until the closing thread has had its chance.
+    link = LinkSession.open(virtual_board.port)
+    line = link.line
+    entered, proceed = threading.Event(), threading.Event()
+    real_write = line.write
+
+    def held_write(data):
+        if threading.current_thread() is link.keepalive.thread:
+            entered.set()
+            proceed.wait(10)
+        return real_write(data)
+
+    line.write = held_write  # the real port's write, held for the keepalive only
+    try:
+        assert entered.wait(WIRE.SILENCE_MS / 1000)  # a keepalive is being written
+        letting_go = threading.Thread(target=link._let_go)
+        letting_go.start()
+        letting_go.join(0.5)
+        assert letting_go.is_alive() and line.is_open  # it waits for the write to end
+    finally:
+        proceed.set()
+    letting_go.join(10)
+    assert not line.is_open and not link.linked
 
 
 def test_the_kits_boot_py_stops_main_py_while_boot_is_held(virtual_board):
@@ -229,7 +258,7 @@ def test_a_real_board_stuck_inside_a_frame_is_reached_by_the_break(virtual_board
     from jazari.link.recover import _reach
 
     first = LinkSession.open(virtual_board.port)
-    first._quiet.set()
+    first.keepalive.quiet.set()
     first.line.write(b"\0\x40P")  # a frame's first bytes, then the host dies
     first.device.transport.close()
     with _reach(virtual_board.port) as device:
