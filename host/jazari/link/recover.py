@@ -20,16 +20,19 @@ import os
 import time
 from pathlib import Path
 
+import serial
+
 from jazari.errors import JazariError
 from jazari.i18n import _
-from jazari.link.device import ANSWER_TIMEOUT, Device
+from jazari.link.device import ANSWER_TIMEOUT, Device, not_answering
 from jazari.link.ports import virtual_board_at
 from jazari.paths import firmware_dir
 
 SAFE_BOOT_TIMEOUT = 20.0  # seconds for a virtual board to restart (a boot loop's pause included)
 ASIDE = ".set-aside"  # main.py -> main.py.set-aside (then .set-aside-2, ...)
 BOOT_FILES = ("boot.py", "main.py")
-HOLD_MS = 500  # a healthy board still answers this long after its reset  # what MicroPython runs at every start, in that order
+HOLD_MS = 500  # a healthy board at its raw REPL stays silent this long
+CHECK_TIMEOUT = 2.0  # seconds a healthy board at its raw REPL needs at most to answer  # what MicroPython runs at every start, in that order
 
 
 def recover(port):
@@ -56,21 +59,37 @@ def recover(port):
 
 def healthy(port):
     """The board at its raw REPL if it answers as it is and after a normal reset
-    (machine.reset(): boot.py and main.py run again), and keeps answering for
-    HOLD_MS after that (a timer that resets it answers once by luck); else None."""
+    (machine.reset(): boot.py and main.py run again), each time after HOLD_MS
+    of quiet (a timer that resets it answers once, by luck); else None."""
     try:
         device = Device.open(port)
     except JazariError:
         return None
     try:
-        device.info()
+        _holds(device)  # a board that fails here is not reset: it is not healthy now
         device.hard_reset()
-        device.exec("import time\ntime.sleep_ms(%d)" % HOLD_MS, timeout=HOLD_MS / 1000 + ANSWER_TIMEOUT)
-        device.info()
+        _holds(device)
         return device
     except JazariError:
         device.close()
         return None
+
+
+def _holds(device):
+    """Raise JazariError unless the board, at its raw REPL, stays silent for HOLD_MS (one
+    that restarts prints its boot lines) and then answers `info`. Nothing is run on it
+    before that: mpremote waits as long as bytes keep coming, and a board resetting
+    every few milliseconds never stops sending them."""
+    line = device.transport.serial
+    time.sleep(HOLD_MS / 1000)
+    try:
+        said = line.read(line.in_waiting)
+    except (OSError, serial.SerialException):
+        raise not_answering(device.port) from None
+    if said.strip(b">"):  # more than the raw REPL's prompt: it restarted
+        raise not_answering(device.port)
+    device.enter_raw_repl(CHECK_TIMEOUT)  # a fresh prompt for what runs next
+    device.info(timeout=CHECK_TIMEOUT)
 
 
 def _safe_boot(port, entry):
