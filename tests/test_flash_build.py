@@ -48,8 +48,8 @@ def esptool(*args, **options):
     return done.stdout
 
 
-def make_app(path, chip, version="v1.25.0"):
-    subprocess.run([sys.executable, str(TOOLS / "make_test_firmware.py"), str(path), "--chip", chip, "--version", version],
+def make_app(path, chip, version="v1.25.0", *flags):
+    subprocess.run([sys.executable, str(TOOLS / "make_test_firmware.py"), str(path), "--chip", chip, "--version", version, *flags],
                    check=True, capture_output=True)
     return path
 
@@ -59,7 +59,7 @@ def make_combined(folder, chip, table, from_zero=False):
 
     Like MicroPython's, it starts at the bootloader offset; `from_zero`: at
     flash address 0 (erased bytes first on an ESP32), as merged builds of other tools do."""
-    bootloader = make_app(folder / "bootloader.bin", chip, "bootloader")
+    bootloader = make_app(folder / "bootloader.bin", chip, "bootloader", "--bootloader")
     app = make_app(folder / "app.bin", chip)
     (folder / "table.bin").write_bytes(layout.build_partition_table(table))
     out = folder / f"{chip}-combined.bin"

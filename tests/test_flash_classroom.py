@@ -207,6 +207,17 @@ def test_a_port_held_by_another_program_is_reported(virtual_boards, test_firmwar
     assert results[free.port].ok, results[free.port].message
 
 
+def test_a_virtual_board_not_in_download_mode_is_told_how_to_start_one_not_a_button(virtual_boards, test_firmware, french):
+    # Before: the real board's buttons (BOOT, EN), which a virtual board lacks.
+    (running,) = virtual_boards(1)  # at its REPL, not waiting for esptool
+    (result,) = flash_boards([running.port], Classroom(firmware=test_firmware("esp32")).plan)
+    assert result.message == translated(
+        "The virtual board on {port} is not in download mode: start it with 'jazari sim --download-mode', then flash again.",
+        port=running.port,
+    )
+    assert "BOOT" not in result.message
+
+
 def test_wrong_chip_images_are_refused_before_writing(virtual_boards, test_firmware, french):
     (s3,) = download_boards(virtual_boards, 1, profile="esp32s3")
     untouched = flash_digest(s3)

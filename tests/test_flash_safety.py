@@ -8,6 +8,7 @@ sent at each point of the write (sealing.py's mark, body and seal, and the
 check after them).
 """
 
+import hashlib
 import signal
 import struct
 import threading
@@ -20,7 +21,7 @@ from jazari.flash import layout, sealing, vfs
 from jazari.flash.classroom import Classroom
 from jazari.flash.flasher import Watch, flash_boards
 from jazari.flash.vfs import read_flash_files
-from test_flash_build import esptool
+from test_flash_build import esptool, make_combined
 from test_flash_classroom import cache, download_boards, mac_of, flash_digest, french, shared_cache, test_firmware, translated  # noqa: F401
 
 HEADER = struct.Struct("<BBBBI")
@@ -92,6 +93,51 @@ def test_bad_images_are_refused_before_anything_is_written(virtual_boards, test_
 
     # The same board takes the good image: it was only the files.
     assert main(["flash", board.port, "--firmware", str(test_firmware("esp32"))]) == 0
+
+
+def cut_releases(combined):
+    """{problem: bytes} made from a combined release, each no longer whole."""
+    table_at = layout.PARTITION_TABLE_OFFSET - layout.bootloader_offset("esp32")
+    no_magic = bytearray(combined)
+    no_magic[table_at] = 0
+    return {"cut at 0x4000": combined[:0x4000], "cut at 0x7000": combined[:0x7000], "table magic zeroed": bytes(no_magic)}
+
+
+def without_app_description(good):
+    """A whole app image (checksum and SHA-256 made to hold) whose app description magic is gone."""
+    data = bytearray(good[:-32])
+    data[FIRST_SEGMENT_AT + SEGMENT.size] ^= 0xFF
+    data[-1] ^= 0xFF  # the checksum: 0xEF xor every byte of segment data
+    return bytes(data) + hashlib.sha256(data).digest()
+
+
+def test_a_cut_combined_release_or_an_image_without_app_description_is_refused(virtual_boards, tmp_path, french, capsys):
+    # Before: a combined release without its table was taken for a bare app, and its
+    # bootloader written at the app's place, "ok". Fails without the fix in firmware.py.
+    (board,) = download_boards(virtual_boards, 1)
+    untouched = flash_digest(board)
+    combined = make_combined(tmp_path, "esp32", layout.STANDARD_TABLE).read_bytes()
+    for problem, data in cut_releases(combined).items():
+        path = tmp_path / f"{problem.replace(' ', '-')}.bin"
+        path.write_bytes(data)
+        assert main(["--lang", "fr", "flash", board.port, "--firmware", str(path)]) == 1, problem
+        out, err = capsys.readouterr()
+        assert err.strip() == translated(
+            "{path} starts with a bootloader but has no partition table at 0x{table:x}: the release is cut short "
+            "or damaged. Nothing was written: download the firmware again.", path=path, table=layout.PARTITION_TABLE_OFFSET
+        ), problem
+        assert flash_digest(board) == untouched, problem
+    path = tmp_path / "no-description.bin"
+    path.write_bytes(without_app_description((tmp_path / "app.bin").read_bytes()))
+    assert "invalid" not in esptool("image-info", str(path)).lower()  # whole, for esptool
+    assert main(["--lang", "fr", "flash", board.port, "--firmware", str(path)]) == 1
+    _out, err = capsys.readouterr()
+    assert err.strip() == translated(
+        "{path} is not a MicroPython app: its {part} has no app description (magic 0xABCD5432) where ESP-IDF puts one.",
+        path=path, part=translated("app")) + " " + translated(ADVICE)
+    assert flash_digest(board) == untouched
+    path.write_bytes(combined)  # the whole release is taken
+    assert main(["flash", board.port, "--firmware", str(path)]) == 0
 
 
 class CtrlC(Watch):

@@ -4,6 +4,7 @@ unplug is brought back by one documented command, or by none, and then both
 
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -91,6 +92,27 @@ def test_the_kits_own_files_stay_and_its_program_is_set_aside(virtual_board):
         assert device.get(f"/boot.py{ASIDE}") == b"old\n"
 
 
+def test_recover_of_a_healthy_board_renames_nothing(virtual_board):
+    # Before: the program the kit's main.py starts was set aside and blamed, the next one at each run.
+    put_and_restart(virtual_board, {"/student.py": 'print("my project")\n', "/lesson.py": 'print("lesson")\n'})
+    for _run in range(2):
+        done = run_jazari("recover", virtual_board.port)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == f"The board on {virtual_board.port} answers; nothing to recover."
+    with jazari.connect(virtual_board.port) as device:
+        names = device.eval("__import__('os').listdir('/')")
+        assert device.get("/student.py") == b'print("my project")\n'
+    assert "student.py" in names and "lesson.py" in names and not any(ASIDE in name for name in names)
+
+
+def test_a_board_that_answers_until_its_next_reset_gets_its_program_set_aside(virtual_board):
+    # main.py put but the board not reset yet: it answers now, not after a normal reset.
+    with jazari.connect(virtual_board.port) as device:
+        device.put(BAD_MAINS["Ctrl-C disabled"].encode(), "/main.py")
+    moved, _info = recover(virtual_board.port)
+    assert moved == [("/main.py", f"/main.py{ASIDE}")]
+
+
 @pytest.mark.parametrize("kill", [signal.SIGKILL, signal.SIGHUP])
 def test_a_host_killed_mid_deploy_leaves_a_board_every_tool_reaches(virtual_boards, tmp_path, kill):
     (board,) = virtual_boards(1, baud=115200)  # 200 KB take about 17 s on this line
@@ -118,7 +140,7 @@ def test_a_host_killed_mid_monitor_leaves_a_board_every_tool_reaches(virtual_boa
 
 def test_the_board_leaves_link_mode_by_itself_when_the_host_goes_silent(virtual_board):
     link = LinkSession.open(virtual_board.port)
-    link._quiet.set()  # the keepalives stop, as when the host dies
+    link.keepalive.quiet.set()  # the keepalives stop, as when the host dies
     link.device.transport.serial.close()  # no BYE, no Ctrl-C from here on
     time.sleep(WIRE.SILENCE_MS / 1000 + 1)
     with serial.Serial(os.path.realpath(virtual_board.port), timeout=5) as line:
@@ -135,6 +157,34 @@ def test_keepalives_hold_the_link_while_the_host_is_busy(virtual_board):
         assert link.retries == 0
 
 
+def test_the_port_is_not_closed_under_a_keepalive_being_written(virtual_board):
+    # Before: _let_go closed the port without the write lock, so a keepalive already
+    # past its check wrote on a closing port (os.write(None): a TypeError in its thread).
+    # The keepalive's write is held here until the closing thread has had its chance.
+    link = LinkSession.open(virtual_board.port)
+    line = link.line
+    entered, proceed = threading.Event(), threading.Event()
+    real_write = line.write
+
+    def held_write(data):
+        if threading.current_thread() is link.keepalive.thread:
+            entered.set()
+            proceed.wait(10)
+        return real_write(data)
+
+    line.write = held_write  # the real port's write, held for the keepalive only
+    try:
+        assert entered.wait(WIRE.SILENCE_MS / 1000)  # a keepalive is being written
+        letting_go = threading.Thread(target=link._let_go)
+        letting_go.start()
+        letting_go.join(0.5)
+        assert letting_go.is_alive() and line.is_open  # it waits for the write to end
+    finally:
+        proceed.set()
+    letting_go.join(10)
+    assert not line.is_open and not link.linked
+
+
 def test_the_kits_boot_py_stops_main_py_while_boot_is_held(virtual_board):
     # GPIO0 low (BOOT pressed) while boot.py runs: it raises, so MicroPython skips main.py.
     held = mpremote(virtual_board.port, "exec", "import machine\nmachine._sim_input(0, 0)\nexec(open('boot.py').read())", check=False)
@@ -145,11 +195,18 @@ def test_the_kits_boot_py_stops_main_py_while_boot_is_held(virtual_board):
 
 def test_a_real_board_that_does_not_answer_is_told_the_buttons():
     # A serial line with nothing behind it is what a real board in trouble looks like.
+    # The safe boot is EN first, then BOOT held once the ROM has sampled GPIO0 (BOOT
+    # held through the reset is download mode, where boot.py never runs); a bad
+    # boot.py itself is only reached through download mode: --reflash.
     master, slave = os.openpty()
     try:
         port = os.ttyname(slave)
-        with pytest.raises(JazariError, match="Hold its BOOT button, press and release EN"):
+        with pytest.raises(JazariError) as error:
             recover(port)
+        message = str(error.value)
+        assert message.index("Press and release EN (RESET)") < message.index("then at once hold BOOT")
+        assert "release BOOT" not in message
+        assert f"If its boot.py is what stops it, run 'jazari recover {port} --reflash'" in message
     finally:
         os.close(slave)
         os.close(master)
@@ -201,7 +258,7 @@ def test_a_real_board_stuck_inside_a_frame_is_reached_by_the_break(virtual_board
     from jazari.link.recover import _reach
 
     first = LinkSession.open(virtual_board.port)
-    first._quiet.set()
+    first.keepalive.quiet.set()
     first.line.write(b"\0\x40P")  # a frame's first bytes, then the host dies
     first.device.transport.close()
     with _reach(virtual_board.port) as device:

@@ -145,6 +145,34 @@ def test_a_utf16_roster_with_its_mark_is_read_and_saved_in_utf16(tmp_path):
     assert raw.decode("utf-16").splitlines()[1] == f"أمينة\tالصقور\tjazari-01\t{MACS[0]}"
 
 
+def test_a_cp1252_roster_from_excel_on_french_windows_is_read_and_saved_in_cp1252(tmp_path):
+    # Before: refused as "not a CSV text file" (é is 0xE9, not UTF-8).
+    path = tmp_path / "classe.csv"
+    text = "Nom;Équipe\nÉlodie Bérenger;Aigles\nFrançois Cœur;Hérons\nLéa;Aigles\n"
+    path.write_bytes(text.encode("cp1252"))
+    assert b"\xe9" in path.read_bytes() and b"\x9c" in path.read_bytes()  # é and œ as Windows writes them
+    roster = Roster(path)
+    assert [seat.owner for seat in roster.seats] == ["Élodie Bérenger", "François Cœur", "Léa"]
+    assert roster.seats[1].team == "Hérons"
+    roster.assign([MACS[0], MACS[1]])
+    roster.save()
+    lines = path.read_bytes().decode("cp1252").splitlines()  # not UTF-8: the encoding it was read in
+    assert lines[0] == "Nom;Équipe;board;mac"
+    assert lines[2] == f"François Cœur;Hérons;jazari-02;{MACS[1]}"
+    with pytest.raises(UnicodeDecodeError):
+        path.read_bytes().decode("utf-8")
+
+
+def test_a_binary_file_without_nul_is_still_not_a_roster(tmp_path, capsys):
+    path = tmp_path / "classe.csv"
+    path.write_bytes(b"Nom;\xc9quipe\n\x1b[31m\x07\xe9\n")  # not UTF-8, and control bytes no text holds
+    try:
+        assert main(["--lang", "fr", "roster", str(path)]) == 1
+    finally:
+        i18n.set_language(None)
+    assert capsys.readouterr().err.strip() == i18n.catalog("fr")[NOT_TEXT].format(path=path)
+
+
 def test_rows_missing_columns_are_read_as_empty_cells(tmp_path):
     roster = Roster(write(tmp_path, f"name,team,mac\nAmina\nYanis,Aigles,{MACS[1]}\n"))
     assert [(seat.student, seat.team, seat.mac) for seat in roster.seats] == [("Amina", "", ""), ("Yanis", "Aigles", MACS[1])]

@@ -1,7 +1,7 @@
 """Write a small, valid ESP32 / ESP32-S3 app image: the stand-in for
 MicroPython's firmware in tests of flashing (esptool's image-info accepts it).
 
-    python tools/make_test_firmware.py OUT --chip esp32|esp32s3 [--version TEXT]
+    python tools/make_test_firmware.py OUT --chip esp32|esp32s3 [--version TEXT] [--bootloader]
 
 Built from Espressif's documented app image format (ESP-IDF "App Image
 Format"), all little endian:
@@ -20,6 +20,11 @@ Format"), all little endian:
 - zero padding so that the image, with the checksum byte that ends it, fills
   16-byte lines; the checksum is 0xEF xor every byte of segment data;
 - the SHA-256 of everything before it.
+
+With --bootloader it stands in for the second-stage bootloader of a
+combined release instead: like ESP-IDF's, every segment loads into RAM
+(DRAM data, then the code in IRAM), none is flash-mapped, and it carries no
+app description.
 
 The code never runs (the virtual board runs MicroPython itself): it is a
 jump-to-self loop, so a real chip that boots it would only idle.
@@ -54,6 +59,11 @@ CHIPS = {
     "esp32": {"chip_id": 0, "drom": 0x3F400000, "iram": 0x40080400, "max_major": 3},
     "esp32s3": {"chip_id": 9, "drom": 0x3C000000, "iram": 0x40378000, "max_major": 0},
 }
+# Where ESP-IDF's bootloader loads its data and code (its linker script's dram_seg and iram_loader_seg).
+BOOTLOADER = {
+    "esp32": {"dram": 0x3FFF0000, "iram": 0x40078000},
+    "esp32s3": {"dram": 0x3FCD8000, "iram": 0x403C8000},
+}
 
 
 def app_description(version, project="jazari-test-firmware"):
@@ -69,14 +79,19 @@ def _pad4(data):
     return data + bytes(-len(data) % 4)
 
 
-def build_image(chip, version="1.0.0"):
-    """The app image for `chip` ("esp32" or "esp32s3"), as bytes."""
+def build_image(chip, version="1.0.0", bootloader=False):
+    """The app image for `chip` ("esp32" or "esp32s3"), as bytes; a bootloader's if `bootloader`."""
     spec = CHIPS[chip]
     header_size = HEADER.size + EXTENDED_HEADER.size
-    # The DROM data starts right after the headers: its load address keeps that offset within a 64 KB page.
-    drom_addr = spec["drom"] + (header_size + SEGMENT_HEADER.size) % MMU_PAGE
-    segments = [(drom_addr, _pad4(app_description(version))), (spec["iram"], XTENSA_LOOP)]
-    out = bytearray(HEADER.pack(IMAGE_MAGIC, len(segments), FLASH_MODE_DIO, FLASH_4MB_40MHZ, spec["iram"]))
+    if bootloader:
+        entry = BOOTLOADER[chip]["iram"]
+        segments = [(BOOTLOADER[chip]["dram"], _pad4(version.encode())), (entry, XTENSA_LOOP)]
+    else:
+        # The DROM data starts right after the headers: its load address keeps that offset within a 64 KB page.
+        drom_addr = spec["drom"] + (header_size + SEGMENT_HEADER.size) % MMU_PAGE
+        entry = spec["iram"]
+        segments = [(drom_addr, _pad4(app_description(version))), (entry, XTENSA_LOOP)]
+    out = bytearray(HEADER.pack(IMAGE_MAGIC, len(segments), FLASH_MODE_DIO, FLASH_4MB_40MHZ, entry))
     max_rev = spec["max_major"] * 100 + 99
     out += EXTENDED_HEADER.pack(WP_PIN_DISABLED, bytes(3), spec["chip_id"], 0, 0, max_rev, bytes(4), HASH_APPENDED)
     check = CHECKSUM_SEED
@@ -93,8 +108,9 @@ def main(argv=None):
     parser.add_argument("out", type=Path, help="where to write the image")
     parser.add_argument("--chip", choices=sorted(CHIPS), required=True)
     parser.add_argument("--version", default="1.0.0", help="the version in the app description")
+    parser.add_argument("--bootloader", action="store_true", help="a second-stage bootloader's image, loaded into RAM only")
     args = parser.parse_args(argv)
-    args.out.write_bytes(build_image(args.chip, args.version))
+    args.out.write_bytes(build_image(args.chip, args.version, args.bootloader))
     print(args.out)
     return 0
 

@@ -3,7 +3,8 @@
 `$JAZARI_CACHE/<kind>` when JAZARI_CACHE is set (a classroom's shared folder, a
 test's tmp_path), else `$XDG_CACHE_HOME/jazari/<kind>`, else
 `~/.cache/jazari/<kind>`. Kinds: `mpy` (the kit compiled for an architecture),
-`firmware` (MicroPython releases, by SHA-256).
+`firmware` (MicroPython releases, by SHA-256), `recover` (the filesystem of a board
+as `jazari recover --reflash` read it, before writing: the one kind not made again).
 """
 
 import os

@@ -27,7 +27,7 @@ from pathlib import Path
 from jazari.errors import JazariError
 from jazari.flash import layout
 from jazari.flash.cache import cache_dir as kit_cache_dir
-from jazari.flash.firmware_image import app_version, check_app_image, chip_at, combined_table, first_header
+from jazari.flash.firmware_image import app_version, check_app, check_app_image, chip_at, combined_table, first_header, is_bootloader
 from jazari.files import write_atomically
 from jazari.i18n import _
 
@@ -228,12 +228,21 @@ def describe_image(data, name, key):
     offset = layout.bootloader_offset(key) - start  # where the file goes, if it is a combined image
     table = combined_table(data, offset)
     if table is None:
-        check_app_image(data, 0, name, key, _("app"))
+        # No table where a combined release holds one: a bare app, unless its first image is a
+        # bootloader (a release cut short, or its table damaged), which must not be written as an app.
+        if is_bootloader(data, start, key):
+            raise JazariError(
+                _("{path} starts with a bootloader but has no partition table at 0x{table:x}: the release is cut short "
+                  "or damaged. Nothing was written: download the firmware again.").format(
+                    path=name, table=layout.PARTITION_TABLE_OFFSET
+                )
+            )
+        check_app(data, 0, name, key)
         return ImageLayout(chip, app_version(data, 0), None, None)
     apps = [part.offset for part in table if part.type == layout.TYPE_APP]
     app_at = min(apps, default=layout.FACTORY.offset) - offset
     check_app_image(data, start, name, key, _("bootloader"))
-    check_app_image(data, app_at, name, key, _("app"))
+    check_app(data, app_at, name, key)
     return ImageLayout(chip, app_version(data, app_at), table, offset)
 
 

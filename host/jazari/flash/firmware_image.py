@@ -69,6 +69,32 @@ def check_app_image(data, at, name, key, part):
         raise _damaged(_("{path} is damaged: the SHA-256 at the end of its {part} does not match its contents."), name, part)
 
 
+def check_app(data, at, name, key):
+    """Refuse what starts at byte `at` unless it is a whole app: ESP-IDF's bootloader
+    starts only an image whose first segment begins with the app description."""
+    check_app_image(data, at, name, key, _("app"))
+    if not has_app_description(data, at):
+        raise _damaged(
+            _("{path} is not a MicroPython app: its {part} has no app description (magic 0xABCD5432) where ESP-IDF puts one."),
+            name, _("app"),
+        )
+
+
+def is_bootloader(data, at, key):
+    """Whether the image at byte `at` is a second-stage bootloader's: the ROM loads
+    every segment of one into RAM, where an app has flash-mapped ones."""
+    try:
+        image = LoadFirmwareImage(key, data[at:])
+    except (FatalError, struct.error, TypeError, RuntimeError):
+        return False  # unreadable: check_app says how
+    return not any(image.is_flash_addr(segment.addr) for segment in image.segments)
+
+
+def has_app_description(data, app_at):
+    at = app_at + _SEGMENT_AT
+    return len(data) >= at + _APP_DESC.size and _APP_DESC.unpack_from(data, at)[0] == APP_DESC_MAGIC
+
+
 def _cut_short(name, part, size):
     return _damaged(
         _("{path} is cut short or damaged: its {part} runs past the end of the file ({size} bytes)."),
@@ -115,10 +141,9 @@ def combined_table(data, offset):
 
 def app_version(data, app_at):
     """The app's version: from its app description, else from MicroPython's banner inside it."""
-    at = app_at + _SEGMENT_AT
-    if len(data) >= at + _APP_DESC.size:
-        magic, version = _APP_DESC.unpack_from(data, at)
-        if magic == APP_DESC_MAGIC and version.strip(b"\0"):
+    if has_app_description(data, app_at):
+        version = _APP_DESC.unpack_from(data, app_at + _SEGMENT_AT)[1]
+        if version.strip(b"\0"):
             return version.split(b"\0", 1)[0].decode("ascii", "replace")
     # Releases leave the description's version empty; the REPL banner holds the git tag.
     banner = _BANNER.search(data, max(app_at, 0))

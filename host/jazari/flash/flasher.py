@@ -212,11 +212,11 @@ class _Board:
         try:
             self.esp = detect_chip(self.port, ROM_BAUD, _connect_mode(self.port), connect_attempts=CONNECT_ATTEMPTS)
         except (FatalError, *LINE_ERRORS):
-            raise JazariError(
-                _("No ESP32 bootloader answers on {port}: hold BOOT, press and release EN (reset), release BOOT, then flash again.").format(
-                    port=self.port
-                )
-            ) from None
+            if is_virtual(self.port):  # no buttons: it is in download mode only when started or reset so
+                message = _("The virtual board on {port} is not in download mode: start it with 'jazari sim --download-mode', then flash again.")
+            else:
+                message = _("No ESP32 bootloader answers on {port}: hold BOOT, press and release EN (reset), release BOOT, then flash again.")
+            raise JazariError(message.format(port=self.port)) from None
 
     def _identify(self):
         try:

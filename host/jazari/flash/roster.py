@@ -34,6 +34,10 @@ BOARD_HEADERS = ("board", "carte", "البطاقة")
 _DELIMITERS = ",;\t"
 # Byte-order marks and the encodings they announce (UTF-8 without one is the default).
 _MARKS = ((b"\xef\xbb\xbf", "utf-8-sig"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+# What Excel on a French (or other Western) Windows writes for "CSV (separator: ;)": é is 0xE9.
+# Tried only when UTF-8 fails, and only on bytes a text file holds (no control bytes but these).
+_WINDOWS = "cp1252"
+_TEXT_CONTROLS = frozenset(b"\t\r\n")
 
 
 def normal_mac(text):
@@ -116,8 +120,9 @@ class Roster:
         self._check_macs()
 
     def _read_text(self):
-        """(encoding to save it back in, text): UTF-8 with or without Excel's mark, or UTF-16 with its mark
-        (Excel's "Unicode text"); anything else is refused in one line, never a traceback."""
+        """(encoding to save it back in, text): UTF-8 with or without Excel's mark, UTF-16 with its mark
+        (Excel's "Unicode text"), or Windows' cp1252 text (Excel's plain CSV); anything else is refused
+        in one line, never a traceback."""
         if self.path.is_dir():
             raise JazariError(_("{path} is a folder, not a roster: give the CSV file.").format(path=self.path))
         try:
@@ -130,7 +135,9 @@ class Roster:
         try:
             text = raw.decode(encoding)
         except UnicodeDecodeError:
-            raise self._not_text() from None
+            if encoding != "utf-8" or not _windows_text(raw):
+                raise self._not_text() from None
+            encoding, text = _WINDOWS, raw.decode(_WINDOWS)
         if "\0" in text:  # binary that happens to decode, or UTF-16 without its mark
             raise self._not_text()
         if not text.strip():
@@ -193,6 +200,18 @@ class Roster:
             raise JazariError(
                 _("Cannot write the roster {path}: {reason}").format(path=self.path, reason=failure.strerror)
             ) from None
+
+
+def _windows_text(raw):
+    """Whether bytes that are not UTF-8 read as cp1252 text: only tab, CR and LF below
+    0x20 (a binary file has others, NUL first), no DEL, no byte cp1252 leaves undefined."""
+    if any((byte < 0x20 and byte not in _TEXT_CONTROLS) or byte == 0x7F for byte in raw):
+        return False
+    try:
+        raw.decode(_WINDOWS)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _has(columns, names):

@@ -104,6 +104,36 @@ def add_file(image, board_path, source, disk_version=DISK_VERSION):
     return bytes(fs.context.buffer)
 
 
+def renamed_in_image(image, moves):
+    """A copy of the LittleFS2 `image` with each (old path, new path) of `moves` renamed, and
+    nothing else changed: every other file, folder and block stays as it was. A rename is one
+    LittleFS commit, so the copy differs from `image` in a block or two of its metadata."""
+    probe = _filesystem(bytearray(image))
+    probe.mount()
+    version = probe.fs_stat().disk_version  # mounted at a newer version, LittleFS would upgrade what it writes
+    fs = _filesystem(bytearray(image), version)
+    fs.mount()
+    for old, new in moves:
+        fs.rename(old, new)
+    fs.unmount()
+    return bytes(fs.context.buffer)
+
+
+def changed_blocks(before, after, base):
+    """[(address, bytes)]: the runs of BLOCK_SIZE blocks in which `after` differs from
+    `before` (both read at flash address `base`), what to write to make one the other."""
+    runs = []
+    for at in range(0, len(after), BLOCK_SIZE):
+        block = after[at : at + BLOCK_SIZE]
+        if block == before[at : at + BLOCK_SIZE]:
+            continue
+        if runs and runs[-1][0] + len(runs[-1][1]) == base + at:
+            runs[-1] = (runs[-1][0], runs[-1][1] + block)
+        else:
+            runs.append((base + at, block))
+    return runs
+
+
 def _write(fs, board_path, source):
     """Write `source` (Path or bytes) at `board_path`, with its mtime as MicroPython keeps it."""
     parent = board_path.rsplit("/", 1)[0]

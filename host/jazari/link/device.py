@@ -233,9 +233,9 @@ class Device:
 
     # -- what the board is ------------------------------------------------
 
-    def info(self):
+    def info(self, timeout=10):
         """chip, board, micropython, kit (None without the kit), unique_id, free_heap, ..."""
-        return ast.literal_eval(self.exec(_INFO_CODE).strip())
+        return ast.literal_eval(self.exec(_INFO_CODE, timeout=timeout).strip())
 
     # -- files ------------------------------------------------------------
 

@@ -1,10 +1,13 @@
 """Bringing back a board that does not answer (docs/recovery.md).
 
-    moved, info = recover(port)     # [(old path, new path)], the board's info
+    moved, info = recover(port)     # [(old path, new path)] or None, the board's info
 
-A virtual board gets a safe boot: its supervisor restarts it as if BOOT were
+A board that answers as it is, and again after a normal reset, is left alone
+(moved is None): nothing at boot stops it, so nothing of the student's is
+blamed. Otherwise a virtual board gets a safe boot: its supervisor restarts it as if BOOT were
 held, so neither boot.py nor main.py runs (on a real board the kit's boot.py
-does that when BOOT is held). A real board gets what software can do: the
+stops when BOOT is held just after a reset, so main.py does not run; boot.py
+itself always runs there: a bad one needs --reflash). A real board gets what software can do: the
 REPL tools' Ctrl-C, which also ends link mode, then the link's break after
 zeros that end any frame it was reading. Once the board answers, whatever
 would run at boot and is not the kit's own is set aside: renamed, never
@@ -17,19 +20,29 @@ import os
 import time
 from pathlib import Path
 
+import serial
+
 from jazari.errors import JazariError
 from jazari.i18n import _
-from jazari.link.device import ANSWER_TIMEOUT, Device
+from jazari.link.device import ANSWER_TIMEOUT, Device, not_answering
 from jazari.link.ports import virtual_board_at
 from jazari.paths import firmware_dir
 
 SAFE_BOOT_TIMEOUT = 20.0  # seconds for a virtual board to restart (a boot loop's pause included)
 ASIDE = ".set-aside"  # main.py -> main.py.set-aside (then .set-aside-2, ...)
-BOOT_FILES = ("boot.py", "main.py")  # what MicroPython runs at every start, in that order
+BOOT_FILES = ("boot.py", "main.py")
+HOLD_MS = 500  # a healthy board at its raw REPL stays silent this long
+CHECK_TIMEOUT = 2.0  # seconds a healthy board at its raw REPL needs at most to answer  # what MicroPython runs at every start, in that order
 
 
 def recover(port):
-    """Bring the board on `port` back to its REPL; (files set aside, its info)."""
+    """Bring the board on `port` back to its REPL; (files set aside, its info).
+
+    Files set aside: None when the board was fine (see `healthy`)."""
+    device = healthy(port)
+    if device is not None:
+        with device:
+            return None, device.info()
     entry = virtual_board_at(port)
     if entry is not None:
         _safe_boot(port, entry)
@@ -42,6 +55,41 @@ def recover(port):
     with device:
         moved = set_aside(device)
         return moved, device.info()
+
+
+def healthy(port):
+    """The board at its raw REPL if it answers as it is and after a normal reset
+    (machine.reset(): boot.py and main.py run again), each time after HOLD_MS
+    of quiet (a timer that resets it answers once, by luck); else None."""
+    try:
+        device = Device.open(port)
+    except JazariError:
+        return None
+    try:
+        _holds(device)  # a board that fails here is not reset: it is not healthy now
+        device.hard_reset()
+        _holds(device)
+        return device
+    except JazariError:
+        device.close()
+        return None
+
+
+def _holds(device):
+    """Raise JazariError unless the board, at its raw REPL, stays silent for HOLD_MS (one
+    that restarts prints its boot lines) and then answers `info`. Nothing is run on it
+    before that: mpremote waits as long as bytes keep coming, and a board resetting
+    every few milliseconds never stops sending them."""
+    line = device.transport.serial
+    time.sleep(HOLD_MS / 1000)
+    try:
+        said = line.read(line.in_waiting)
+    except (OSError, serial.SerialException):
+        raise not_answering(device.port) from None
+    if said.strip(b">"):  # more than the raw REPL's prompt: it restarted
+        raise not_answering(device.port)
+    device.enter_raw_repl(CHECK_TIMEOUT)  # a fresh prompt for what runs next
+    device.info(timeout=CHECK_TIMEOUT)
 
 
 def _safe_boot(port, entry):
@@ -94,7 +142,7 @@ def _reach(port):
     except (JazariError, OSError):
         device.close()
     raise JazariError(
-        _("The board on {port} does not answer. Hold its BOOT button, press and release EN (RESET), release BOOT, then run 'jazari recover {port}' again, or run 'jazari recover {port} --reflash'.").format(port=port)
+        _("The board on {port} does not answer. Press and release EN (RESET), then at once hold BOOT for about two seconds, until it prints 'safe boot', and run 'jazari recover {port}' again. If its boot.py is what stops it, run 'jazari recover {port} --reflash'.").format(port=port)
     )
 
 

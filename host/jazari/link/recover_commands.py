@@ -15,12 +15,21 @@ def register(subparsers):
 
 def do_recover(args):
     if args.reflash:
-        from jazari.link.reflash import reflash as recover
+        from jazari.link.reflash import reflash
+
+        moved, info = reflash(args.port, saved=_say_saved)
     else:
         from jazari.link.recover import recover
 
-    moved, info = recover(args.port)
+        moved, info = recover(args.port)
+    if moved is None:
+        console.say(_("The board on {port} answers; nothing to recover.").format(port=args.port))
+        return 0
     for old, new in moved:
         console.say(_("{old} set aside as {new}: it stopped the board at start. Fix it, then rename it back.").format(old=old, new=new))
     console.say(_("The board on {port} answers ({chip}, {kib} KB free).").format(port=args.port, chip=info.get("chip"), kib=round(info.get("free_heap", 0) / 1024)))
     return 0
+
+
+def _say_saved(path, offset):
+    console.say(_("The board's files were saved to {path} first: if anything goes wrong, 'esptool write-flash {offset:#x} {path}' puts them back.").format(path=path, offset=offset))

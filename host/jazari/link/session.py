@@ -15,7 +15,6 @@ import collections
 import contextlib
 import json
 import struct
-import threading
 import time
 
 import serial
@@ -25,6 +24,7 @@ from jazari.errors import JazariError
 from jazari.i18n import _
 from jazari.link.device import READ_TIMEOUT, RESET_TIMEOUT, BoardError, Device, not_answering, port_gone
 from jazari.link.frames import WIRE, FrameDecoder, pack
+from jazari.link.keepalive import Keepalive
 from jazari.link.refusals import refusal
 
 REPLY_TIMEOUT = 2.0  # seconds: a reply lost this long is asked for again
@@ -44,7 +44,6 @@ _RESTARTED = (b"rst:0x", b"soft reboot", _AT_A_REPL)
 ROUTED = (WIRE.STREAM_DECLARE, WIRE.STREAM_BATCH, WIRE.LOG, WIRE.EVENT)
 _ANSWERS = (WIRE.REPLY, WIRE.ERROR, WIRE.STREAM_DECLARE)  # STREAM_DECLARE answers OP_STREAM_START
 INBOX_FRAMES = 4096  # per kind; a stream's batches beyond it show up as lost samples
-KEEPALIVE = WIRE.KEEPALIVE_MS / 1000  # seconds between the empty frames that keep the board's watchdog fed
 
 
 class LinkError(JazariError):
@@ -67,15 +66,17 @@ class LinkSession:
         self.hello = {}
         self.retries = 0  # requests sent again after a lost or damaged reply
         self.found_in_link_mode = False  # True when an earlier run had left it there
-        self.linked = False  # the board is in link mode with us
+        self.keepalive = Keepalive(self.line, f"keepalive {device.port}")  # and the lock every write takes
         self._seq = 0
         self._frames = collections.deque()
         self.inbox = {kind: collections.deque(maxlen=INBOX_FRAMES) for kind in ROUTED}
         self.streams = {}  # stream id -> open jazari.link.telemetry.Stream
-        self._writing = threading.Lock()  # a keepalive never lands inside a frame
-        self._quiet = threading.Event()  # set: the keepalives stop
-        self._keepalive = None
         self._open_path = None  # the board file open for writing, named in a write's errors
+
+    @property
+    def linked(self):
+        """Whether the board is in link mode with us."""
+        return self.keepalive.linked
 
     # -- entering and leaving ----------------------------------------------
 
@@ -158,22 +159,8 @@ class LinkSession:
             self._break()
             raise JazariError(self._version_message(version))
         self.hello = json.loads(payload[1:].decode("utf-8"))
-        self.linked = True
+        self.keepalive.link()
         self.decoder.corrupt = 0  # what the REPL printed before is not a lost frame
-        if self._keepalive is None:
-            self._keepalive = threading.Thread(target=self._keep_alive, name=f"keepalive {self.device.port}", daemon=True)
-            self._keepalive.start()
-
-    def _keep_alive(self):
-        """While linked, an empty frame every KEEPALIVE s: the board leaves link
-        mode after SILENCE_MS without a byte, so a host that dies (kill -9, a
-        closed terminal) leaves a board that goes back to its REPL by itself."""
-        while not self._quiet.wait(KEEPALIVE):
-            with self._writing:
-                if not self.linked:
-                    continue
-                with contextlib.suppress(OSError, serial.SerialException):
-                    self.line.write(b"\0")
 
     def _version_message(self, version):
         if version < WIRE.VERSION:
@@ -186,7 +173,7 @@ class LinkSession:
         self._back_to_repl()
 
     def _back_to_repl(self):
-        self._unlink()
+        self.keepalive.unlink()  # a keepalive after this would reach the REPL as a key
         self._repl_timeout()
         self.device.transport.in_raw_repl = False
         self.device.enter_raw_repl(REPL_TIMEOUT)
@@ -207,15 +194,9 @@ class LinkSession:
         finally:
             self._let_go()
 
-    def _unlink(self):
-        """No longer linked, and no keepalive on its way: the REPL would take it as a key."""
-        with self._writing:
-            self.linked = False
-
     def _let_go(self):
         """Give the line back its REPL timeout and close the port, dead or not."""
-        self.linked = False
-        self._quiet.set()
+        self.keepalive.stop()  # waits for a keepalive being written: none is written on a closed port
         self._repl_timeout()
         self.device.close()
 
@@ -235,7 +216,7 @@ class LinkSession:
 
     def _send(self, data):
         try:
-            with self._writing:
+            with self.keepalive.writing:
                 self.line.write(data)
         except (OSError, serial.SerialException):
             raise self._line_lost() from None
@@ -244,7 +225,7 @@ class LinkSession:
         """The error for a line that failed under us: "unplugged" in one line
         when the port has vanished (the dead line is then closed), else "does
         not answer". Either way the board is no longer in link mode with us."""
-        self.linked = False
+        self.keepalive.unlink()
         return self.device.line_lost()
 
     def _next_seq(self):
@@ -291,7 +272,7 @@ class LinkSession:
         if frame is not None:
             return frame
         if any(mark in self.decoder.pending for mark in _RESTARTED):
-            self.linked = False
+            self.keepalive.unlink()
             raise JazariError(
                 _("The board on {port} restarted (reset, crash or power): it left link mode. Run the command again.").format(port=self.device.port)
             )
@@ -328,7 +309,7 @@ class LinkSession:
                 break
             self.retries += 1
         if reply is None:
-            self.linked = False
+            self.keepalive.unlink()
             if port_gone(self.device.port):
                 raise self._line_lost()
             raise JazariError(
@@ -400,7 +381,7 @@ class LinkSession:
         and its Device is back at the raw REPL when this returns.
         """
         self.request(WIRE.OP_RESET, bytes([hard]))
-        self._unlink()
+        self.keepalive.unlink()
         self._repl_timeout()
         deadline = time.monotonic() + RESET_TIMEOUT
         while True:
