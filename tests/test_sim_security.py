@@ -233,3 +233,19 @@ def test_open_files_are_limited(board):
     # descriptors: RLIMIT_NOFILE stops a program that opens them without end.
     boot = firmware_dir() / "boot.py"
     fails(board, BUILTIN_VFS + f"vfs.mount(vfs.VfsPosix('/'), '/host')\nkept = [open('/host{boot}') for i in range(200)]", "OSError: 24")  # EMFILE
+
+
+def test_nothing_outside_the_flash_and_the_event_log_can_be_written(board):
+    # The sandbox's root and /dev are tmpfs in the computer's memory: writable,
+    # a program could fill them past every limit the launcher sets.
+    for path in ("/tmp/filler", "/dev/shm/filler", "/filler", "/dev/filler"):
+        fails(board, BUILTIN_VFS + f"vfs.mount(vfs.VfsPosix('/'), '/host')\nopen('/host{path}', 'w').write('x' * 4096)", "OSError: 30")
+    # What the board needs still works: its flash, its event log, /dev/null and /dev/urandom.
+    code, out = run(board, "with open('/kept.txt', 'w') as f: f.write('kept')\nprint(open('/kept.txt').read())")
+    assert (code, out) == (0, "kept"), out
+    logged = board.events_file.stat().st_size
+    assert run(board, "import machine\nmachine.Pin(2, machine.Pin.OUT).value(1)")[0] == 0
+    assert board.events_file.stat().st_size > logged
+    code, out = run(board, BUILTIN_VFS + "vfs.mount(vfs.VfsPosix('/'), '/host')\n"
+                    "print(open('/host/dev/null', 'w').write('abc'), len(open('/host/dev/urandom', 'rb').read(8)))")
+    assert (code, out) == (0, "3 8"), out

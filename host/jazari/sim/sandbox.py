@@ -6,7 +6,8 @@ network, PID, IPC, UTS and (where the kernel allows) user namespaces, all
 capabilities dropped, killed with its supervisor. Its filesystem is built
 from nothing: read-only, the Python it runs (interpreter, standard library,
 the installed packages), the kit's firmware/ folder and the scenario or
-microphone file it was given; writable, its own flash file and event log.
+microphone file it was given; writable, its own flash file and event log,
+and nothing else (the sandbox's root and /dev are remounted read-only).
 No /bin, no /etc, no home, no /proc, no other board's files, no registry.
 Its environment is the JAZARI_* variables alone. See docs/security.md.
 """
@@ -84,7 +85,11 @@ def command(argv, config):
             args += ["--ro-bind", path, path]
     for path in (config["flash"], config["events"]):
         args += ["--bind", path, path]
-    return args + ["--", *argv]
+    # bwrap's root and /dev are tmpfs that could grow to half the computer's
+    # memory, outside the launcher's limits: read-only once everything is in
+    # place. Not recursive, so the flash file, the event log and /dev's device
+    # nodes (each its own mount) keep their own access.
+    return args + ["--remount-ro", "/dev", "--remount-ro", "/", "--", *argv]
 
 
 def environment(env):
