@@ -30,7 +30,7 @@ import signal
 import sys
 import termios
 
-from jazari.sim import seccomp
+from jazari.sim import sandbox, seccomp
 
 
 def romfs_partition(flash_path):
@@ -65,17 +65,25 @@ def map_romfs(flash_path):
 MEMORY_MARGIN = 512 * 1024 * 1024  # address space for Python, its libraries and the mapped flash
 OPEN_FILES = 64  # a board's program opens a few files at a time
 FILE_SIZE = 64 * 1024 * 1024  # no file grows past this: the flash is 4 MB, the event log grows slowly
+# Threads and processes of the sandbox: bwrap's init, this process, the kill
+# helper and MicroPython's threads (the Timer's one). Counted per user, so set
+# only in a user namespace of the board's own, where the user's other
+# processes do not count (root is not limited by it at all).
+PROCESSES = 64
 
 
 def limit(heapsize):
     """Bound what MicroPython can take from the computer (soft and hard limits:
     the program cannot raise them again)."""
-    for which, value in (
+    limits = [
         (resource.RLIMIT_AS, heapsize + MEMORY_MARGIN),
         (resource.RLIMIT_NOFILE, OPEN_FILES),
         (resource.RLIMIT_FSIZE, FILE_SIZE),
         (resource.RLIMIT_CORE, 0),
-    ):
+    ]
+    if os.environ.pop(sandbox.OWN_USER_NAMESPACE, None):
+        limits.append((resource.RLIMIT_NPROC, PROCESSES))
+    for which, value in limits:
         soft, hard = resource.getrlimit(which)
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
         resource.setrlimit(which, (value, value))
