@@ -249,3 +249,27 @@ def test_nothing_outside_the_flash_and_the_event_log_can_be_written(board):
     code, out = run(board, BUILTIN_VFS + "vfs.mount(vfs.VfsPosix('/'), '/host')\n"
                     "print(open('/host/dev/null', 'w').write('abc'), len(open('/host/dev/urandom', 'rb').read(8)))")
     assert (code, out) == (0, "3 8"), out
+
+
+FIND_THE_KILL_HELPER = BUILTIN_VFS + """vfs.mount(vfs.VfsPosix('/'), '/host')
+import os
+me = open('/host/proc/self/stat').read().split()[0]
+def status(pid):
+    try:
+        return open('/host/proc/%s/status' % pid).read()
+    except OSError:
+        return ''
+helper = [pid for pid in os.listdir('/host/proc') if pid.isdigit() and ('PPid:\\t%s\\n' % me) in status(pid)][0]
+"""
+
+
+def test_the_kill_helper_runs_filtered_and_its_memory_cannot_be_written(virtual_boards):
+    # Unconfined (no /proc in the sandbox), where the review reached the helper:
+    # forked before the filter, it ran without one, and /proc/PID/mem let board
+    # code write its own machine code into it.
+    if not seccomp.supported():
+        pytest.skip("the seccomp filter is built for Linux x86-64 only")
+    (board,) = virtual_boards(1, confined=False)
+    code, out = run(board, FIND_THE_KILL_HELPER + "print([line for line in status(helper).split('\\n') if line.startswith('Seccomp:')])")
+    assert (code, out) == (0, "['Seccomp:\\t2']"), out
+    fails(board, FIND_THE_KILL_HELPER + "open('/host/proc/%s/mem' % helper, 'r+b')", "OSError")

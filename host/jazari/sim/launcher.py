@@ -16,7 +16,8 @@ code is MicroPython's: see docs/virtual-board.md for what each one means.
 
 Before MicroPython runs, the process gets limits (memory, open files, file
 size: see `limit`), a seccomp filter on Linux x86-64 (seccomp.py: no exec,
-no sockets, no ptrace or mounts), and a forked helper that ends it with SIGTERM when
+no new process, no sockets, no ptrace or mounts), and a forked helper, under
+the same limits and filter, that ends it with SIGTERM when
 firmware/sim/machine.py writes a byte to JAZARI_KILL_FD (a reset from an
 interrupt handler; a board has no `kill` to run, and nor has the sandbox).
 """
@@ -94,6 +95,7 @@ def start_kill_helper():
     reader, writer = os.pipe()
     if os.fork() == 0:
         try:
+            seccomp.install()  # what the board's process gets: this one needs read and kill only
             os.close(writer)
             for fd in (0, 1, 2):
                 os.close(fd)  # the board's terminal hangs up when MicroPython ends, not later
@@ -124,13 +126,18 @@ def main(argv):
     rom = map_romfs(flash) if flash and os.path.isfile(flash) else None
     if rom:
         os.environ["JAZARI_ROM_ADDR"], os.environ["JAZARI_ROM_SIZE"] = str(rom[0]), str(rom[1])
+    # Limits and filter before the helper is forked, so that it never runs
+    # without them: board code could otherwise write into its memory through
+    # /proc/PID/mem and run there free. The first filter still allows the
+    # fork; the second, in each process after it, refuses new processes.
+    limit(int(heapsize))
+    seccomp.install(new_processes=True)
     os.environ["JAZARI_KILL_FD"] = str(start_kill_helper())
+    seccomp.install()
     import micropython_run
 
     # start.py sets MICROPYINSPECT (the REPL after the script, as `-i` would)
     # once the board's flash is mounted, and clears it for machine.reset().
-    limit(int(heapsize))
-    seccomp.install()
     return micropython_run.run_main(["micropython", "-X", f"heapsize={heapsize}", start_script])
 
 

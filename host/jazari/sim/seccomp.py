@@ -63,6 +63,7 @@ _X32_SYSCALL_BIT = 0x40000000
 _LD_W_ABS, _JEQ_K, _JGE_K, _JSET_K, _RET_K = 0x20, 0x15, 0x35, 0x45, 0x06
 _RET_ALLOW, _RET_KILL_PROCESS, _RET_ERRNO = 0x7FFF0000, 0x80000000, 0x00050000
 _PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 4, 38, 22, 2
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
 _OFFSET_NR, _OFFSET_ARCH, _OFFSET_ARG0 = 0, 4, 16  # in struct seccomp_data; ARG0's low word (little-endian)
 
 
@@ -109,18 +110,28 @@ def supported():
     return sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64")
 
 
+def _drop_capabilities(libc):
+    """Give up every capability (a board run by root, unconfined, has them all:
+    CAP_SYS_PTRACE would open the kill helper's /proc/PID/mem for writing)."""
+    header = struct.pack("Ii", _LINUX_CAPABILITY_VERSION_3, 0)  # this process
+    nothing = bytes(2 * 3 * 4)  # two sets of {effective, permitted, inheritable}
+    return libc.capset(header, nothing) == 0
+
+
 def install(new_processes=False):
     """Filter this process's system calls from now on; False where not supported.
 
     Filters add up: one installed with new_processes=True (the launcher, before
     it forks its helper) and then one without (each of the two, after) leave
-    both processes with every refusal. Also makes the process undumpable: no
-    process of the same user opens its /proc/PID/mem without CAP_SYS_PTRACE.
+    both processes with every refusal. Also makes the process undumpable and
+    drops its capabilities: no process of the same user, the other one of the
+    two included, opens its /proc/PID/mem without CAP_SYS_PTRACE.
     """
     if not supported():
         return False
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    _drop_capabilities(libc)
     program, length = _program(new_processes)
     buffer = ctypes.create_string_buffer(program)
 
