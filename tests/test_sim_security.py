@@ -273,3 +273,24 @@ def test_the_kill_helper_runs_filtered_and_its_memory_cannot_be_written(virtual_
     code, out = run(board, FIND_THE_KILL_HELPER + "print([line for line in status(helper).split('\\n') if line.startswith('Seccomp:')])")
     assert (code, out) == (0, "['Seccomp:\\t2']"), out
     fails(board, FIND_THE_KILL_HELPER + "open('/host/proc/%s/mem' % helper, 'r+b')", "OSError")
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "machine._hostfs.builtin_modules.clear()",
+        "machine._hostfs.load('hostfs')",
+        "machine._hostfs.load('machine')._hostfs.with_host_path(lambda p: print(open(p).read()), '/etc/passwd')",
+        "print([k for k, v in machine._hostfs.load.__globals__.items() if 'hostfs' in repr(v)][0])",
+        "machine._hostfs.with_host_path(lambda p: print(open(p).read()), '/etc/passwd')",
+    ],
+    ids=["builtin-modules", "load-hostfs", "a-fresh-machine", "globals", "with-host-path"],
+)
+def test_the_boards_host_helper_is_out_of_reach_even_unconfined(virtual_boards, attack):
+    # No bwrap behind an unconfined board: the review read /etc/passwd after
+    # machine._hostfs.builtin_modules.clear(). The stand-ins' calls are
+    # closures now; hostfs itself is reached through none of them.
+    (board,) = virtual_boards(1, confined=False)
+    code, out = run(board, f"import machine\n{attack}")
+    assert code != 0 and "root:" not in out and any(error in out for error in ("AttributeError", "ImportError", "ENOENT", "OSError: 2", "IndexError")), out
+    still_works(board)
