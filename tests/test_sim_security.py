@@ -294,3 +294,23 @@ def test_the_boards_host_helper_is_out_of_reach_even_unconfined(virtual_boards, 
     code, out = run(board, f"import machine\n{attack}")
     assert code != 0 and "root:" not in out and any(error in out for error in ("AttributeError", "ImportError", "ENOENT", "OSError: 2", "IndexError")), out
     still_works(board)
+
+
+def test_the_flash_file_cannot_grow_even_past_the_boards_flash_module(board):
+    # RLIMIT_FSIZE is the flash file's size, and SIGXFSZ is ignored: the write
+    # fails with EFBIG, the board goes on.
+    grow = BUILTIN_VFS + f"vfs.mount(vfs.VfsPosix('/'), '/host')\nf = open('/host{board.flash}', 'ab')\nf.write(bytes(65536))"
+    fails(board, grow, "OSError: 27")
+    assert os.path.getsize(board.flash) == layout.FLASH_SIZE
+
+
+def test_a_full_event_log_stops_logging_and_the_program_goes_on(board):
+    fill = BUILTIN_VFS + (
+        f"vfs.mount(vfs.VfsPosix('/'), '/host')\nf = open('/host{board.events_file}', 'ab')\n"
+        "try:\n    while True: f.write(bytes(65536))\nexcept OSError as e: print('full', e)"
+    )
+    code, out = run(board, fill)
+    assert (code, out) == (0, "full 27"), out  # EFBIG
+    code, out = run(board, "import machine\nmachine.Pin(2, machine.Pin.OUT).value(1)\nprint('on')")
+    assert (code, out) == (0, "on"), out
+    assert board.events_file.stat().st_size <= layout.FLASH_SIZE

@@ -65,7 +65,7 @@ def map_romfs(flash_path):
 
 MEMORY_MARGIN = 512 * 1024 * 1024  # address space for Python, its libraries and the mapped flash
 OPEN_FILES = 64  # a board's program opens a few files at a time
-FILE_SIZE = 64 * 1024 * 1024  # no file grows past this: the flash is 4 MB, the event log grows slowly
+FILE_SIZE = 64 * 1024 * 1024  # no file grows past this where there is no flash file to size it
 # Threads and processes of the sandbox: bwrap's init, this process, the kill
 # helper and MicroPython's threads (the Timer's one). Counted per user, so set
 # only in a user namespace of the board's own, where the user's other
@@ -73,13 +73,17 @@ FILE_SIZE = 64 * 1024 * 1024  # no file grows past this: the flash is 4 MB, the 
 PROCESSES = 64
 
 
-def limit(heapsize):
+def limit(heapsize, flash_size=None):
     """Bound what MicroPython can take from the computer (soft and hard limits:
-    the program cannot raise them again)."""
+    the program cannot raise them again). No file may grow past the flash
+    file's own size, so the flash never grows (the event log shares the
+    limit: events.py stops logging there); SIGXFSZ is ignored, so such a write
+    fails with EFBIG instead of killing the board."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     limits = [
         (resource.RLIMIT_AS, heapsize + MEMORY_MARGIN),
         (resource.RLIMIT_NOFILE, OPEN_FILES),
-        (resource.RLIMIT_FSIZE, FILE_SIZE),
+        (resource.RLIMIT_FSIZE, flash_size or FILE_SIZE),
         (resource.RLIMIT_CORE, 0),
     ]
     if os.environ.pop(sandbox.OWN_USER_NAMESPACE, None):
@@ -130,7 +134,7 @@ def main(argv):
     # without them: board code could otherwise write into its memory through
     # /proc/PID/mem and run there free. The first filter still allows the
     # fork; the second, in each process after it, refuses new processes.
-    limit(int(heapsize))
+    limit(int(heapsize), os.path.getsize(flash) if flash and os.path.isfile(flash) else None)
     seccomp.install(new_processes=True)
     os.environ["JAZARI_KILL_FD"] = str(start_kill_helper())
     seccomp.install()
