@@ -127,14 +127,15 @@ def main(argv):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     take_terminal()
     flash = os.environ.get("JAZARI_FLASH")
-    rom = map_romfs(flash) if flash and os.path.isfile(flash) else None
+    flash = flash if flash and os.path.isfile(flash) else None
+    rom = map_romfs(flash) if flash else None
     if rom:
         os.environ["JAZARI_ROM_ADDR"], os.environ["JAZARI_ROM_SIZE"] = str(rom[0]), str(rom[1])
     # Limits and filter before the helper is forked, so that it never runs
     # without them: board code could otherwise write into its memory through
     # /proc/PID/mem and run there free. The first filter still allows the
     # fork; the second, in each process after it, refuses new processes.
-    limit(int(heapsize), os.path.getsize(flash) if flash and os.path.isfile(flash) else None)
+    limit(int(heapsize), os.path.getsize(flash) if flash else None)
     seccomp.install(new_processes=True)
     os.environ["JAZARI_KILL_FD"] = str(start_kill_helper())
     seccomp.install()
