@@ -233,3 +233,84 @@ def test_open_files_are_limited(board):
     # descriptors: RLIMIT_NOFILE stops a program that opens them without end.
     boot = firmware_dir() / "boot.py"
     fails(board, BUILTIN_VFS + f"vfs.mount(vfs.VfsPosix('/'), '/host')\nkept = [open('/host{boot}') for i in range(200)]", "OSError: 24")  # EMFILE
+
+
+def test_nothing_outside_the_flash_and_the_event_log_can_be_written(board):
+    # The sandbox's root and /dev are tmpfs in the computer's memory: writable,
+    # a program could fill them past every limit the launcher sets.
+    for path in ("/tmp/filler", "/dev/shm/filler", "/filler", "/dev/filler"):
+        fails(board, BUILTIN_VFS + f"vfs.mount(vfs.VfsPosix('/'), '/host')\nopen('/host{path}', 'w').write('x' * 4096)", "OSError: 30")
+    # What the board needs still works: its flash, its event log, /dev/null and /dev/urandom.
+    code, out = run(board, "with open('/kept.txt', 'w') as f: f.write('kept')\nprint(open('/kept.txt').read())")
+    assert (code, out) == (0, "kept"), out
+    logged = board.events_file.stat().st_size
+    assert run(board, "import machine\nmachine.Pin(2, machine.Pin.OUT).value(1)")[0] == 0
+    assert board.events_file.stat().st_size > logged
+    code, out = run(board, BUILTIN_VFS + "vfs.mount(vfs.VfsPosix('/'), '/host')\n"
+                    "print(open('/host/dev/null', 'w').write('abc'), len(open('/host/dev/urandom', 'rb').read(8)))")
+    assert (code, out) == (0, "3 8"), out
+
+
+FIND_THE_KILL_HELPER = BUILTIN_VFS + """vfs.mount(vfs.VfsPosix('/'), '/host')
+import os
+me = open('/host/proc/self/stat').read().split()[0]
+def status(pid):
+    try:
+        return open('/host/proc/%s/status' % pid).read()
+    except OSError:
+        return ''
+helper = [pid for pid in os.listdir('/host/proc') if pid.isdigit() and ('PPid:\\t%s\\n' % me) in status(pid)][0]
+"""
+
+
+def test_the_kill_helper_runs_filtered_and_its_memory_cannot_be_written(virtual_boards):
+    # Unconfined (no /proc in the sandbox), where the review reached the helper:
+    # forked before the filter, it ran without one, and /proc/PID/mem let board
+    # code write its own machine code into it.
+    if not seccomp.supported():
+        pytest.skip("the seccomp filter is built for Linux x86-64 only")
+    (board,) = virtual_boards(1, confined=False)
+    code, out = run(board, FIND_THE_KILL_HELPER + "print([line for line in status(helper).split('\\n') if line.startswith('Seccomp:')])")
+    assert (code, out) == (0, "['Seccomp:\\t2']"), out
+    fails(board, FIND_THE_KILL_HELPER + "open('/host/proc/%s/mem' % helper, 'r+b')", "OSError")
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "machine._hostfs.builtin_modules.clear()",
+        "machine._hostfs.load('hostfs')",
+        "machine._hostfs.load('machine')._hostfs.with_host_path(lambda p: print(open(p).read()), '/etc/passwd')",
+        "print([k for k, v in machine._hostfs.load.__globals__.items() if 'hostfs' in repr(v)][0])",
+        "machine._hostfs.with_host_path(lambda p: print(open(p).read()), '/etc/passwd')",
+    ],
+    ids=["builtin-modules", "load-hostfs", "a-fresh-machine", "globals", "with-host-path"],
+)
+def test_the_boards_host_helper_is_out_of_reach_even_unconfined(virtual_boards, attack):
+    # No bwrap behind an unconfined board: the review read /etc/passwd after
+    # machine._hostfs.builtin_modules.clear(). The stand-ins' calls are
+    # closures now; hostfs itself is reached through none of them.
+    (board,) = virtual_boards(1, confined=False)
+    code, out = run(board, f"import machine\n{attack}")
+    assert code != 0 and "root:" not in out and any(error in out for error in ("AttributeError", "ImportError", "ENOENT", "OSError: 2", "IndexError")), out
+    still_works(board)
+
+
+def test_the_flash_file_cannot_grow_even_past_the_boards_flash_module(board):
+    # RLIMIT_FSIZE is the flash file's size, and SIGXFSZ is ignored: the write
+    # fails with EFBIG, the board goes on.
+    grow = BUILTIN_VFS + f"vfs.mount(vfs.VfsPosix('/'), '/host')\nf = open('/host{board.flash}', 'ab')\nf.write(bytes(65536))"
+    fails(board, grow, "OSError: 27")
+    assert os.path.getsize(board.flash) == layout.FLASH_SIZE
+
+
+def test_a_full_event_log_stops_logging_and_the_program_goes_on(board):
+    fill = BUILTIN_VFS + (
+        f"vfs.mount(vfs.VfsPosix('/'), '/host')\nf = open('/host{board.events_file}', 'ab')\n"
+        "try:\n    while True: f.write(bytes(65536))\nexcept OSError as e: print('full', e)"
+    )
+    code, out = run(board, fill)
+    assert (code, out) == (0, "full 27"), out  # EFBIG
+    code, out = run(board, "import machine\nmachine.Pin(2, machine.Pin.OUT).value(1)\nprint('on')")
+    assert (code, out) == (0, "on"), out
+    assert board.events_file.stat().st_size <= layout.FLASH_SIZE

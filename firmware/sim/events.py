@@ -19,11 +19,21 @@ def open_log(path):
     _log = open(path, "a")
 
 
+def _write(line):
+    global _log
+    try:
+        _log.write(line)
+    except OSError:
+        # Full (the launcher's RLIMIT_FSIZE is the flash file's size): the
+        # board goes on without its log, as a program must not fail for it.
+        _log = None
+
+
 def emit(kind, fields):
     if _log is not None:
-        _log.write("%s %s %d\n" % (kind, fields, ticks_us()))
+        _write("%s %s %d\n" % (kind, fields, ticks_us()))
 
 
 def pin(gpio, value):
     if _log is not None:
-        _log.write("pin %d %d %d\n" % (gpio, value, ticks_us()))
+        _write("pin %d %d %d\n" % (gpio, value, ticks_us()))

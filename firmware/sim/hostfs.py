@@ -186,10 +186,15 @@ def _hold(free, ceiling=None):
 
 
 def _import(name):
+    if name == __name__:
+        raise ImportError(name)  # this module stays out of programs' reach
     before = set(sys.modules)
     shadowed = sys.modules.pop(name, None)
     boards = {module: sys.modules.get(module) for module in builtin_modules}
     sys.modules.update(builtin_modules)
+    # A module that imports hostfs (machine.py, loaded again) gets this one,
+    # confined, never a fresh copy from the folder with no builtin_modules.
+    sys.modules[__name__] = _this
     vfs.mount(vfs.VfsPosix(sim_dir), _MOUNT, readonly=True)
     sys.path.insert(0, _MOUNT)
     try:
@@ -202,6 +207,9 @@ def _import(name):
         sys.modules.update(boards)
         if shadowed is not None:
             sys.modules[name] = shadowed
+
+
+_this = sys.modules[__name__]
 
 
 def load(name):

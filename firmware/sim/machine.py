@@ -13,7 +13,28 @@ from micropython import const
 from umachine import *  # noqa: F401,F403  (Signal, PinBase, mem8, time_pulse_us)
 from umachine import PinBase
 import events
-import hostfs as _hostfs  # kept here: confine.py makes `import hostfs` fail for programs
+
+
+def _host_calls(hostfs):
+    # What the stand-ins call, as closures: a program can call them too, but
+    # neither they nor their __globals__ (this module's) lead to hostfs itself,
+    # whose builtin_modules holds the Unix port's os and vfs and whose
+    # with_host_path opens any host path once that is emptied.
+    class Host:
+        pass
+
+    host = Host()
+    host.load = lambda name: hostfs.load(name)
+    host.with_host_path = lambda fn, path: hostfs.with_host_path(fn, path)
+    host.off_heap = lambda fn, *args: hostfs.off_heap(fn, *args)
+    host.reserve = lambda free: hostfs.reserve(free)
+    return host
+
+
+import hostfs  # noqa: E402  (only here: confine.py makes `import hostfs` fail for programs)
+
+_hostfs = _host_calls(hostfs)
+del hostfs
 
 PWRON_RESET = const(1)
 HARD_RESET = const(2)

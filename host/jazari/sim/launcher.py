@@ -16,7 +16,8 @@ code is MicroPython's: see docs/virtual-board.md for what each one means.
 
 Before MicroPython runs, the process gets limits (memory, open files, file
 size: see `limit`), a seccomp filter on Linux x86-64 (seccomp.py: no exec,
-no sockets, no ptrace or mounts), and a forked helper that ends it with SIGTERM when
+no new process, no sockets, no ptrace or mounts), and a forked helper, under
+the same limits and filter, that ends it with SIGTERM when
 firmware/sim/machine.py writes a byte to JAZARI_KILL_FD (a reset from an
 interrupt handler; a board has no `kill` to run, and nor has the sandbox).
 """
@@ -30,7 +31,7 @@ import signal
 import sys
 import termios
 
-from jazari.sim import seccomp
+from jazari.sim import sandbox, seccomp
 
 
 def romfs_partition(flash_path):
@@ -64,18 +65,30 @@ def map_romfs(flash_path):
 
 MEMORY_MARGIN = 512 * 1024 * 1024  # address space for Python, its libraries and the mapped flash
 OPEN_FILES = 64  # a board's program opens a few files at a time
-FILE_SIZE = 64 * 1024 * 1024  # no file grows past this: the flash is 4 MB, the event log grows slowly
+FILE_SIZE = 64 * 1024 * 1024  # no file grows past this where there is no flash file to size it
+# Threads and processes of the sandbox: bwrap's init, this process, the kill
+# helper and MicroPython's threads (the Timer's one). Counted per user, so set
+# only in a user namespace of the board's own, where the user's other
+# processes do not count (root is not limited by it at all).
+PROCESSES = 64
 
 
-def limit(heapsize):
+def limit(heapsize, flash_size=None):
     """Bound what MicroPython can take from the computer (soft and hard limits:
-    the program cannot raise them again)."""
-    for which, value in (
+    the program cannot raise them again). No file may grow past the flash
+    file's own size, so the flash never grows (the event log shares the
+    limit: events.py stops logging there); SIGXFSZ is ignored, so such a write
+    fails with EFBIG instead of killing the board."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    limits = [
         (resource.RLIMIT_AS, heapsize + MEMORY_MARGIN),
         (resource.RLIMIT_NOFILE, OPEN_FILES),
-        (resource.RLIMIT_FSIZE, FILE_SIZE),
+        (resource.RLIMIT_FSIZE, flash_size or FILE_SIZE),
         (resource.RLIMIT_CORE, 0),
-    ):
+    ]
+    if os.environ.pop(sandbox.OWN_USER_NAMESPACE, None):
+        limits.append((resource.RLIMIT_NPROC, PROCESSES))
+    for which, value in limits:
         soft, hard = resource.getrlimit(which)
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
         resource.setrlimit(which, (value, value))
@@ -86,6 +99,7 @@ def start_kill_helper():
     reader, writer = os.pipe()
     if os.fork() == 0:
         try:
+            seccomp.install()  # what the board's process gets: this one needs read and kill only
             os.close(writer)
             for fd in (0, 1, 2):
                 os.close(fd)  # the board's terminal hangs up when MicroPython ends, not later
@@ -113,16 +127,22 @@ def main(argv):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     take_terminal()
     flash = os.environ.get("JAZARI_FLASH")
-    rom = map_romfs(flash) if flash and os.path.isfile(flash) else None
+    flash = flash if flash and os.path.isfile(flash) else None
+    rom = map_romfs(flash) if flash else None
     if rom:
         os.environ["JAZARI_ROM_ADDR"], os.environ["JAZARI_ROM_SIZE"] = str(rom[0]), str(rom[1])
+    # Limits and filter before the helper is forked, so that it never runs
+    # without them: board code could otherwise write into its memory through
+    # /proc/PID/mem and run there free. The first filter still allows the
+    # fork; the second, in each process after it, refuses new processes.
+    limit(int(heapsize), os.path.getsize(flash) if flash else None)
+    seccomp.install(new_processes=True)
     os.environ["JAZARI_KILL_FD"] = str(start_kill_helper())
+    seccomp.install()
     import micropython_run
 
     # start.py sets MICROPYINSPECT (the REPL after the script, as `-i` would)
     # once the board's flash is mounted, and clears it for machine.reset().
-    limit(int(heapsize))
-    seccomp.install()
     return micropython_run.run_main(["micropython", "-X", f"heapsize={heapsize}", start_script])
 
 

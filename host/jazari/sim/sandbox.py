@@ -6,13 +6,16 @@ network, PID, IPC, UTS and (where the kernel allows) user namespaces, all
 capabilities dropped, killed with its supervisor. Its filesystem is built
 from nothing: read-only, the Python it runs (interpreter, standard library,
 the installed packages), the kit's firmware/ folder and the scenario or
-microphone file it was given; writable, its own flash file and event log.
+microphone file it was given; writable, its own flash file and event log,
+and nothing else (the sandbox's root and /dev are remounted read-only).
 No /bin, no /etc, no home, no /proc, no other board's files, no registry.
 Its environment is the JAZARI_* variables alone. See docs/security.md.
 """
 
+import functools
 import os
 import shutil
+import subprocess
 import sys
 import sysconfig
 from importlib.util import find_spec
@@ -24,12 +27,26 @@ from jazari.i18n import _
 # Shared libraries, wherever the distribution keeps them (on merged-/usr
 # systems /lib and /lib64 are symbolic links, made again inside).
 _LIBRARY_DIRS = ("/usr/lib", "/usr/lib64", "/usr/lib32", "/lib", "/lib64", "/lib32")
+OWN_USER_NAMESPACE = "JAZARI_OWN_USER_NAMESPACE"  # set for the launcher when it has one
 _NAMESPACES = ("--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--hostname", "jazari-board")
 
 
 def bwrap():
     """The bwrap command on Linux, or None (missing, or another system)."""
     return shutil.which("bwrap") if sys.platform.startswith("linux") else None
+
+
+@functools.cache
+def _no_nested_user_namespaces():
+    """bwrap's options that stop the board making user namespaces of its own,
+    or none: --disable-userns is new in bwrap 0.8 and needs a user namespace,
+    which some systems refuse (a setuid bwrap): tried once, with `true`."""
+    options = ["--unshare-user", "--disable-userns"]
+    probe = [bwrap(), *options, "--ro-bind", "/", "/", "true"]
+    try:
+        return options if subprocess.run(probe, capture_output=True, timeout=10).returncode == 0 else []
+    except (OSError, subprocess.TimeoutExpired):
+        return []
 
 
 def _python_paths():
@@ -67,7 +84,10 @@ def _read_only_paths(config):
 
 def command(argv, config):
     """`argv` (the launcher) run under bwrap for the board described by `config`."""
-    args = [bwrap(), *_NAMESPACES, "--dev", "/dev", "--chdir", "/"]
+    own_users = _no_nested_user_namespaces()
+    args = [bwrap(), *_NAMESPACES, *own_users, "--dev", "/dev", "--chdir", "/"]
+    if own_users:  # its processes are counted apart from the user's others: RLIMIT_NPROC can be small
+        args += ["--setenv", OWN_USER_NAMESPACE, "1"]
     for directory in _LIBRARY_DIRS:
         if os.path.islink(directory):
             args += ["--symlink", os.readlink(directory), directory]
@@ -84,7 +104,11 @@ def command(argv, config):
             args += ["--ro-bind", path, path]
     for path in (config["flash"], config["events"]):
         args += ["--bind", path, path]
-    return args + ["--", *argv]
+    # bwrap's root and /dev are tmpfs that could grow to half the computer's
+    # memory, outside the launcher's limits: read-only once everything is in
+    # place. Not recursive, so the flash file, the event log and /dev's device
+    # nodes (each its own mount) keep their own access.
+    return args + ["--remount-ro", "/dev", "--remount-ro", "/", "--", *argv]
 
 
 def environment(env):
