@@ -50,11 +50,20 @@ def put_and_restart(board, files):
     board.reset()  # EN: from now on every boot runs what was put
 
 
-STATES = [("/main.py", name, code) for name, code in sorted(BAD_MAINS.items())]
-STATES += [("/boot.py", name, code) for name, code in sorted(BAD_BOOTS.items())]
+# The three states run in CI; the others that once needed an unplug run with --runslow.
+_REQUIRED = ("boot loop", "MemoryError at boot", "Ctrl-C disabled")
 
 
-@pytest.mark.parametrize("path, state, code", STATES, ids=[state for _path, state, _code in STATES])
+def _state(path, name, code):
+    marks = () if name in _REQUIRED else (pytest.mark.slow,)
+    return pytest.param(path, name, code, id=name, marks=marks)
+
+
+STATES = [_state("/main.py", name, code) for name, code in sorted(BAD_MAINS.items())]
+STATES += [_state("/boot.py", name, code) for name, code in sorted(BAD_BOOTS.items())]
+
+
+@pytest.mark.parametrize("path, state, code", STATES)
 def test_a_program_that_stops_the_board_at_boot_is_set_aside_by_recover(virtual_board, path, state, code):
     put_and_restart(virtual_board, {path: code})
     if state != "timer that resets":  # that one answers now and then, by luck
@@ -71,6 +80,7 @@ def test_a_program_that_stops_the_board_at_boot_is_set_aside_by_recover(virtual_
         assert path[1:] not in device.eval("__import__('os').listdir('/')")
 
 
+@pytest.mark.slow
 def test_a_board_left_in_download_mode_is_brought_back(virtual_boards):
     # As a `jazari flash` or esptool killed mid-flash leaves it: the ROM bootloader waits.
     (board,) = virtual_boards(1, download_mode=True)

@@ -64,7 +64,10 @@ def holds_the_students_files(files):
 POINTS = ["copy kept", 0.0, 0.02, 0.05]  # the command ends about 0.2 s after the change
 
 
-@pytest.mark.parametrize("point", POINTS, ids=[str(point) for point in POINTS])
+# Two kill points in CI (the copy, and mid-write); every point with --runslow.
+@pytest.mark.parametrize(
+    "point", [pytest.param(point, id=str(point), marks=() if point in ("copy kept", 0.02) else (pytest.mark.slow,)) for point in POINTS]
+)
 def test_reflash_killed_at_any_point_loses_no_student_file(virtual_board, tmp_path, point):
     # Before the fix: the whole partition was written with a LittleFS rebuilt on the
     # computer, and a kill 50 ms after the root blocks changed left only /boot.py.
