@@ -32,6 +32,7 @@ SAFE_BOOT_TIMEOUT = 20.0  # seconds for a virtual board to restart (a boot loop'
 ASIDE = ".set-aside"  # main.py -> main.py.set-aside (then .set-aside-2, ...)
 BOOT_FILES = ("boot.py", "main.py")
 HOLD_MS = 500  # a healthy board at its raw REPL stays silent this long
+QUIET_TRIES = 3  # quiet spells of HOLD_MS tried before a board that keeps talking counts as restarting
 CHECK_TIMEOUT = 2.0  # seconds a healthy board at its raw REPL needs at most to answer  # what MicroPython runs at every start, in that order
 
 
@@ -81,12 +82,15 @@ def _holds(device):
     before that: mpremote waits as long as bytes keep coming, and a board resetting
     every few milliseconds never stops sending them."""
     line = device.transport.serial
-    time.sleep(HOLD_MS / 1000)
-    try:
-        said = line.read(line.in_waiting)
-    except (OSError, serial.SerialException):
-        raise not_answering(device.port) from None
-    if said.strip(b">"):  # more than the raw REPL's prompt: it restarted
+    for _hold in range(QUIET_TRIES):  # a slow boot on a busy computer is quiet at last; a board resetting never
+        time.sleep(HOLD_MS / 1000)
+        try:
+            said = line.read(line.in_waiting)
+        except (OSError, serial.SerialException):
+            raise not_answering(device.port) from None
+        if not said.strip(b">"):  # nothing more than the raw REPL's prompt
+            break
+    else:
         raise not_answering(device.port)
     device.enter_raw_repl(CHECK_TIMEOUT)  # a fresh prompt for what runs next
     device.info(timeout=CHECK_TIMEOUT)
