@@ -1,13 +1,21 @@
-"""A supervisor killed with SIGKILL cannot remove its port link, which then
-points at a pseudo-terminal the system may give to another program: the
-next listing or start removes it."""
+"""A supervisor killed with SIGKILL cleans nothing up itself: its port link
+then points at a pseudo-terminal the system may give to another program (the
+next listing or start removes it), and the MicroPython process below it must
+end by itself (bwrap's --die-with-parent, the launcher's hangup on its
+terminal) rather than run on with nobody to reach it."""
 
 import os
 import signal
 import subprocess
 import sys
+import time
 
-from jazari.sim import registry
+import pytest
+
+from jazari.sim import registry, sandbox
+from jazari.sim.board import VirtualBoard
+
+LEFT_PATIENCE = 10  # seconds for a killed supervisor's processes to end
 
 
 def test_a_killed_supervisors_link_is_removed_when_boards_are_listed(virtual_boards, tmp_path):
@@ -40,3 +48,54 @@ def test_a_new_board_replaces_a_stale_link_to_another_programs_terminal(virtual_
     finally:
         os.close(master)
         os.close(slave)
+
+
+def _board_processes(flash):
+    """Running processes of the board with this flash file: bwrap names it in
+    its arguments, the launcher in its environment (Linux /proc)."""
+    mark = os.fsencode(flash)
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    continue  # ended; nobody reaps it in some containers
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline, open(f"/proc/{entry}/environ", "rb") as environ:
+                if mark in cmdline.read() or mark in environ.read():
+                    found.append(int(entry))
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    return found
+
+
+def _left_running(flash):
+    deadline = time.monotonic() + LEFT_PATIENCE
+    while _board_processes(flash) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _board_processes(flash)
+
+
+@pytest.mark.parametrize("confined", [True, False], ids=["confined", "unconfined"])
+def test_a_killed_supervisor_leaves_no_board_process(virtual_boards, confined):
+    if confined and sandbox.bwrap() is None:
+        pytest.skip("bubblewrap (bwrap) is not installed: apt install bubblewrap")
+    (board,) = virtual_boards(1, confined=confined)
+    assert _board_processes(board.flash)  # bwrap and the launcher, or the launcher
+    os.kill(board._process.pid, signal.SIGKILL)
+    board._process.wait()
+    assert _left_running(board.flash) == []
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.2, 0.5])
+def test_a_supervisor_killed_while_its_board_boots_leaves_no_board_process(sim_runtime_dir, tmp_path, delay):
+    board = VirtualBoard(workdir=tmp_path, confined=None)
+    board.launch()
+    try:
+        time.sleep(delay)
+        os.kill(board._process.pid, signal.SIGKILL)
+        board._process.wait()
+        assert _left_running(board.flash) == []
+    finally:
+        board.stop()
