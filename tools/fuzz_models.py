@@ -12,7 +12,8 @@ crash or a hang, 30 s a mutant):
 - engine: kit.nn under the real MicroPython, loaded from a bytes buffer
   (RAM) and streamed from the file; each must run or raise one ValueError,
   and both must agree (same refusal or same outputs);
-- oracle: tflite-micro, the reference (its crashes are counted, not faults:
+- oracle: tflite-micro, the reference, asked about the mutants the engine
+  or the host ran (its crashes are counted, not faults:
   they are what `jazari model verify` must turn into one line; "unreadable":
   its Python package could not read the whole flatbuffer, in tables the C++
   interpreter and the engine never read, so that is no refusal by the
@@ -89,24 +90,35 @@ def table(outcomes, places, seeds):
 
 def fuzz(seeds, mutants, seed, places, folder, log=print, jobs=2):
     """(outcomes {path: {place: Outcome}}, faults {path: why}) for `mutants` mutants of each seed;
-    `jobs` workers at once (each a process: threads only wait for them)."""
+    `jobs` workers at once (each a process: threads only wait for them).
+
+    tflite-micro's verdict only matters for a mutant the engine or the host
+    ran (anything else is refused already), so with either of them in
+    `places` the oracle is asked about those alone, afterwards: it is the
+    slowest place (a crash restarts its worker, a hang costs 30 s)."""
     from concurrent.futures import ThreadPoolExecutor
 
     def one(seed_path, place, paths):
         started = time.monotonic()
-        found = run_place(place, paths)
+        found = run_place(place, paths) if paths else {}
         log("%s: %d mutants, %s in %.0f s" % (seed_path.name, len(paths), place, time.monotonic() - started))
         return place, found
 
-    outcomes = {}
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        runs = [pool.submit(one, seed_path, place, paths)
-                for seed_path in seeds for paths in [make_mutants(seed_path, mutants, seed, folder)]
-                for place in places]
-        for run in runs:
+    def run_all(runs):
+        for run in [pool.submit(one, *args) for args in runs]:
             place, found = run.result()
             for path, outcome in found.items():
                 outcomes.setdefault(path, {})[place] = outcome
+
+    made = {seed_path: make_mutants(seed_path, mutants, seed, folder) for seed_path in seeds}
+    first = [place for place in places if place != "oracle"]
+    outcomes = {}
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        run_all([(seed_path, place, paths) for seed_path, paths in made.items() for place in first])
+        if "oracle" in places:
+            run_all([(seed_path, "oracle", [path for path in paths if not first or any(
+                outcome.kind == "ran" for outcome in outcomes.get(path, {}).values())])
+                for seed_path, paths in made.items()])
     return outcomes, faults(outcomes)
 
 
