@@ -18,8 +18,9 @@ crash or a hang, 30 s a mutant):
   its Python package could not read the whole flatbuffer, in tables the C++
   interpreter and the engine never read, so that is no refusal by the
   interpreter);
-- host: `jazari model info` and `jazari model verify` (to the point where it
-  would reach a board, the oracle in its child process included).
+- host: `jazari model info`, `model run` (on the seed model's inputs) and
+  `model verify` (each to the point where it would reach a board, the
+  oracle in verify's child process included).
 
 Faults: a traceback or a non-ValueError, a signal or a hang in our code, a
 mutant the engine runs that tflite-micro refuses, RAM and streamed results
@@ -36,7 +37,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
-from fuzz_places import KINDS, PLACES, run_place  # noqa: E402
+from fuzz_places import KINDS, PLACES, run_place, seed_run_options  # noqa: E402
 from fuzz_sites import mutate, schema_sites  # noqa: E402
 
 SEEDS = sorted((REPO.parent / "shared" / "conformance" / "tflm").glob("*.tflite")) + sorted(
@@ -100,7 +101,7 @@ def fuzz(seeds, mutants, seed, places, folder, log=print, jobs=2):
 
     def one(seed_path, place, paths):
         started = time.monotonic()
-        found = run_place(place, paths) if paths else {}
+        found = run_place(place, paths, run_options[seed_path]) if paths else {}
         log("%s: %d mutants, %s in %.0f s" % (seed_path.name, len(paths), place, time.monotonic() - started))
         return place, found
 
@@ -111,6 +112,7 @@ def fuzz(seeds, mutants, seed, places, folder, log=print, jobs=2):
                 outcomes.setdefault(path, {})[place] = outcome
 
     made = {seed_path: make_mutants(seed_path, mutants, seed, folder) for seed_path in seeds}
+    run_options = {seed_path: seed_run_options(seed_path, folder) if "host" in places else [] for seed_path in seeds}
     first = [place for place in places if place != "oracle"]
     outcomes = {}
     with ThreadPoolExecutor(max_workers=jobs) as pool:

@@ -1,6 +1,6 @@
 """The places tools/fuzz_models.py runs mutants in, each a worker process that
 takes many mutants in a row: the engine under MicroPython, tflite-micro, and
-the `jazari` command's model info and verify.
+the `jazari` command's model info, run and verify.
 
 A worker reads the list of files from a file, starts at the index it is
 given, and prints "START <i>" before and "<kind> <i> <detail>" after each
@@ -121,28 +121,33 @@ for i in range(int(sys.argv[2]), len(paths)):
 print("DONE", flush=True)
 """
 
-# `jazari model info` and `jazari model verify` through the command's own main().
+# `jazari model info`, `run` and `verify` through the command's own main():
+# run with the seed model's --input and --output options (argv[3:]), so a
+# mutant with the seed's inputs and outputs reaches the board's port as verify does.
 _HOST = r"""
 import sys, io, contextlib, traceback
 from jazari.cli import main
 paths = open(sys.argv[1]).read().split("\n")
 for i in range(int(sys.argv[2]), len(paths)):
     print("START", i, flush=True)
-    said = io.StringIO()
+    lasts = []
     try:
-        with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
-            info = main(["--lang", "en", "model", "info", paths[i]])
-            verify = main(["--lang", "en", "model", "verify", paths[i], "--port", %(no_board)r, "--samples", "1",
-                           "--seed", "1"])
+        for command in (["model", "info", paths[i]],
+                        ["model", "run", paths[i], *sys.argv[3:], "--port", %(no_board)r],
+                        ["model", "verify", paths[i], "--port", %(no_board)r, "--samples", "1", "--seed", "1"]):
+            said = io.StringIO()
+            with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+                main(["--lang", "en", *command])
+            lines = said.getvalue().strip().splitlines()
+            lasts.append(lines[-1] if lines else "")
     except BaseException as e:
         last = traceback.extract_tb(e.__traceback__)[-1]
         print("traceback", i, "%%s: %%s at %%s:%%d" %% (type(e).__name__, str(e)[:200], last.filename, last.lineno),
               flush=True)
         continue
-    lines = said.getvalue().strip().splitlines()
-    last = lines[-1] if lines else ""
     # verify reached the board's port: every check and the oracle passed.
-    print(("ran" if ("Port %%s does not exist" %% %(no_board)r) in last else "refused"), i, last[:200], flush=True)
+    print(("ran" if ("Port %%s does not exist" %% %(no_board)r) in lasts[-1] else "refused"), i,
+          " | ".join(last[:100] for last in lasts[1:]), flush=True)
 print("DONE", flush=True)
 """
 
@@ -154,36 +159,55 @@ def micropython():
     return found
 
 
-def _command(place, listing, start):
+def _command(place, listing, start, run_options):
     if place == "engine":
         script = _ENGINE % {"firmware": str(REPO / "firmware")}
         return [micropython(), "-X", "heapsize=" + ENGINE_HEAP, "-c", script, listing, str(start)]
-    script = (_ORACLE if place == "oracle" else _HOST) % {"arena": ORACLE_ARENA, "no_board": NO_BOARD}
-    return [sys.executable, "-u", "-c", script, listing, str(start)]
+    if place == "oracle":
+        return [sys.executable, "-u", "-c", _ORACLE % {"arena": ORACLE_ARENA}, listing, str(start)]
+    return [sys.executable, "-u", "-c", _HOST % {"no_board": NO_BOARD}, listing, str(start), *run_options]
 
 
 PLACES = ("engine", "oracle", "host")
 
 
-def run_place(place, paths):
-    """{path: Outcome} of every file of `paths` in `place`."""
+def seed_run_options(seed_path, folder):
+    """`model run`'s options for the seed model: one sample for each input, a
+    .npy file each in `folder`, and `folder` for each output."""
+    import numpy as np
+
+    from jazari.nn.run import random_inputs
+    from jazari.nn.tflite import load_model
+
+    model = load_model(Path(seed_path))
+    options = []
+    for index, array in enumerate(random_inputs(model, 1, 1)):
+        path = Path(folder) / ("%s-input%d.npy" % (Path(seed_path).stem, index))
+        np.save(path, array)
+        options += ["--input", str(path)]
+    return options + ["--output", str(folder)] * len(model.output_tensors())
+
+
+def run_place(place, paths, run_options=()):
+    """{path: Outcome} of every file of `paths` in `place`; `run_options`: the
+    host's `model run` options for their seed model (seed_run_options)."""
     with tempfile.TemporaryDirectory(prefix="jazari-fuzz-%s-" % place) as folder:
         listing = os.path.join(folder, "mutants.txt")
         with open(listing, "w") as out:
             out.write("\n".join(str(Path(path).resolve()) for path in paths))
         results, start = {}, 0
         while start < len(paths):
-            start = _run_worker(place, listing, start, paths, results)
+            start = _run_worker(place, listing, start, paths, results, run_options)
         return results
 
 
-def _run_worker(place, listing, start, paths, results):
+def _run_worker(place, listing, start, paths, results, run_options):
     """Run one worker from `start`; the index to restart from (len(paths) when done)."""
     env = dict(os.environ, PYTHONPATH=str(REPO / "host"))
     errors = tempfile.TemporaryFile()  # a file, not a pipe: a chatty worker never blocks on it
     # In the run's temporary folder: the engine may keep per-channel constants in a file of the
     # current folder (kit/nn/kept.py), which must not land in the source tree.
-    proc = subprocess.Popen(_command(place, listing, start), stdout=subprocess.PIPE, stderr=errors,
+    proc = subprocess.Popen(_command(place, listing, start, run_options), stdout=subprocess.PIPE, stderr=errors,
                             stdin=subprocess.DEVNULL, env=env, cwd=os.path.dirname(listing))
     pending, current, deadline = b"", start, time.monotonic() + PER_MUTANT_SECONDS
     try:

@@ -15,6 +15,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools"))
 import fuzz_models  # noqa: E402
+import fuzz_places  # noqa: E402
 from fuzz_sites import mutate, schema_sites  # noqa: E402
 
 from jazari.errors import JazariError  # noqa: E402
@@ -39,6 +40,9 @@ def test_a_sample_of_mutants_of_every_model_is_refused_or_run_right(tmp_path):
     for place in ("engine", "host"):
         kinds = {by_place[place].kind for by_place in outcomes.values()}
         assert {"ran", "refused"} <= kinds, (place, kinds)
+    # The host's `model run` reaches the board's port with some of them, as verify does.
+    ran_to_port = [by_place["host"].detail.split(" | ")[0] for by_place in outcomes.values()]
+    assert any(fuzz_places.NO_BOARD in said for said in ran_to_port)
     # tflite-micro is asked about what they ran, and about nothing both refused.
     asked = {path for path, by_place in outcomes.items() if "oracle" in by_place}
     ran = {path for path, by_place in outcomes.items() if "ran" in (by_place["engine"].kind, by_place["host"].kind)}
