@@ -49,10 +49,17 @@ skipped if boot.py failed or JAZARI_REPL is "raw"; Ctrl-C in main.py drops to
 the REPL.
 """
 
-import os
-import sys
-import vfs
-from micropython import const
+import micropython
+
+# Ctrl-C waits in the line while the kit itself starts, as on a board, whose
+# UART takes it only once the firmware is up: interrupted here, the board would
+# exit half set up. Taken again just before boot.py (_boot).
+micropython.kbd_intr(-1)
+
+import os  # noqa: E402
+import sys  # noqa: E402
+import vfs  # noqa: E402
+from micropython import const  # noqa: E402
 
 _EXIT_BAD_FLASH = const(6)
 
@@ -198,6 +205,9 @@ def _boot():
         from machine import _hostfs
 
         _hostfs.reserve(int(os.getenv("JAZARI_HEAP")))
+    import micropython
+
+    micropython.kbd_intr(3)  # the kit is up: Ctrl-C stops boot.py and main.py
     # ports/esp32/main.c runs main.py only from the friendly REPL: a soft
     # reset in the raw REPL (mpremote's) runs boot.py alone.
     if os.getenv("JAZARI_SAFE_BOOT"):
