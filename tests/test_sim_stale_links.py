@@ -1,8 +1,9 @@
 """A supervisor killed with SIGKILL cleans nothing up itself: its port link
 then points at a pseudo-terminal the system may give to another program (the
 next listing or start removes it), and the MicroPython process below it must
-end by itself (bwrap's --die-with-parent, the launcher's hangup on its
-terminal) rather than run on with nobody to reach it."""
+end by itself (bwrap's --die-with-parent, the launcher's helper seeing its
+terminal hang up) rather than run on with nobody to reach it, even where the
+tools were started with SIGHUP ignored (nohup, some CI runners)."""
 
 import os
 import signal
@@ -77,8 +78,16 @@ def _left_running(flash):
     return _board_processes(flash)
 
 
+@pytest.fixture(params=[False, True], ids=["", "nohup"])
+def hangup_ignored(request):
+    """With the param: SIGHUP ignored while boards start, as under nohup (they inherit it)."""
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN if request.param else signal.getsignal(signal.SIGHUP))
+    yield request.param
+    signal.signal(signal.SIGHUP, before)
+
+
 @pytest.mark.parametrize("confined", [True, False], ids=["confined", "unconfined"])
-def test_a_killed_supervisor_leaves_no_board_process(virtual_boards, confined):
+def test_a_killed_supervisor_leaves_no_board_process(virtual_boards, confined, hangup_ignored):
     if confined and sandbox.bwrap() is None:
         pytest.skip("bubblewrap (bwrap) is not installed: apt install bubblewrap")
     (board,) = virtual_boards(1, confined=confined)
@@ -99,3 +108,19 @@ def test_a_supervisor_killed_while_its_board_boots_leaves_no_board_process(sim_r
         assert _left_running(board.flash) == []
     finally:
         board.stop()
+
+
+@pytest.mark.parametrize("pause", [0.0, 0.02, 0.1, 0.3])
+def test_a_board_started_with_sighup_ignored_comes_back_after_resets_while_it_boots(virtual_boards, pause):
+    before = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT)}
+    try:
+        (board,) = virtual_boards(1)
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+    for _reset in range(3):  # each kills its MicroPython process, which must end for the next boot to start
+        board.reset()
+        time.sleep(pause)
+    answer = subprocess.run([sys.executable, "-m", "mpremote", "connect", board.device, "exec", "print(6 * 7)"],
+                            capture_output=True, text=True, timeout=60)
+    assert answer.stdout.strip() == "42", answer.stderr

@@ -19,7 +19,8 @@ size: see `limit`), a seccomp filter on Linux x86-64 (seccomp.py: no exec,
 no new process, no sockets, no ptrace or mounts), and a forked helper, under
 the same limits and filter, that ends it with SIGTERM when
 firmware/sim/machine.py writes a byte to JAZARI_KILL_FD (a reset from an
-interrupt handler; a board has no `kill` to run, and nor has the sandbox).
+interrupt handler; a board has no `kill` to run, and nor has the sandbox),
+and with SIGKILL when its terminal hangs up.
 """
 
 import ctypes
@@ -27,6 +28,7 @@ import fcntl
 import mmap
 import os
 import resource
+import select
 import signal
 import sys
 import termios
@@ -95,20 +97,43 @@ def limit(heapsize, flash_size=None):
 
 
 def start_kill_helper():
-    """Fork the helper that sends this process SIGTERM; return the fd that asks it."""
+    """Fork the helper that ends this process; return the fd that asks it.
+
+    It sends SIGTERM when asked (a byte on the fd), and SIGKILL when the
+    board's terminal hangs up (its supervisor gone, or it killed bwrap alone):
+    MicroPython would otherwise read EIO from it for ever, spinning, with
+    nobody left to reach it. That does not rest on SIGHUP, which a board
+    started under nohup inherits ignored, nor on which process leads the
+    terminal's session inside bwrap."""
     reader, writer = os.pipe()
+    terminal = os.dup(0)
     if os.fork() == 0:
         try:
-            seccomp.install()  # what the board's process gets: this one needs read and kill only
+            seccomp.install()  # what the board's process gets: this one needs poll, read and kill only
             os.close(writer)
             for fd in (0, 1, 2):
-                os.close(fd)  # the board's terminal hangs up when MicroPython ends, not later
-            if os.read(reader, 1):  # b"" once the process ended without asking
-                os.kill(os.getppid(), signal.SIGTERM)
+                os.close(fd)
+            _serve_kills(reader, terminal)
         finally:
             os._exit(0)
     os.close(reader)
+    os.close(terminal)
     return writer
+
+
+def _serve_kills(reader, terminal):
+    watch = select.poll()
+    watch.register(reader, select.POLLIN)
+    watch.register(terminal, 0)  # POLLHUP and POLLERR are always reported
+    while True:
+        for fd, events in watch.poll():
+            if fd == reader:
+                if os.read(reader, 1):
+                    os.kill(os.getppid(), signal.SIGTERM)
+                return  # asked, or b"": the process ended without asking
+            if events & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
+                os.kill(os.getppid(), signal.SIGKILL)
+                return
 
 
 def take_terminal():
@@ -125,6 +150,9 @@ def main(argv):
     heapsize, start_script = argv[1], argv[2]
     # Until MicroPython installs its own handler, Ctrl-C must not stop CPython.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A board ends when its terminal hangs up, even where the tools were
+    # started with SIGHUP ignored (nohup, some CI runners).
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     take_terminal()
     flash = os.environ.get("JAZARI_FLASH")
     flash = flash if flash and os.path.isfile(flash) else None

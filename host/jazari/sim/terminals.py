@@ -91,8 +91,27 @@ class Child:
         return self._micropython
 
     def kill(self):
-        if self.process.poll() is None:
-            self.process.kill()
+        if self.process.poll() is not None:
+            return
+        if self.confined:
+            self._kill_sandbox()
+        self.process.kill()
+
+    def _kill_sandbox(self):
+        """End bwrap's init inside, and so every process of its PID namespace
+        (SIGKILL from outside it): killed alone, bwrap's monitor can leave them
+        running on our terminal (its death signal does not always survive
+        bwrap's own setup). The monitor is stopped first, so that it cannot
+        start the init while we look for it."""
+        outer = self.process.pid
+        try:
+            os.kill(outer, signal.SIGSTOP)
+            _stopped(outer)
+            init = _first_child(outer)
+            if init is not None:
+                os.kill(init, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
     def send_ctrl_c(self):
         """Ctrl-C as a board's UART handles it: it interrupts running code, and is
