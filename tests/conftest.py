@@ -10,6 +10,7 @@ sim_fixtures.py.
 
 import atexit
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -30,6 +31,12 @@ atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
 set_hypothesis_home_dir(_HYPOTHESIS_HOME)
 settings.register_profile("jazari", database=None)
 settings.load_profile("jazari")
+
+
+# Tests press Ctrl-C on the commands they start. Run as a background job (`&`,
+# some CI runners) the suite would inherit SIGINT ignored, and so would every
+# command it starts: Python's own handler here makes theirs the default again.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_addoption(parser):
