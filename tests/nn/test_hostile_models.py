@@ -113,3 +113,24 @@ def test_a_model_input_of_a_type_numpy_lacks_is_one_line(capsys):
     _out, err = capsys.readouterr()
     assert code == 1 and err.strip() == (
         f"{path.name}'s input 0 is int4: the kit exchanges int8, int32 or float32 values. Export the model again.")
+
+
+def test_a_fully_connected_output_its_weights_do_not_fill_is_refused_everywhere(capsys, tmp_path):
+    # A fuzz finding (hello_world's output made [1, 65535]): the engine refused it, `model
+    # info`/`run`/`verify` let it through, and tflite-micro died on it (SIGSEGV). Here
+    # fully_connected.tflite's last output, [1, 4] from weights [4, 6], made [1, 5].
+    source = REPO / "tests" / "nn" / "corpus" / "fully_connected.tflite"
+    data = bytearray(source.read_bytes())
+    at, width = [(at, width) for kind, at, width, who in labelled_sites(bytes(data))
+                 if kind == "shape" and who == "tensor 8"][1]
+    data[at:at + width] = struct.pack("<i", 5)
+    path = tmp_path / "model.tflite"
+    path.write_bytes(bytes(data))
+    with pytest.raises(EngineError) as refused:
+        run_engine(path, [np.zeros((1, 1, 12), np.int8)])
+    assert "input [1, 6], weights [4, 6] and output [1, 5] do not match" in refused.value.message
+    for command in (["info"], ["verify", "--port", "/dev/no-such-board"]):
+        code = main(["--lang", "en", "model", command[0], str(path), *command[1:]])
+        _out, err = capsys.readouterr()
+        assert "its input [1, 6], weights [4, 6] and output [1, 5] do not match" in err
+        assert command[0] == "info" or (code == 1 and len(err.strip().splitlines()) == 1), err

@@ -81,6 +81,16 @@ def _tensor_problem(tensor):
     return None
 
 
+def _fully_connected_shapes_match(x, weights, y):
+    """Weights [units, depth]; as many rows of depth inputs as of units outputs
+    (the engine's prepare; tflite-micro reads past its tensors otherwise)."""
+    if len(weights.shape) != 2 or min(weights.shape) <= 0:
+        return False
+    units, depth = weights.shape
+    batches, rest = divmod(y.elements, units)
+    return not rest and x.elements == batches * depth
+
+
 def _op_problem(model, op):
     inputs, outputs = model.op_inputs(op), model.op_outputs(op)
     fewest, most = ARITY.get(op.name, (1, 255))
@@ -105,6 +115,9 @@ def _op_problem(model, op):
                 dimension=weights.quantized_dimension)
         if op.name != "FULLY_CONNECTED" and not len(inputs[0].shape) == len(weights.shape) == len(outputs[0].shape) == 4:
             return _("it needs 4-D input, filter and output")
+        if op.name == "FULLY_CONNECTED" and not _fully_connected_shapes_match(inputs[0], weights, outputs[0]):
+            return _("its input {input}, weights {weights} and output {output} do not match").format(
+                input=list(inputs[0].shape), weights=list(weights.shape), output=list(outputs[0].shape))
         # tflite-micro's fully connected: the bias scale within 2% of an output step of input x weights scale.
         product = inputs[0].scale * weights.scale
         if op.name == "FULLY_CONNECTED" and bias is not None and not abs(product - bias.scale) <= 0.02 * outputs[0].scale:
