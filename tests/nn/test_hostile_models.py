@@ -2,8 +2,9 @@
 the engine under MicroPython raises one ValueError naming it, `jazari model
 info/verify` print one translated line. tflite-micro refuses most of them
 itself; where it runs one (a scale of 0 or inf on an activation, a
-depth_multiplier of 0: it then computes nothing meaningful), the kit is the
-stricter of the two, on purpose."""
+depth_multiplier of 0, a stride of 0, an output shape its window does not
+give: it then computes nothing meaningful, or writes outside the output,
+and dies on some), the kit is the stricter of the two, on purpose."""
 
 import math
 import struct
@@ -34,7 +35,7 @@ def changed(kind, owner, value, nth=0):
     return bytes(data)
 
 
-TFLM_RUNS = {"scale 0", "scale inf", "depth_multiplier 0"}
+TFLM_RUNS = {"scale 0", "scale inf", "depth_multiplier 0", "output shape", "stride 0"}
 CASES = {
     # name: (mutant, words of the engine's ValueError, words of the host's line)
     "scale 0": (changed("scale", "tensor 0", struct.pack("<f", 0.0)), "scale 0.0", "tensor 0 has scale 0.0"),
@@ -44,6 +45,10 @@ CASES = {
                             "its input is int32 and its output int8"),
     "depth_multiplier 0": (changed("option", "operator 0 option 3", struct.pack("<i", 0)), "depth multiplier 0",
                            "its depth_multiplier 0 does not match its channels"),
+    "output shape": (changed("shape", "tensor 6", struct.pack("<i", 4), nth=1), "output shape [1, 4, 3, 8], expected [1, 3, 3, 8]",
+                     "its output shape [1, 4, 3, 8] should be [1, 3, 3, 8]"),
+    "stride 0": (changed("option", "operator 0 option 1", struct.pack("<i", 0)), "window size 0 is out of range",
+                 "its stride, dilation or window size 0 is out of range"),
     "huge shape": (changed("shape", "tensor 5", struct.pack("<i", 2**31 - 1), nth=1), "",
                    "tensor 5 declares"),
     "65 dimensions": (changed("length", "tensor 5", struct.pack("<I", 65)), "", "tensor 5 has shape"),

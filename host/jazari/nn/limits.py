@@ -81,6 +81,43 @@ def _tensor_problem(tensor):
     return None
 
 
+WINDOWED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D")
+MAX_STEP = 0xFFFF  # the engine's kernels take strides, dilations and windows up to this
+
+
+def _window_problem(op, x, weights, y):
+    """The engine's checks of a sliding window (kit/nn/ops/conv.py window(),
+    pooling.py): 4-D tensors, steps in range, the output shape its padding
+    gives. tflite-micro trusts the output shape and writes past it."""
+    pooling = op.name.endswith("_POOL_2D")
+    if len(x.shape) != 4 or len(y.shape) != 4:
+        return _("it needs 4-D input and output")
+    options = op.options
+    if pooling:
+        k_h, k_w, out_c, dilation_h, dilation_w = options.get("filter_h", 0), options.get("filter_w", 0), x.shape[3], 1, 1
+    else:
+        out_c = weights.shape[3 if op.name == "DEPTHWISE_CONV_2D" else 0]
+        k_h, k_w = weights.shape[1], weights.shape[2]
+        dilation_h, dilation_w = options.get("dilation_h", 1), options.get("dilation_w", 1)
+    stride_h, stride_w = options.get("stride_h", 0), options.get("stride_w", 0)
+    for step in (stride_h, stride_w, dilation_h, dilation_w, k_h, k_w):
+        if not 1 <= step <= MAX_STEP:
+            return _("its stride, dilation or window size {size} is out of range").format(size=step)
+    same = options.get("padding") == "SAME"
+    expected = (x.shape[0], _out_size(same, x.shape[1], stride_h, dilation_h, k_h),
+                _out_size(same, x.shape[2], stride_w, dilation_w, k_w), out_c)
+    if tuple(y.shape) != expected:
+        return _("its output shape {shape} should be {expected}").format(shape=list(y.shape), expected=list(expected))
+    return None
+
+
+def _out_size(same, size, stride, dilation, kernel):
+    """tflite-micro's ComputeOutSize."""
+    if same:
+        return (size + stride - 1) // stride
+    return (size + stride - ((kernel - 1) * dilation + 1)) // stride
+
+
 def _fully_connected_shapes_match(x, weights, y):
     """Weights [units, depth]; as many rows of depth inputs as of units outputs
     (the engine's prepare; tflite-micro reads past its tensors otherwise)."""
@@ -126,8 +163,12 @@ def _op_problem(model, op):
     for index in CONSTANT_INPUTS.get(op.name, ()):
         if inputs[index] is None or not inputs[index].is_const or inputs[index].dtype != "int32":
             return _("its input {index} must be a constant int32 tensor").format(index=index)
-    if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D") and not op.options:
+    if op.name in WINDOWED_OPS and not op.options:
         return _("it has no options (strides)")
+    if op.name in WINDOWED_OPS:
+        problem = _window_problem(op, inputs[0], inputs[1] if len(inputs) > 1 else None, outputs[0])
+        if problem:
+            return problem
     if op.name in ("ADD", "SUB") and len(inputs) == 2 and None not in inputs and outputs[0].dtype == "int8":
         largest = max(inputs[0].scale, inputs[1].scale)
         if 2 * largest / (2**20 * outputs[0].scale) >= 1:  # tflite-micro aborts on it
