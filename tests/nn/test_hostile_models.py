@@ -1,11 +1,13 @@
-"""Each kind of broken model, made by changing one field of a corpus model:
+"""Each kind of broken model, made by changing a field or two of a corpus model:
 the engine under MicroPython raises one ValueError naming it, `jazari model
 info/verify` print one translated line. tflite-micro refuses most of them
 itself; where it runs one (a scale of 0 or inf on an activation, a
 depth_multiplier of 0, a stride of 0, an output shape its window does not
-give: it then computes nothing meaningful, or writes outside the output,
-and dies on some), the kit is the stricter of the two, on purpose."""
+give, an op writing to a constant, a constant model input: it then computes
+nothing meaningful, or writes outside the output, and dies on some), the kit
+is the stricter of the two, on purpose."""
 
+import json
 import math
 import struct
 import subprocess
@@ -21,21 +23,57 @@ from jazari.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools"))
-from fuzz_sites import labelled_sites  # noqa: E402
+from fuzz_sites import BUFFER_DATA, MODEL_BUFFERS, _Walker, labelled_sites  # noqa: E402
 
-DEPTHWISE = REPO / "tests" / "nn" / "corpus" / "depthwise.tflite"  # two DEPTHWISE_CONV_2D, int8 in and out
+CORPUS = REPO / "tests" / "nn" / "corpus"
+MANIFEST = {entry["name"]: entry for entry in json.loads((CORPUS / "manifest.json").read_text())["models"]}
 INT32 = 2  # schema.fbs TensorType
 
 
-def changed(kind, owner, value, nth=0):
-    """depthwise.tflite with the nth field of `kind` owned by `owner` set to `value` (bytes)."""
-    data = bytearray(DEPTHWISE.read_bytes())
-    at, width = [(at, width) for k, at, width, who in labelled_sites(bytes(data)) if k == kind and who == owner][nth]
-    data[at:at + width] = value
+def word(value):
+    return struct.pack("<i", value)
+
+
+def field(data, kind, owner, nth=0):
+    """(byte position, width) of the nth field of `kind` owned by `owner`, as fuzz_sites labels them."""
+    return [(at, width) for k, at, width, who in labelled_sites(data) if k == kind and who == owner][nth]
+
+
+def buffer_of(model, owner):
+    """The buffer index of tensor `owner` ("tensor <i>") in corpus `model`, as a field's bytes."""
+    data = (CORPUS / f"{model}.tflite").read_bytes()
+    at, width = field(data, "buffer", owner)
+    return data[at:at + width]
+
+
+def values_at(data, owner):
+    """Byte position of constant tensor `owner`'s values: its buffer's data."""
+    at, _width = field(data, "buffer", owner)
+    walk = _Walker(data)
+    buffer = walk.tables(walk.u32(0), MODEL_BUFFERS)[walk.u32(at)]
+    return walk.ref(buffer, BUFFER_DATA) + 4
+
+
+def mutant(model, *changes):
+    """Corpus `model` with each change (kind, owner, nth, value bytes) made: the nth field of that
+    kind and owner, or for kind "value" the nth int32 of constant tensor `owner`'s values."""
+    data = bytearray((CORPUS / f"{model}.tflite").read_bytes())
+    for kind, owner, nth, value in changes:
+        if kind == "value":
+            at, width = values_at(bytes(data), owner) + 4 * nth, 4
+        else:
+            at, width = field(bytes(data), kind, owner, nth)
+        data[at:at + width] = value
     return bytes(data)
 
 
-TFLM_RUNS = {"scale 0", "scale inf", "depth_multiplier 0", "output shape", "stride 0"}
+def changed(kind, owner, value, nth=0):
+    """depthwise.tflite (two DEPTHWISE_CONV_2D, int8 in and out) with one field changed."""
+    return mutant("depthwise", (kind, owner, nth, value))
+
+
+TFLM_RUNS = {"scale 0", "scale inf", "depth_multiplier 0", "output shape", "stride 0", "output constant",
+             "model input constant"}
 CASES = {
     # name: (mutant, words of the engine's ValueError, words of the host's line)
     "scale 0": (changed("scale", "tensor 0", struct.pack("<f", 0.0)), "scale 0.0", "tensor 0 has scale 0.0"),
@@ -53,23 +91,39 @@ CASES = {
                    "tensor 5 declares"),
     "65 dimensions": (changed("length", "tensor 5", struct.pack("<I", 65)), "", "tensor 5 has shape"),
 }
+# Cases on other corpus models, one or more ops of a kind: each makes one check of an op's prepare
+# (firmware/kit/nn/ops/*.py) or of the loader's survey (survey.py) refuse the model.
+OP_CASES = {
+    # name: (corpus model, mutant, words of the engine's ValueError, words of the host's line)
+    "output constant": ("fully_connected", mutant("fully_connected", ("buffer", "tensor 6", 0, buffer_of(
+        "fully_connected", "tensor 5"))), "writes to constant tensor 6", "its output, tensor 6, is a constant"),
+    "model input constant": ("fully_connected", mutant("fully_connected", ("buffer", "tensor 0", 0, buffer_of(
+        "fully_connected", "tensor 5"))), "model input or output tensor 0 is a constant",
+        "input 0 is a constant tensor"),
+}
+ALL_CASES = {**{name: ("depthwise", *case) for name, case in CASES.items()}, **OP_CASES}
 
 
-@pytest.mark.parametrize("name", CASES)
+def zeros(model):
+    """One sample of zeros for each input of corpus `model`."""
+    return [np.zeros((1, *item["shape"]), item["dtype"]) for item in MANIFEST[model]["inputs"]]
+
+
+@pytest.mark.parametrize("name", ALL_CASES)
 def test_engine_refuses_with_one_value_error(tmp_path, name):
-    data, engine_words, _host = CASES[name]
+    model, data, engine_words, _host = ALL_CASES[name]
     path = tmp_path / "model.tflite"
     path.write_bytes(data)
     with pytest.raises(EngineError) as refused:
-        run_engine(path, [np.zeros((1, 1, 8, 8, 4), np.int8)])
+        run_engine(path, zeros(model))
     # engine_runner reports a ValueError by its message, anything else as "micropython failed".
     assert not refused.value.message.startswith("micropython failed") and engine_words in refused.value.message
 
 
 @pytest.mark.parametrize("command", ["info", "verify"])
-@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("name", ALL_CASES)
 def test_host_refuses_with_one_line(capsys, tmp_path, name, command):
-    data, _engine, host_words = CASES[name]
+    _model, data, _engine, host_words = ALL_CASES[name]
     path = tmp_path / "model.tflite"
     path.write_bytes(data)
     extra = ["--port", "/dev/no-such-board"] if command == "verify" else []
@@ -83,13 +137,16 @@ def test_host_refuses_with_one_line(capsys, tmp_path, name, command):
     assert "Traceback" not in out + err
 
 
-@pytest.mark.parametrize("name", sorted(set(CASES) - TFLM_RUNS))
+@pytest.mark.parametrize("name", sorted(set(ALL_CASES) - TFLM_RUNS))
 def test_tflite_micro_refuses_them_too(tmp_path, name):
+    model, data, _engine, _host = ALL_CASES[name]
     path = tmp_path / "model.tflite"
-    path.write_bytes(CASES[name][0])
+    path.write_bytes(data)
+    inputs = [(item["shape"], item["dtype"]) for item in MANIFEST[model]["inputs"]]
     script = ("from tflite_micro.python.tflite_micro import runtime\nimport numpy as np\n"
               "it = runtime.Interpreter.from_file(%r, arena_size=1 << 24)\n"
-              "it.set_input(np.zeros((1, 8, 8, 4), np.int8), 0)\nit.invoke()\n" % str(path))
+              "for k, (shape, dtype) in enumerate(%r):\n    it.set_input(np.zeros(shape, dtype), k)\n"
+              "it.invoke()\n" % (str(path), inputs))
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode != 0, "tflite-micro ran it"
 

@@ -137,6 +137,8 @@ def _op_problem(model, op):
         problem = tensor is not None and _tensor_problem(tensor)
         if problem:
             return problem
+    if outputs[0].is_const:  # the engine's planner gives a constant no arena bytes to write (survey.py)
+        return _("its output, tensor {index}, is a constant").format(index=outputs[0].index)
     if inputs[0].dtype != outputs[0].dtype and op.name not in CONVERTING_OPS:
         return _("its input is {input} and its output {output}").format(
             input=inputs[0].dtype, output=outputs[0].dtype)
@@ -202,11 +204,15 @@ IO_TYPES = ("int8", "int32", "float32")  # what the engine takes in and gives ou
 
 
 def io_problem(model, model_name):
-    """A model input or output of a type the kit cannot exchange, as a message (or None)."""
+    """A model input or output of a type the kit cannot exchange, or a constant (which the
+    engine refuses: survey.py), as a message (or None)."""
     for kind, tensors in (("input", model.input_tensors()), ("output", model.output_tensors())):
         for position, tensor in enumerate(tensors):
+            where = {"model": model_name, "kind": _(kind), "position": position}
             if tensor.dtype not in IO_TYPES:
                 return _("{model}'s {kind} {position} is {dtype}: the kit exchanges int8, int32 or float32 "
-                         "values. Export the model again.").format(
-                    model=model_name, kind=_(kind), position=position, dtype=tensor.dtype)
+                         "values. Export the model again.").format(dtype=tensor.dtype, **where)
+            if tensor.is_const:
+                return _("{model}'s {kind} {position} is a constant tensor, not one the model takes or "
+                         "computes. Export the model again.").format(**where)
     return None
