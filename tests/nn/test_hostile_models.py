@@ -1,11 +1,13 @@
-"""Each kind of broken model, made by changing a field or two of a corpus model:
+"""Each kind of broken model, made by changing one to three fields of a corpus model:
 the engine under MicroPython raises one ValueError naming it, `jazari model
 info/verify` print one translated line. tflite-micro refuses most of them
 itself; where it runs one (a scale of 0 or inf on an activation, a
 depth_multiplier of 0, a stride of 0, an output shape its window does not
-give, an op writing to a constant, a constant model input: it then computes
-nothing meaningful, or writes outside the output, and dies on some), the kit
-is the stricter of the two, on purpose."""
+give, an op writing to a constant, a constant model input, weights computed
+while the model runs, a filter depth that does not divide the input's, a bias
+shorter than the output channels: it then computes nothing meaningful, or
+reads or writes outside its tensors, and dies on some), the kit is the
+stricter of the two, on purpose."""
 
 import json
 import math
@@ -73,7 +75,7 @@ def changed(kind, owner, value, nth=0):
 
 
 TFLM_RUNS = {"scale 0", "scale inf", "depth_multiplier 0", "output shape", "stride 0", "output constant",
-             "model input constant"}
+             "model input constant", "conv weights computed", "conv filter depth", "short bias"}
 CASES = {
     # name: (mutant, words of the engine's ValueError, words of the host's line)
     "scale 0": (changed("scale", "tensor 0", struct.pack("<f", 0.0)), "scale 0.0", "tensor 0 has scale 0.0"),
@@ -100,6 +102,23 @@ OP_CASES = {
     "model input constant": ("fully_connected", mutant("fully_connected", ("buffer", "tensor 0", 0, buffer_of(
         "fully_connected", "tensor 5"))), "model input or output tensor 0 is a constant",
         "input 0 is a constant tensor"),
+    "conv int32 input": ("conv_kernels", mutant("conv_kernels", ("type", "tensor 0", 0, bytes([INT32])),
+                                                ("type", "tensor 7", 0, bytes([INT32]))),
+                         "needs int8 input", "it needs an int8 input"),
+    "conv weights computed": ("conv_kernels", mutant("conv_kernels", ("buffer", "tensor 6", 0, word(0))),
+                              "weights computed while the model runs", "its weights and bias must be constant"),
+    "conv filter depth": ("conv_kernels", mutant("conv_kernels", ("shape", "tensor 6", 3, word(2))),
+                          "filter depth 2 does not divide input depth 3",
+                          "its filter depth 2, input depth 3 and 4 output channels do not match"),
+    "depthwise channels": ("depthwise", mutant("depthwise", ("shape", "tensor 2", 3, word(6)),
+                                               ("shape", "tensor 6", 3, word(6)),
+                                               ("option", "operator 1 option 3", 0, word(1))),
+                           "6 output channels from 4 input channels",
+                           "its 6 output channels are not a multiple of its 4 input channels"),
+    "weight scales": ("depthwise", mutant("depthwise", ("length", "tensor 4", 1, word(3))),
+                      "3 filter scales for 4 output channels", "its weights have 3 scales for 4 output channels"),
+    "short bias": ("depthwise", mutant("depthwise", ("shape", "tensor 3", 0, word(3))),
+                   "bias tensor 3 has 12 bytes, wanted 16", "its bias has 3 values, fewer than its 4 output channels"),
 }
 ALL_CASES = {**{name: ("depthwise", *case) for name, case in CASES.items()}, **OP_CASES}
 

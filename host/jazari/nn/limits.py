@@ -128,6 +128,33 @@ def _fully_connected_shapes_match(x, weights, y):
     return not rest and x.elements == batches * depth
 
 
+def _channels_problem(op, x, weights, bias):
+    """The output channels of a convolution or fully connected layer against its input
+    channels, weight scales and bias (ops/conv.py, depthwise.py): the kernels loop over
+    them and read past the weights' scales or the bias otherwise."""
+    channels = weights.shape[3 if op.name == "DEPTHWISE_CONV_2D" else 0]
+    if op.name == "CONV_2D" and not _groups_match(x.shape[3], weights.shape[3], channels):
+        return _("its filter depth {depth}, input depth {input} and {channels} output channels do not match").format(
+            depth=weights.shape[3], input=x.shape[3], channels=channels)
+    if op.name == "DEPTHWISE_CONV_2D" and (x.shape[3] <= 0 or channels % x.shape[3]):
+        return _("its {output} output channels are not a multiple of its {input} input channels").format(
+            output=channels, input=x.shape[3])
+    if weights.per_channel and len(weights.scales) != channels:
+        return _("its weights have {count} scales for {channels} output channels").format(
+            count=len(weights.scales), channels=channels)
+    if bias is not None and bias.elements < channels:
+        return _("its bias has {count} values, fewer than its {channels} output channels").format(
+            count=bias.elements, channels=channels)
+    return None
+
+
+def _groups_match(in_c, depth, out_c):
+    """CONV_2D's filter depth splits the input depth into groups, each with as many
+    output channels (grouped convolution; ops/conv.py prepare)."""
+    groups = in_c // depth if depth > 0 else 0
+    return groups > 0 and not in_c % depth and not out_c % groups
+
+
 def _op_problem(model, op):
     inputs, outputs = model.op_inputs(op), model.op_outputs(op)
     fewest, most = ARITY.get(op.name, (1, 255))
@@ -149,6 +176,10 @@ def _op_problem(model, op):
             return _("it needs int8 weights and an int32 bias")
         if len(inputs) > 2 and bias is None and op.name != "FULLY_CONNECTED":  # tflite-micro crashes on it
             return _("it needs int8 weights and an int32 bias")
+        if inputs[0].dtype != "int8":  # the engine's kernels compute in int8 only (survey.py)
+            return _("it needs an int8 input")
+        if not weights.is_const or (bias is not None and not bias.is_const):  # ops/conv.py check_weights
+            return _("its weights and bias must be constant")
         if weights.per_channel and weights.quantized_dimension != (3 if op.name == "DEPTHWISE_CONV_2D" else 0):
             return _("its weights have per-channel scales along dimension {dimension}").format(
                 dimension=weights.quantized_dimension)
@@ -169,6 +200,10 @@ def _op_problem(model, op):
         return _("it has no options (strides)")
     if op.name in WINDOWED_OPS:
         problem = _window_problem(op, inputs[0], inputs[1] if len(inputs) > 1 else None, outputs[0])
+        if problem:
+            return problem
+    if op.name in WEIGHTED_OPS:
+        problem = _channels_problem(op, inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else None)
         if problem:
             return problem
     if op.name in ("ADD", "SUB") and len(inputs) == 2 and None not in inputs and outputs[0].dtype == "int8":
