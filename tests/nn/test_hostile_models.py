@@ -5,7 +5,8 @@ itself; where it runs one (a scale of 0 or inf on an activation, a
 depth_multiplier of 0, a stride of 0, an output shape its window does not
 give, an op writing to a constant, a constant model input, weights computed
 while the model runs, a filter depth that does not divide the input's, a bias
-shorter than the output channels: it then computes nothing meaningful, or
+shorter than the output channels, an activation or QUANTIZE with more output
+values than input values: it then computes nothing meaningful, or
 reads or writes outside its tensors, and dies on some), the kit is the
 stricter of the two, on purpose."""
 
@@ -75,7 +76,8 @@ def changed(kind, owner, value, nth=0):
 
 
 TFLM_RUNS = {"scale 0", "scale inf", "depth_multiplier 0", "output shape", "stride 0", "output constant",
-             "model input constant", "conv weights computed", "conv filter depth", "short bias"}
+             "model input constant", "conv weights computed", "conv filter depth", "short bias",
+             "activation output count", "quantize output count"}
 CASES = {
     # name: (mutant, words of the engine's ValueError, words of the host's line)
     "scale 0": (changed("scale", "tensor 0", struct.pack("<f", 0.0)), "scale 0.0", "tensor 0 has scale 0.0"),
@@ -119,6 +121,21 @@ OP_CASES = {
                       "3 filter scales for 4 output channels", "its weights have 3 scales for 4 output channels"),
     "short bias": ("depthwise", mutant("depthwise", ("shape", "tensor 3", 0, word(3))),
                    "bias tensor 3 has 12 bytes, wanted 16", "its bias has 3 values, fewer than its 4 output channels"),
+    "activation output count": ("activations", mutant("activations", ("shape", "tensor 1", 3, word(6))),
+                                "input and output sizes differ", "its input has 60 values and its output 72"),
+    "quantize output count": ("concatenation", mutant("concatenation", ("shape", "tensor 3", 3, word(3))),
+                              "input and output element counts differ", "its input has 32 values and its output 48"),
+    "squeeze output count": ("squeeze", mutant("squeeze", ("shape", "tensor 2", 2, word(13))),
+                             "input has 12 bytes, output 13", "its input has 12 values and its output 13"),
+    "expand_dims axis": ("conv1d", mutant("conv1d", ("value", "tensor 1", 0, word(2))),
+                         "output shape [1, 1, 20, 3] is not input shape [1, 20, 3] with a 1 at axis 2",
+                         "its output shape [1, 1, 20, 3] should be [1, 20, 1, 3]"),
+    "expand_dims axis range": ("conv1d", mutant("conv1d", ("value", "tensor 1", 0, word(4))),
+                               "with a 1 at axis 4", "its axis 4 is out of range for 4 dimensions"),
+    # SOFTMAX made to read its own output, a tensor of no dimensions
+    "softmax scalar": ("activations", mutant("activations", ("tensor", "operator 6", 0, word(7)),
+                                             ("length", "tensor 7", 0, word(0))),
+                       "input has no dimensions", "its input shape [] has no values along a last dimension"),
 }
 ALL_CASES = {**{name: ("depthwise", *case) for name, case in CASES.items()}, **OP_CASES}
 

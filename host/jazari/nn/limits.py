@@ -13,6 +13,7 @@ does not match the shapes. The engine checks the same on the board
 
 import math
 import stat
+import struct
 
 from jazari.errors import JazariError
 from jazari.i18n import _
@@ -106,7 +107,12 @@ def _window_problem(op, x, weights, y):
     same = options.get("padding") == "SAME"
     expected = (x.shape[0], _out_size(same, x.shape[1], stride_h, dilation_h, k_h),
                 _out_size(same, x.shape[2], stride_w, dilation_w, k_w), out_c)
-    if tuple(y.shape) != expected:
+    return _output_shape_problem(y, expected)
+
+
+def _output_shape_problem(y, expected):
+    """The output's shape against the one the op gives (tflite-micro trusts the output's)."""
+    if tuple(y.shape) != tuple(expected):
         return _("its output shape {shape} should be {expected}").format(shape=list(y.shape), expected=list(expected))
     return None
 
@@ -155,6 +161,54 @@ def _groups_match(in_c, depth, out_c):
     return groups > 0 and not in_c % depth and not out_c % groups
 
 
+def _int32s(tensor):
+    """A constant int32 tensor's values, as many as its shape holds (as the engine reads them)."""
+    return struct.unpack_from(f"<{tensor.elements}i", tensor.data)
+
+
+def _axis_problem(axis, rank):
+    return _("its axis {axis} is out of range for {rank} dimensions").format(axis=axis, rank=rank)
+
+
+def _count_problem(op, inputs, y):
+    """One output value per input value: the activations' tables (ops/activations.py unary),
+    QUANTIZE and DEQUANTIZE (quantize.py), RESHAPE, SQUEEZE and EXPAND_DIMS (reshape.py: input
+    and output of one type, so the same bytes). tflite-micro copies as many values as the
+    input holds into the output."""
+    x = inputs[0]
+    if x.elements != y.elements:
+        return _("its input has {input} values and its output {output}").format(input=x.elements, output=y.elements)
+    return None
+
+
+def _expand_dims_problem(op, inputs, y):
+    """EXPAND_DIMS: the output is the input's shape with a 1 at the axis, one of the output's
+    dimensions (reshape.py _check_axis; it reads the axis tensor's first value)."""
+    shape, axis = inputs[0].shape, _int32s(inputs[1])[:1]
+    rank = len(shape) + 1
+    if not axis or not -rank <= axis[0] < rank:
+        return _axis_problem(axis[0] if axis else "[]", rank)
+    at = axis[0] % rank
+    return _output_shape_problem(y, shape[:at] + (1,) + shape[at:])
+
+
+def _softmax_problem(op, inputs, y):
+    """SOFTMAX normalizes along the input's last dimension: one it must have, not empty (ops/softmax.py)."""
+    shape = inputs[0].shape
+    if not shape or not shape[-1]:
+        return _("its input shape {shape} has no values along a last dimension").format(shape=list(shape))
+    return None
+
+
+# The engine's checks of shapes, by op, after the checks every op gets (each returns a problem or None).
+SHAPE_CHECKS = {
+    **{name: (_count_problem,) for name in ("RELU", "RELU6", "LEAKY_RELU", "LOGISTIC", "TANH", "HARD_SWISH",
+                                            "QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE")},
+    "SOFTMAX": (_count_problem, _softmax_problem),
+    "EXPAND_DIMS": (_count_problem, _expand_dims_problem),
+}
+
+
 def _op_problem(model, op):
     inputs, outputs = model.op_inputs(op), model.op_outputs(op)
     fewest, most = ARITY.get(op.name, (1, 255))
@@ -196,6 +250,10 @@ def _op_problem(model, op):
     for index in CONSTANT_INPUTS.get(op.name, ()):
         if inputs[index] is None or not inputs[index].is_const or inputs[index].dtype != "int32":
             return _("its input {index} must be a constant int32 tensor").format(index=index)
+    for check in SHAPE_CHECKS.get(op.name, ()):
+        problem = check(op, inputs, outputs[0])
+        if problem:
+            return problem
     if op.name in WINDOWED_OPS and not op.options:
         return _("it has no options (strides)")
     if op.name in WINDOWED_OPS:
