@@ -6,7 +6,7 @@ depth_multiplier of 0, a stride of 0, an output shape its window does not
 give, an op writing to a constant, a constant model input, weights computed
 while the model runs, a filter depth that does not divide the input's, a bias
 shorter than the output channels, an activation or QUANTIZE with more output
-values than input values: it then computes nothing meaningful, or
+values than input values, an ADD whose output is not its inputs broadcast: it then computes nothing meaningful, or
 reads or writes outside its tensors, and dies on some), the kit is the
 stricter of the two, on purpose."""
 
@@ -77,7 +77,7 @@ def changed(kind, owner, value, nth=0):
 
 TFLM_RUNS = {"scale 0", "scale inf", "depth_multiplier 0", "output shape", "stride 0", "output constant",
              "model input constant", "conv weights computed", "conv filter depth", "short bias",
-             "activation output count", "quantize output count"}
+             "activation output count", "quantize output count", "add broadcast"}
 CASES = {
     # name: (mutant, words of the engine's ValueError, words of the host's line)
     "scale 0": (changed("scale", "tensor 0", struct.pack("<f", 0.0)), "scale 0.0", "tensor 0 has scale 0.0"),
@@ -136,6 +136,11 @@ OP_CASES = {
     "softmax scalar": ("activations", mutant("activations", ("tensor", "operator 6", 0, word(7)),
                                              ("length", "tensor 7", 0, word(0))),
                        "input has no dimensions", "its input shape [] has no values along a last dimension"),
+    "add input omitted": ("elementwise", mutant("elementwise", ("tensor", "operator 0", 1, word(-1))),
+                          "needs two inputs and one output", "its input 1 is missing"),
+    "add broadcast": ("broadcast", mutant("broadcast", ("shape", "tensor 3", 2, word(4))),
+                      "(1, 4, 5, 3) and (1, 1, 1, 3) do not broadcast to (1, 4, 4, 3)",
+                      "its input shapes [1, 4, 5, 3] and [1, 1, 1, 3] do not broadcast to its output shape [1, 4, 4, 3]"),
 }
 ALL_CASES = {**{name: ("depthwise", *case) for name, case in CASES.items()}, **OP_CASES}
 

@@ -26,6 +26,9 @@ WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 # Inputs tflite-micro reads at prepare, so constant int32 (firmware/kit/nn/survey.py's _CONSTANT).
 CONSTANT_INPUTS = {"EXPAND_DIMS": (1,), "PAD": (1,), "MEAN": (1,), "STRIDED_SLICE": (1, 2, 3)}
 ACTIVATION_BOUNDS = {"RELU6": 6.0, "RELU_N1_TO_1": 1.0}  # the largest bound each quantizes
+ELEMENTWISE_OPS = ("ADD", "SUB", "MUL")
+# Ops whose kernels read every input they list: none may be omitted (-1) (ops/elementwise.py, shape.py).
+NO_OMITTED_INPUT = ELEMENTWISE_OPS + ("CONCATENATION", "PACK")
 # How many inputs tflite-micro's kernel takes, (fewest, most), where fixed
 # (as firmware/kit/nn/survey.py's _ARITY); every op the engine runs has one output.
 ARITY = {"ADD": (2, 2), "SUB": (2, 2), "MUL": (2, 2), "CONV_2D": (2, 3), "DEPTHWISE_CONV_2D": (2, 3),
@@ -200,10 +203,29 @@ def _softmax_problem(op, inputs, y):
     return None
 
 
+def _broadcast_problem(op, inputs, y):
+    """ADD, SUB, MUL: each input dimension, from the right, is 1 or the output's
+    (ops/elementwise.py _broadcast); tflite-micro walks the inputs by the output's shape."""
+    a, b = inputs[0].shape, inputs[1].shape
+    rank = max(len(a), len(b), len(y.shape))
+    for da, db, dy in zip(*(_padded(shape, rank) for shape in (a, b, y.shape))):
+        widest = max(da, db)
+        if da not in (1, widest) or db not in (1, widest) or dy != widest:
+            return _("its input shapes {a} and {b} do not broadcast to its output shape {output}").format(
+                a=list(a), b=list(b), output=list(y.shape))
+    return None
+
+
+def _padded(shape, rank):
+    """`shape` with leading 1s up to `rank` dimensions (broadcasting aligns shapes on the right)."""
+    return (1,) * (rank - len(shape)) + tuple(shape)
+
+
 # The engine's checks of shapes, by op, after the checks every op gets (each returns a problem or None).
 SHAPE_CHECKS = {
     **{name: (_count_problem,) for name in ("RELU", "RELU6", "LEAKY_RELU", "LOGISTIC", "TANH", "HARD_SWISH",
                                             "QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE")},
+    **{name: (_broadcast_problem,) for name in ELEMENTWISE_OPS},
     "SOFTMAX": (_count_problem, _softmax_problem),
     "EXPAND_DIMS": (_count_problem, _expand_dims_problem),
 }
@@ -214,6 +236,8 @@ def _op_problem(model, op):
     fewest, most = ARITY.get(op.name, (1, 255))
     if len(outputs) != 1 or not fewest <= len(inputs) <= most or inputs[0] is None:
         return _("it has {inputs} inputs and {outputs} outputs").format(inputs=len(inputs), outputs=len(outputs))
+    if op.name in NO_OMITTED_INPUT and None in inputs:
+        return _("its input {index} is missing").format(index=inputs.index(None))
     for tensor in inputs + outputs:
         problem = tensor is not None and _tensor_problem(tensor)
         if problem:
@@ -264,7 +288,7 @@ def _op_problem(model, op):
         problem = _channels_problem(op, inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else None)
         if problem:
             return problem
-    if op.name in ("ADD", "SUB") and len(inputs) == 2 and None not in inputs and outputs[0].dtype == "int8":
+    if op.name in ("ADD", "SUB") and outputs[0].dtype == "int8":  # two inputs, neither omitted (above)
         largest = max(inputs[0].scale, inputs[1].scale)
         if 2 * largest / (2**20 * outputs[0].scale) >= 1:  # tflite-micro aborts on it
             return _("its input scale {scale} is too large for its output scale").format(scale=largest)
