@@ -6,7 +6,8 @@ depth_multiplier of 0, a stride of 0, an output shape its window does not
 give, an op writing to a constant, a constant model input, weights computed
 while the model runs, a filter depth that does not divide the input's, a bias
 shorter than the output channels, an activation or QUANTIZE with more output
-values than input values, an ADD whose output is not its inputs broadcast: it then computes nothing meaningful, or
+values than input values, an ADD whose output is not its inputs broadcast, a
+MEAN over an axis out of range or into an output of another size: it then computes nothing meaningful, or
 reads or writes outside its tensors, and dies on some), the kit is the
 stricter of the two, on purpose."""
 
@@ -77,7 +78,7 @@ def changed(kind, owner, value, nth=0):
 
 TFLM_RUNS = {"scale 0", "scale inf", "depth_multiplier 0", "output shape", "stride 0", "output constant",
              "model input constant", "conv weights computed", "conv filter depth", "short bias",
-             "activation output count", "quantize output count", "add broadcast"}
+             "activation output count", "quantize output count", "add broadcast", "mean axis", "mean output count"}
 CASES = {
     # name: (mutant, words of the engine's ValueError, words of the host's line)
     "scale 0": (changed("scale", "tensor 0", struct.pack("<f", 0.0)), "scale 0.0", "tensor 0 has scale 0.0"),
@@ -141,6 +142,10 @@ OP_CASES = {
     "add broadcast": ("broadcast", mutant("broadcast", ("shape", "tensor 3", 2, word(4))),
                       "(1, 4, 5, 3) and (1, 1, 1, 3) do not broadcast to (1, 4, 4, 3)",
                       "its input shapes [1, 4, 5, 3] and [1, 1, 1, 3] do not broadcast to its output shape [1, 4, 4, 3]"),
+    "mean axis": ("mean", mutant("mean", ("value", "tensor 2", 0, word(5))), "axis 5 out of range",
+                  "its axis 5 is out of range for 4 dimensions"),
+    "mean output count": ("mean", mutant("mean", ("shape", "tensor 5", 2, word(5))), "output size 25, expected 20",
+                          "its output has 25 values, it should have 20"),
 }
 ALL_CASES = {**{name: ("depthwise", *case) for name, case in CASES.items()}, **OP_CASES}
 

@@ -221,6 +221,26 @@ def _padded(shape, rank):
     return (1,) * (rank - len(shape)) + tuple(shape)
 
 
+def _output_count_problem(y, expected):
+    """The output's number of values against the one the op gives."""
+    if y.elements != expected:
+        return _("its output has {count} values, it should have {expected}").format(count=y.elements, expected=expected)
+    return None
+
+
+def _mean_problem(op, inputs, y):
+    """MEAN (ops/reduce.py): every axis within the input's dimensions; the output, one value
+    per position along the dimensions kept."""
+    shape = inputs[0].shape
+    rank = len(shape)
+    reduced = set()
+    for axis in _int32s(inputs[1]):
+        if not -rank <= axis < rank:
+            return _axis_problem(axis, rank)
+        reduced.add(axis % rank)
+    return _output_count_problem(y, math.prod(size for k, size in enumerate(shape) if k not in reduced))
+
+
 # The engine's checks of shapes, by op, after the checks every op gets (each returns a problem or None).
 SHAPE_CHECKS = {
     **{name: (_count_problem,) for name in ("RELU", "RELU6", "LEAKY_RELU", "LOGISTIC", "TANH", "HARD_SWISH",
@@ -228,6 +248,7 @@ SHAPE_CHECKS = {
     **{name: (_broadcast_problem,) for name in ELEMENTWISE_OPS},
     "SOFTMAX": (_count_problem, _softmax_problem),
     "EXPAND_DIMS": (_count_problem, _expand_dims_problem),
+    "MEAN": (_mean_problem,),
 }
 
 
