@@ -7,7 +7,10 @@ give, an op writing to a constant, a constant model input, weights computed
 while the model runs, a filter depth that does not divide the input's, a bias
 shorter than the output channels, an activation or QUANTIZE with more output
 values than input values, an ADD whose output is not its inputs broadcast, a
-MEAN over an axis out of range or into an output of another size: it then computes nothing meaningful, or
+MEAN over an axis out of range or into an output of another size, a SHAPE
+output of another size than its input's rank, a CONCATENATION along an axis
+out of range or into an output its inputs do not fill, a PACK along an axis
+its inputs do not fit: it then computes nothing meaningful, or
 reads or writes outside its tensors, and dies on some), the kit is the
 stricter of the two, on purpose."""
 
@@ -24,6 +27,9 @@ import pytest
 from engine_runner import EngineError, run_engine
 
 from jazari.cli import main
+from jazari.nn.checks import supported_ops
+from jazari.nn.limits import quant_problem
+from jazari.nn.tflite import parse_model
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools"))
@@ -59,15 +65,12 @@ def values_at(data, owner):
 
 
 def mutant(model, *changes):
-    """Corpus `model` with each change (kind, owner, nth, value bytes) made: the nth field of that
-    kind and owner, or for kind "value" the nth int32 of constant tensor `owner`'s values."""
+    """Corpus `model` with each change (kind, owner, nth, value bytes) made: the first bytes of the
+    nth field of that kind and owner, or for kind "value" the nth int32 of constant tensor `owner`."""
     data = bytearray((CORPUS / f"{model}.tflite").read_bytes())
     for kind, owner, nth, value in changes:
-        if kind == "value":
-            at, width = values_at(bytes(data), owner) + 4 * nth, 4
-        else:
-            at, width = field(bytes(data), kind, owner, nth)
-        data[at:at + width] = value
+        at = values_at(bytes(data), owner) + 4 * nth if kind == "value" else field(bytes(data), kind, owner, nth)[0]
+        data[at:at + len(value)] = value
     return bytes(data)
 
 
@@ -78,7 +81,8 @@ def changed(kind, owner, value, nth=0):
 
 TFLM_RUNS = {"scale 0", "scale inf", "depth_multiplier 0", "output shape", "stride 0", "output constant",
              "model input constant", "conv weights computed", "conv filter depth", "short bias",
-             "activation output count", "quantize output count", "add broadcast", "mean axis", "mean output count"}
+             "activation output count", "quantize output count", "add broadcast", "mean axis", "mean output count",
+             "shape output count", "concatenation axis", "concatenation sum", "pack input"}
 CASES = {
     # name: (mutant, words of the engine's ValueError, words of the host's line)
     "scale 0": (changed("scale", "tensor 0", struct.pack("<f", 0.0)), "scale 0.0", "tensor 0 has scale 0.0"),
@@ -146,6 +150,33 @@ OP_CASES = {
                   "its axis 5 is out of range for 4 dimensions"),
     "mean output count": ("mean", mutant("mean", ("shape", "tensor 5", 2, word(5))), "output size 25, expected 20",
                           "its output has 25 values, it should have 20"),
+    "shape output count": ("shape_static", mutant("shape_static", ("shape", "tensor 15", 0, word(3))), "output size",
+                           "its output should hold 4 int32 values, one per input dimension"),
+    "concatenation axis": ("concatenation", mutant("concatenation", ("option", "operator 1 option 0", 0, word(4))),
+                           "axis out of range", "its axis 4 is out of range for 4 dimensions"),
+    "concatenation input": ("concatenation", mutant("concatenation", ("shape", "tensor 0", 2, word(3))),
+                            "input 0 does not fit the output shape",
+                            "its input tensor 0 does not fit its output shape [1, 6, 4, 2]"),
+    "concatenation sum": ("concatenation", mutant("concatenation", ("shape", "tensor 4", 1, word(7))),
+                          "inputs do not add up to the output", "its output has 56 values, it should have 48"),
+    "concatenation input type": ("concatenation", mutant("concatenation", ("type", "tensor 0", 0, bytes([INT32]))),
+                                 "inputs must all have the output's type", "its input tensor 0 is int32, its output int8"),
+    "concatenation requantizes": ("concatenation", mutant("concatenation", ("zero_point", "tensor 0", 0,
+                                                                            struct.pack("<q", 5))),
+                                  "different input and output quantization",
+                                  "its input tensor 0 needs its output's scale and zero point"),
+    "pack input": ("shape_static", mutant("shape_static", ("option", "operator 5 option 1", 0, word(0))),
+                   "input 16 does not fit the output shape", "its input tensor 16 does not fit its output shape [1, 2, 6, 2]"),
+    "pad paddings": ("pad", mutant("pad", ("value", "tensor 1", 2, word(-1))), "paddings",
+                     "its paddings [0, 0, -1, 2, 0, 1, 0, 0] do not fit its input shape [1, 5, 6, 2]"),
+    "pad output shape": ("pad", mutant("pad", ("shape", "tensor 5", 1, word(9))),
+                         "output shape (1, 9, 7, 2), expected (1, 8, 7, 2)",
+                         "its output shape [1, 9, 7, 2] should be [1, 8, 7, 2]"),
+    "strided_slice size": ("shape_static", mutant("shape_static", ("value", "tensor 1", 1, word(2))),
+                           "output has 18 bytes, the slice 12", "its output has 18 values, it should have 12"),
+    "strided_slice stride 0": ("shape_static", mutant("shape_static", ("value", "tensor 3", 0, word(0))),
+                               "begin/end/strides", "its begin [0, 1, 0, 0], end [0, 4, 0, 0] and strides "
+                                                    "[0, 1, 2, 1] do not fit its input shape [1, 4, 6, 2]"),
 }
 ALL_CASES = {**{name: ("depthwise", *case) for name, case in CASES.items()}, **OP_CASES}
 
@@ -242,3 +273,14 @@ def test_a_fully_connected_output_its_weights_do_not_fill_is_refused_everywhere(
         _out, err = capsys.readouterr()
         assert "its input [1, 6], weights [4, 6] and output [1, 5] do not match" in err
         assert command[0] == "info" or (code == 1 and len(err.strip().splitlines()) == 1), err
+
+
+def test_a_concatenation_with_a_fused_activation_is_refused_by_the_host():
+    # The corpus's CONCATENATIONs store no activation field (the converter leaves out defaults), so
+    # no field to change in the file: the option is set on the model the host read instead.
+    model = parse_model((CORPUS / "concatenation.tflite").read_bytes())
+    assert quant_problem(model, "m.tflite", supported_ops()) is None
+    model.operators[1].options["activation"] = "RELU"
+    assert quant_problem(model, "m.tflite", supported_ops()) == (
+        "m.tflite is broken at operator 1, CONCATENATION: its fused activation RELU is not supported. "
+        "Export the model again.")

@@ -29,6 +29,8 @@ ACTIVATION_BOUNDS = {"RELU6": 6.0, "RELU_N1_TO_1": 1.0}  # the largest bound eac
 ELEMENTWISE_OPS = ("ADD", "SUB", "MUL")
 # Ops whose kernels read every input they list: none may be omitted (-1) (ops/elementwise.py, shape.py).
 NO_OMITTED_INPUT = ELEMENTWISE_OPS + ("CONCATENATION", "PACK")
+FAR = 1 << 40  # a slice bound past any dimension (ops/shape.py, for STRIDED_SLICE's masks)
+SHOWN_VALUES = 16  # the most values of a constant a message lists
 # How many inputs tflite-micro's kernel takes, (fewest, most), where fixed
 # (as firmware/kit/nn/survey.py's _ARITY); every op the engine runs has one output.
 ARITY = {"ADD": (2, 2), "SUB": (2, 2), "MUL": (2, 2), "CONV_2D": (2, 3), "DEPTHWISE_CONV_2D": (2, 3),
@@ -241,6 +243,95 @@ def _mean_problem(op, inputs, y):
     return _output_count_problem(y, math.prod(size for k, size in enumerate(shape) if k not in reduced))
 
 
+def _listed(values):
+    """Values for a message: the first SHOWN_VALUES of them (a broken file may hold millions)."""
+    return "[" + ", ".join(str(value) for value in values[:SHOWN_VALUES]) + (", ...]" if len(values) > SHOWN_VALUES else "]")
+
+
+def _requantize_problem(x, y):
+    """The shape ops move bytes, not values: an int8 input needs its output's scale and zero
+    point (ops/shape.py _same_quant)."""
+    if x.dtype == "int8" and (x.scale != y.scale or x.zero_point != y.zero_point):
+        return _("its input tensor {index} needs its output's scale and zero point").format(index=x.index)
+    return None
+
+
+def _shape_op_problem(op, inputs, y):
+    """SHAPE writes its input's dimensions, one int32 each (ops/shape.py prepare_shape)."""
+    rank = len(inputs[0].shape)
+    if y.dtype != "int32" or y.elements != rank:
+        return _("its output should hold {rank} int32 values, one per input dimension").format(rank=rank)
+    return None
+
+
+def _joined_problem(op, inputs, y):
+    """CONCATENATION and PACK (ops/shape.py _blocks): no fused activation; every input of the
+    output's type and quantization, filling its block along the axis; the blocks filling the output."""
+    activation = op.options.get("activation", "NONE")
+    if activation != "NONE":
+        return _("its fused activation {activation} is not supported").format(activation=activation)
+    rank, axis = len(y.shape), op.options.get("axis", 0)
+    at = axis + rank if axis < 0 else axis
+    if not 0 <= at < rank:
+        return _axis_problem(axis, rank)
+    outer, inner = math.prod(y.shape[:at]), math.prod(y.shape[at + 1:])
+    along = 0
+    for x in inputs:
+        if x.dtype != y.dtype:
+            return _("its input tensor {index} is {dtype}, its output {output}").format(
+                index=x.index, dtype=x.dtype, output=y.dtype)
+        problem = _requantize_problem(x, y)
+        if problem:
+            return problem
+        size = 1 if op.name == "PACK" else x.shape[at] if at < len(x.shape) else 0
+        if outer * size * inner != x.elements:
+            return _("its input tensor {index} does not fit its output shape {shape}").format(
+                index=x.index, shape=list(y.shape))
+        along += size
+    return _output_count_problem(y, outer * along * inner)
+
+
+def _pad_problem(op, inputs, y):
+    """PAD (ops/shape.py prepare_pad): two paddings, neither negative, per input dimension (one at
+    least); the output, the input grown by them."""
+    x, paddings = inputs[0], _int32s(inputs[1])
+    rank = len(x.shape)
+    if not rank or len(paddings) != 2 * rank or min(paddings) < 0:
+        return _("its paddings {paddings} do not fit its input shape {shape}").format(
+            paddings=_listed(paddings), shape=list(x.shape))
+    return _requantize_problem(x, y) or _output_shape_problem(
+        y, [size + paddings[2 * k] + paddings[2 * k + 1] for k, size in enumerate(x.shape)])
+
+
+def _slice_problem(op, inputs, y):
+    """STRIDED_SLICE (ops/shape.py prepare_strided_slice): a begin, end and nonzero stride per
+    input dimension; the output, as many values as the slice takes."""
+    x = inputs[0]
+    begin, end, strides = (_int32s(tensor) for tensor in inputs[1:4])
+    if not len(begin) == len(end) == len(strides) == len(x.shape) or 0 in strides:
+        return _("its begin {begin}, end {end} and strides {strides} do not fit its input shape {shape}").format(
+            begin=_listed(begin), end=_listed(end), strides=_listed(strides), shape=list(x.shape))
+    masks = [op.options.get(name, 0) for name in ("begin_mask", "end_mask", "shrink_axis_mask")]
+    count = math.prod(_slice_length(size, begin[k], end[k], strides[k], *(mask >> k & 1 for mask in masks))
+                      for k, size in enumerate(x.shape))
+    return _requantize_problem(x, y) or _output_count_problem(y, count)
+
+
+def _slice_length(size, begin, end, stride, begin_all, end_all, shrink):
+    """How many values a slice takes along one dimension: tflite-micro's StartForAxis and
+    StopForAxis (masks, negative indices, clamping), as ops/shape.py."""
+    forward = stride > 0
+    start = _slice_bound((-FAR if forward else FAR) if begin_all else begin, size, forward)
+    stop = start + 1 if shrink else _slice_bound((FAR if forward else -FAR) if end_all else end, size, forward)
+    return len(range(start, stop, stride))
+
+
+def _slice_bound(at, size, forward):
+    """A slice's start or stop within a dimension of `size`: from the end when negative, clamped."""
+    at = 0 if size == 0 else at + size if at < 0 else at
+    return min(max(at, 0), size) if forward else min(max(at, -1), size - 1)
+
+
 # The engine's checks of shapes, by op, after the checks every op gets (each returns a problem or None).
 SHAPE_CHECKS = {
     **{name: (_count_problem,) for name in ("RELU", "RELU6", "LEAKY_RELU", "LOGISTIC", "TANH", "HARD_SWISH",
@@ -249,6 +340,11 @@ SHAPE_CHECKS = {
     "SOFTMAX": (_count_problem, _softmax_problem),
     "EXPAND_DIMS": (_count_problem, _expand_dims_problem),
     "MEAN": (_mean_problem,),
+    "SHAPE": (_shape_op_problem,),
+    "CONCATENATION": (_joined_problem,),
+    "PACK": (_joined_problem,),
+    "PAD": (_pad_problem,),
+    "STRIDED_SLICE": (_slice_problem,),
 }
 
 
