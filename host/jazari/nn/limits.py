@@ -3,12 +3,17 @@
 The file first (a regular file, no bigger than any board holds), then what
 it declares: ranks, element counts, constant bytes against the file, each
 activation against the largest board's heap (the planner and `model info`'s
-estimates loop over shapes: a lying shape must stop here). Then the numbers
-tflite-micro refuses (quant_problem): int8 scales that are 0, negative, NaN
-or inf, zero points outside int8, ops whose input and output types differ,
-convolutions without int8 weights and int32 bias, a depth_multiplier that
-does not match the shapes. The engine checks the same on the board
-(firmware/kit/nn/survey.py, ops/depthwise.py).
+estimates loop over shapes: a lying shape must stop here). Then, per
+operator (quant_problem), what the engine refuses when it loads a model
+(firmware/kit/nn/survey.py, and each op's prepare in ops/*.py): int8 scales
+that are 0, negative, NaN or inf, zero points outside int8, ops whose input
+and output types differ, convolutions without int8 weights and int32 bias,
+a depth_multiplier that does not match the shapes, and every relation
+between an op's shapes its kernel trusts (windows, channels, element counts,
+broadcasting, axes, paddings, slices: SHAPE_CHECKS). tflite-micro refuses
+some of these itself, runs others and reads or writes outside its tensors:
+the host refuses them all first, with one line, and never a model the
+engine runs.
 """
 
 import math
@@ -245,7 +250,8 @@ def _mean_problem(op, inputs, y):
 
 def _listed(values):
     """Values for a message: the first SHOWN_VALUES of them (a broken file may hold millions)."""
-    return "[" + ", ".join(str(value) for value in values[:SHOWN_VALUES]) + (", ...]" if len(values) > SHOWN_VALUES else "]")
+    shown = [str(value) for value in values[:SHOWN_VALUES]] + (["..."] if len(values) > SHOWN_VALUES else [])
+    return "[" + ", ".join(shown) + "]"
 
 
 def _requantize_problem(x, y):
