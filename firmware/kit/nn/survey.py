@@ -102,6 +102,24 @@ def _check(info, supported, heap):
                 t.index, S.TYPE_NAMES.get(t.type, t.type)))
         if t.is_const:
             raise ValueError("model file is corrupt or unsupported: model input or output tensor %d is a constant" % t.index)
+    _check_flow(info)
+
+
+def _check_flow(info):
+    # Each operator reads what is there before it runs (a constant, a model
+    # input, an earlier operator's output) and every model output is computed:
+    # otherwise it reads or gives whatever the arena held, which tflite-micro
+    # runs too but which differs from one run, and one arena layout, to the next.
+    written = set(t.index for t in info.inputs)
+    for op in info.operators:
+        for t in op.inputs:
+            if t is not None and not t.is_const and t.index not in written:
+                raise errors.bad_shape(op, "reads tensor %d before any operator writes it" % t.index)
+        for t in op.outputs:
+            written.add(t.index)
+    for t in info.outputs:
+        if t.index not in written:
+            raise ValueError("model file is corrupt or unsupported: model output tensor %d is computed by no operator" % t.index)
 
 
 def _check_scale(op, t):

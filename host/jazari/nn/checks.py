@@ -122,10 +122,11 @@ def op_problem(model, model_name):
 def problems(model, model_name):
     """Every reason the engine would refuse the model, most fundamental first."""
     # The number format first: converting to int8 usually changes the ops too.
-    from jazari.nn.limits import io_problem, quant_problem
+    from jazari.nn.limits import flow_problem, io_problem, quant_problem
 
     found = [type_problem(model, model_name), op_problem(model, model_name),
-             quant_problem(model, model_name, supported_ops()), io_problem(model, model_name)]
+             quant_problem(model, model_name, supported_ops()), io_problem(model, model_name),
+             flow_problem(model, model_name)]
     return [problem for problem in found if problem]
 
 

@@ -440,6 +440,25 @@ def quant_problem(model, model_name, supported):
     return None
 
 
+def flow_problem(model, model_name):
+    """An operator reading a tensor nothing has written yet, or a model output no
+    operator computes, as a message (or None): either would hold whatever the
+    arena held (the engine refuses both: survey.py _check_flow)."""
+    written = {tensor.index for tensor in model.input_tensors()}
+    for op in model.operators:
+        for tensor in model.op_inputs(op):
+            if tensor is not None and not tensor.is_const and tensor.index not in written:
+                return _("{model} is broken at operator {index}, {op}: {problem}. Export the model again.").format(
+                    model=model_name, index=op.index, op=op.name,
+                    problem=_("it reads tensor {tensor} before any operator writes it").format(tensor=tensor.index))
+        written.update(tensor.index for tensor in model.op_outputs(op))
+    for position, tensor in enumerate(model.output_tensors()):
+        if tensor.index not in written:
+            return _("{model}'s output {position} is computed by no operator. Export the model again.").format(
+                model=model_name, position=position)
+    return None
+
+
 IO_TYPES = ("int8", "int32", "float32")  # what the engine takes in and gives out (numpy has no int4)
 
 
