@@ -79,7 +79,7 @@ def changed(kind, owner, value, nth=0):
     return mutant("depthwise", (kind, owner, nth, value))
 
 
-TFLM_RUNS = {"read before written", "output computed by none", "scale 0", "scale inf", "depth_multiplier 0", "output shape", "stride 0", "output constant",
+TFLM_RUNS = {"logistic output quantization", "read before written", "output computed by none", "scale 0", "scale inf", "depth_multiplier 0", "output shape", "stride 0", "output constant",
              "model input constant", "conv weights computed", "conv filter depth", "short bias",
              "activation output count", "quantize output count", "add broadcast", "mean axis", "mean output count",
              "shape output count", "concatenation axis", "concatenation sum", "pack input"}
@@ -105,11 +105,17 @@ CASES = {
 OP_CASES = {
     # name: (corpus model, its changes (as mutant() takes them), words of the engine's ValueError,
     #        words of the host's line)
-    # RELU reads SOFTMAX's output, computed after it; SOFTMAX writes RELU's, and model output 6 is left as
+    # RELU reads SOFTMAX's output, computed after it; SOFTMAX writes LOGISTIC's, and model output 6 is left as
     # the arena held it (a fuzz finding: depthwise_dilation with its last operator cut off, RAM and streamed differed).
+    "logistic output quantization": ("activations", [("scale", "tensor 2", 0, struct.pack("<f", 0.5))],
+                                     "needs scale 0.00390625, zero point -128",
+                                     "its output needs scale 0.00390625 and zero point -128"),
+    "pooling quantization": ("average_pool", [("zero_point", "tensor 1", 0, struct.pack("<q", 3))],
+                             "output scale or zero point different from the input's",
+                             "its output scale or zero point differs from its input's"),
     "read before written": ("activations", [("tensor", "operator 5", 0, word(7))],
                             "reads tensor 7 before any operator writes it", "it reads tensor 7 before any operator writes it"),
-    "output computed by none": ("activations", [("tensor", "operator 6", 1, word(6))],
+    "output computed by none": ("activations", [("tensor", "operator 6", 1, word(2))],
                                 "model output tensor 7 is computed by no operator", "output 6 is computed by no operator"),
     "output constant": ("fully_connected", [("buffer", "tensor 6", 0, buffer_of("fully_connected", "tensor 5"))],
                         "writes to constant tensor 6", "its output, tensor 6, is a constant"),

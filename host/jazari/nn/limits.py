@@ -354,6 +354,33 @@ SHAPE_CHECKS = {
 }
 
 
+# Output quantization tflite-micro's int8 kernels require, (scale, zero point)
+# (firmware/kit/nn/ops/sigmoid.py, softmax.py).
+FIXED_OUTPUT_QUANTIZATION = {"LOGISTIC": (1.0 / 256, -128), "TANH": (1.0 / 128, 0), "SOFTMAX": (1.0 / 256, -128)}
+
+
+def _quantization_problem(op, inputs, output):
+    """The quantization the engine's kernels require and tflite-micro refuses
+    otherwise: fixed output steps, pooling that keeps its input's, symmetric
+    plain fully connected weights (ops/sigmoid.py, softmax.py, pooling.py,
+    fully_connected.py)."""
+    fixed = FIXED_OUTPUT_QUANTIZATION.get(op.name)
+    if fixed and output.dtype == "int8" and (output.scale, output.zero_point) != fixed:
+        return _("its output needs scale {scale} and zero point {zero_point}").format(
+            scale=fixed[0], zero_point=fixed[1])
+    x = inputs[0]
+    if op.name.endswith("_POOL_2D") and (x.zero_point != output.zero_point or abs(x.scale - output.scale) > 1e-6):
+        return _("its output scale or zero point differs from its input's")
+    if op.name == "FULLY_CONNECTED":
+        if op.options.get("weights_format"):
+            return _("its weights are in a shuffled format, which the kit does not run")
+        weights = inputs[1]
+        if not weights.per_channel and weights.zero_point:
+            return _("its weights have zero point {zero_point} (int8 weights are symmetric)").format(
+                zero_point=weights.zero_point)
+    return None
+
+
 def _op_problem(model, op):
     inputs, outputs = model.op_inputs(op), model.op_outputs(op)
     fewest, most = ARITY.get(op.name, (1, 255))
@@ -401,6 +428,9 @@ def _op_problem(model, op):
         problem = check(op, inputs, outputs[0])
         if problem:
             return problem
+    problem = _quantization_problem(op, inputs, outputs[0])
+    if problem:
+        return problem
     if op.name in WINDOWED_OPS and not op.options:
         return _("it has no options (strides)")
     if op.name in WINDOWED_OPS:
