@@ -113,6 +113,11 @@ OP_CASES = {
     "pooling quantization": ("average_pool", [("zero_point", "tensor 1", 0, struct.pack("<q", 3))],
                              "output scale or zero point different from the input's",
                              "its output scale or zero point differs from its input's"),
+    # Two zero points for one scale: tflite-micro takes the first, 5, and refuses the pooling's change of it.
+    "zero points more than scales": ("average_pool", [("length", "tensor 0", 2, struct.pack("<I", 2)),
+                                                      ("zero_point", "tensor 0", 0, struct.pack("<q", 5))],
+                                     "output scale or zero point different from the input's",
+                                     "its output scale or zero point differs from its input's"),
     "read before written": ("activations", [("tensor", "operator 5", 0, word(7))],
                             "reads tensor 7 before any operator writes it", "it reads tensor 7 before any operator writes it"),
     "output computed by none": ("activations", [("tensor", "operator 6", 1, word(2))],

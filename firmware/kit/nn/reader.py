@@ -79,19 +79,20 @@ def _read_quant(t, q):
     zv = q.vector(_QUANT_ZERO_POINT, 8, _MAX_CHANNELS)
     if not zv or not zv[1]:
         return  # tflite-micro reads scales only beside zero points: otherwise unquantized
-    zat = zv[0] if zv[1] == n else -1
+    # tflite-micro takes the first zero point whatever their count (and
+    # refuses what that one makes wrong); per channel, only as many as scales.
+    zat = zv[0]
     t.scale = src.unpack("<f", start)[0]
-    if zat >= 0:
-        z = src.unpack("<q", zat)[0]
-        if not -0x80000000 <= z <= 0x7FFFFFFF:
-            raise ValueError("model file is corrupt: tensor %d has zero point %d" % (t.index, z))
-        if z:
-            t.zero_point = z
+    z = src.unpack("<q", zat)[0]
+    if not -0x80000000 <= z <= 0x7FFFFFFF:
+        raise ValueError("model file is corrupt: tensor %d has zero point %d" % (t.index, z))
+    if z:
+        t.zero_point = z
     d = q.int32(_QUANT_DIMENSION)
     if d:
         t.quantized_dimension = d
     if n > 1:
-        t._channels = (src, start, zat, n)
+        t._channels = (src, start, zat if zv[1] == n else -1, n)
 
 
 def _read_tensor(tt, index, buffers, src):

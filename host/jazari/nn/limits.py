@@ -73,6 +73,8 @@ def size_problem(model, heap):
         if not tensor.is_const and tensor.size > heap:
             return _("tensor {index} needs {need} bytes, more than any board's memory").format(
                 need=tensor.size, **where)
+        if not -2**31 <= tensor.zero_point < 2**31:  # the engine's reader refuses it whatever the type
+            return _("tensor {index} has zero point {zero_point}").format(zero_point=tensor.zero_point, **where)
     return None
 
 
