@@ -118,6 +118,8 @@ OP_CASES = {
                                                       ("zero_point", "tensor 0", 0, struct.pack("<q", 5))],
                                      "output scale or zero point different from the input's",
                                      "its output scale or zero point differs from its input's"),
+    "omitted output": ("fully_connected", [("tensor", "operator 2", 3, word(-1))],
+                       "operator 2 has an omitted output", "operator 2 has an omitted output"),
     "read before written": ("activations", [("tensor", "operator 5", 0, word(7))],
                             "reads tensor 7 before any operator writes it", "it reads tensor 7 before any operator writes it"),
     "output computed by none": ("activations", [("tensor", "operator 6", 1, word(2))],

@@ -113,7 +113,7 @@ def _check_flow(info):
     written = set(t.index for t in info.inputs)
     for op in info.operators:
         for t in op.inputs:
-            if t is not None and not t.is_const and t.index not in written:
+            if t is not None and t.size and not t.is_const and t.index not in written:  # size 0: nothing to read
                 raise errors.bad_shape(op, "reads tensor %d before any operator writes it" % t.index)
         for t in op.outputs:
             written.add(t.index)

@@ -215,7 +215,8 @@ def flow_problem(model, model_name):
     written = {tensor.index for tensor in model.input_tensors()}
     for op in model.operators:
         for tensor in model.op_inputs(op):
-            if tensor is not None and not tensor.is_const and tensor.index not in written:
+            # A tensor of no values has nothing to read (a RESHAPE to a scalar: its shape input is empty).
+            if tensor is not None and tensor.elements and not tensor.is_const and tensor.index not in written:
                 return _("{model} is broken at operator {index}, {op}: {problem}. Export the model again.").format(
                     model=model_name, index=op.index, op=op.name,
                     problem=_("it reads tensor {tensor} before any operator writes it").format(tensor=tensor.index))

@@ -32,7 +32,8 @@ def window_problem(op, x, weights, y):
         k_h, k_w = weights.shape[1], weights.shape[2]
         dilation_h, dilation_w = options.get("dilation_h", 1), options.get("dilation_w", 1)
     stride_h, stride_w = options.get("stride_h", 0), options.get("stride_w", 0)
-    for step in (stride_h, stride_w, dilation_h, dilation_w, k_h, k_w):
+    # A convolution's kernel size is its weights' shape, which the engine does not bound; a pooling's is an option.
+    for step in (stride_h, stride_w, dilation_h, dilation_w) + ((k_h, k_w) if pooling else ()):
         if not 1 <= step <= MAX_STEP:
             return _("its stride, dilation or window size {size} is out of range").format(size=step)
     same = options.get("padding") == "SAME"

@@ -338,6 +338,8 @@ def _operator(index, table, codes, tensor_count):
     outputs = list(table.scalars(_OP_OUTPUTS, "i") or ())
     if any(i >= tensor_count or i < -1 for i in inputs + outputs):
         raise TFLiteFormatError(f"operator {index} refers to a tensor that does not exist")
+    if -1 in outputs:  # an input may be omitted, an output never (the engine's reader.py refuses it too)
+        raise TFLiteFormatError(f"operator {index} has an omitted output")
     name = op_name(code)
     kept = table.scalar(_OP_OPTIONS_TYPE, "B") == OPTIONS_TYPES.get(name)
     return Operator(index, code, inputs, outputs, _options(name, table.table(_OP_OPTIONS) if kept else None), custom)

@@ -107,13 +107,14 @@ def start_kill_helper():
     terminal's session inside bwrap."""
     reader, writer = os.pipe()
     terminal = os.dup(0)
+    board = os.getpid()
     if os.fork() == 0:
         try:
             seccomp.install()  # what the board's process gets: this one needs poll, read and kill only
             os.close(writer)
             for fd in (0, 1, 2):
                 os.close(fd)
-            _serve_kills(reader, terminal)
+            _serve_kills(reader, terminal, board)
         finally:
             os._exit(0)
     os.close(reader)
@@ -121,7 +122,7 @@ def start_kill_helper():
     return writer
 
 
-def _serve_kills(reader, terminal):
+def _serve_kills(reader, terminal, board):
     watch = select.poll()
     watch.register(reader, select.POLLIN)
     watch.register(terminal, 0)  # POLLHUP and POLLERR are always reported
@@ -129,11 +130,20 @@ def _serve_kills(reader, terminal):
         for fd, events in watch.poll():
             if fd == reader:
                 if os.read(reader, 1):
-                    os.kill(os.getppid(), signal.SIGTERM)
+                    _kill(board, signal.SIGTERM)
                 return  # asked, or b"": the process ended without asking
-            if events & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
-                os.kill(os.getppid(), signal.SIGKILL)
+            if events & select.POLLNVAL:  # a terminal this poll() cannot watch (older macOS): the pipe alone
+                watch.unregister(terminal)
+            elif events & (select.POLLHUP | select.POLLERR):
+                _kill(board, signal.SIGKILL)
                 return
+
+
+def _kill(board, signum):
+    """Signal the board's process, if this helper is still its child: once it
+    has ended, its pid could be another process's."""
+    if os.getppid() == board:
+        os.kill(board, signum)
 
 
 def take_terminal():

@@ -93,9 +93,11 @@ class Child:
     def kill(self):
         if self.process.poll() is not None:
             return
-        if self.confined:
-            self._kill_sandbox()
-        self.process.kill()
+        try:
+            if self.confined:
+                self._kill_sandbox()
+        finally:
+            self.process.kill()  # never left stopped
 
     def _kill_sandbox(self):
         """End bwrap's init inside, and so every process of its PID namespace
