@@ -118,6 +118,12 @@ OP_CASES = {
                                                       ("zero_point", "tensor 0", 0, struct.pack("<q", 5))],
                                      "output scale or zero point different from the input's",
                                      "its output scale or zero point differs from its input's"),
+    # Fuzz findings that tflite-micro refuses (or dies on) and the engine ran: a PACK of another
+    # values_count than its inputs, a STRIDED_SLICE shrinking an axis its output shape keeps.
+    "pack values_count": ("shape_static", [("option", "operator 5 option 0", 0, word(5))],
+                          "values_count 5 for 2 inputs", "its values_count 5 is not its 2 inputs"),
+    "slice shrink": ("shape_static", [("option", "operator 4 option 4", 0, word(3))],
+                     "output shape [1, 6, 2], expected [6, 2]", "its output shape [1, 6, 2] should be [6, 2]"),
     "omitted output": ("fully_connected", [("tensor", "operator 2", 3, word(-1))],
                        "operator 2 has an omitted output", "operator 2 has an omitted output"),
     "read before written": ("activations", [("tensor", "operator 5", 0, word(7))],

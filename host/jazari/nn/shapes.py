@@ -194,7 +194,11 @@ def _shape_op_problem(op, inputs, y):
 
 def _joined_problem(op, inputs, y):
     """CONCATENATION and PACK (ops/shape.py _blocks): no fused activation; every input of the
-    output's type and quantization, filling its block along the axis; the blocks filling the output."""
+    output's type and quantization, filling its block along the axis; the blocks filling the output;
+    PACK's values_count, its inputs' count (tflite-micro packs that many)."""
+    if op.name == "PACK" and op.options.get("values_count") != len(inputs):
+        return _("its values_count {count} is not its {inputs} inputs").format(
+            count=op.options.get("values_count"), inputs=len(inputs))
     activation = op.options.get("activation", "NONE")
     if activation != "NONE":
         return _("its fused activation {activation} is not supported").format(activation=activation)
@@ -240,9 +244,12 @@ def _slice_problem(op, inputs, y):
         return _("its begin {begin}, end {end} and strides {strides} do not fit its input shape {shape}").format(
             begin=_listed(begin), end=_listed(end), strides=_listed(strides), shape=list(x.shape))
     masks = [op.options.get(name, 0) for name in ("begin_mask", "end_mask", "shrink_axis_mask")]
-    count = math.prod(_slice_length(size, begin[k], end[k], strides[k], *(mask >> k & 1 for mask in masks))
-                      for k, size in enumerate(x.shape))
-    return _requantize_problem(x, y) or _output_count_problem(y, count)
+    lengths = [_slice_length(size, begin[k], end[k], strides[k], *(mask >> k & 1 for mask in masks))
+               for k, size in enumerate(x.shape)]
+    # tflite-micro checks the shape itself: the slice's lengths, shrunk axes left out.
+    shape = tuple(length for k, length in enumerate(lengths) if not masks[2] >> k & 1)
+    return (_requantize_problem(x, y) or _output_count_problem(y, math.prod(lengths))
+            or _output_shape_problem(y, shape))
 
 
 def _slice_length(size, begin, end, stride, begin_all, end_all, shrink):

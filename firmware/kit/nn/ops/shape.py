@@ -17,6 +17,7 @@ _SLICE_BEGIN_MASK = const(0)
 _SLICE_END_MASK = const(1)
 _SLICE_SHRINK_AXIS_MASK = const(4)
 # PackOptions slots (tensorflow/lite/schema/schema.fbs)
+_PACK_VALUES_COUNT = const(0)
 _PACK_AXIS = const(1)
 
 _TYPES = (S.INT8, S.INT32)
@@ -94,6 +95,9 @@ def prepare_concat(ctx, op):
 
 
 def prepare_pack(ctx, op):
+    # tflite-micro packs values_count inputs, whatever the operator lists.
+    if op.options and op.options.int32(_PACK_VALUES_COUNT) != len(op.inputs):
+        raise errors.bad_shape(op, "values_count %d for %d inputs" % (op.options.int32(_PACK_VALUES_COUNT), len(op.inputs)))
     axis = op.options.int32(_PACK_AXIS) if op.options else 0
     return _blocks(op, op.inputs, op.outputs[0], axis, lambda t, a: 1)
 
@@ -201,6 +205,10 @@ def prepare_strided_slice(ctx, op):
         count *= len(r)
     if count != out.size:
         raise errors.bad_shape(op, "output has %d bytes, the slice %d" % (out.size, count))
+    # tflite-micro checks the shape itself: the slice's lengths, shrunk axes left out.
+    shape = tuple(len(ranges[k]) for k in range(rank) if not shrink & (1 << k))
+    if shape != out.shape:
+        raise errors.bad_shape(op, "output shape %s, expected %s" % (list(out.shape), list(shape)))
     istr = [esize] * rank
     for k in range(rank - 2, -1, -1):
         istr[k] = istr[k + 1] * inp.shape[k + 1]
