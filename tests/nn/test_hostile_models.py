@@ -124,6 +124,9 @@ OP_CASES = {
                           "values_count 5 for 2 inputs", "its values_count 5 is not its 2 inputs"),
     "slice shrink": ("shape_static", [("option", "operator 4 option 4", 0, word(3))],
                      "output shape [1, 6, 2], expected [6, 2]", "its output shape [1, 6, 2] should be [6, 2]"),
+    # A fuzz finding's kind: the engine ignored SQUEEZE's squeeze_dims, which tflite-micro checks.
+    "squeeze dims": ("squeeze", [("shape", "tensor 2", 1, word(12)), ("shape", "tensor 2", 2, word(1))],
+                     "output shape [1, 12, 1], expected [1, 1, 12]", "its output shape [1, 12, 1] should be [1, 1, 12]"),
     "omitted output": ("fully_connected", [("tensor", "operator 2", 3, word(-1))],
                        "operator 2 has an omitted output", "operator 2 has an omitted output"),
     "read before written": ("activations", [("tensor", "operator 5", 0, word(7))],

@@ -43,8 +43,8 @@ _OP_OPTIONS = const(4)
 # BuiltinOptions): tflite-micro reads options of any other type as none.
 # Two byte strings, op code and its options type at the same place (bytes
 # stay in flash with the module on ROMFS; a dict would take heap).
-_OPTION_CODES = b"\x03\x04\x01\x11\x09\x19\x02\x00\x12\x28\x29\x2d\x53\x62"
-_OPTION_TYPES = b"\x01\x02\x05\x05\x08\x09\x0a\x0b\x15\x1b\x1c\x20\x3b\x4b"
+_OPTION_CODES = b"\x03\x04\x01\x11\x09\x19\x02\x00\x12\x28\x29\x2d\x53\x62\x2b"
+_OPTION_TYPES = b"\x01\x02\x05\x05\x08\x09\x0a\x0b\x15\x1b\x1c\x20\x3b\x4b\x1e"
 # Buffer
 _BUFFER_DATA = const(0)
 _BUFFER_OFFSET = const(1)  # uint64: data stored after the flatbuffer (files > 2 GB)

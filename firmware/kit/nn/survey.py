@@ -72,6 +72,9 @@ def _check(info, supported, heap):
     for op in info.operators:
         if op.code not in supported:
             raise errors.unsupported_op(op)
+    for t in info.tensors:  # tflite-micro allocates every activation, used or not
+        if not t.is_const and t.size > heap:
+            raise errors.too_big(t.size, heap)
     for op in info.operators:
         fewest, most = _ARITY.get(op.code, (1, 255))
         if len(op.outputs) != 1 or not fewest <= len(op.inputs) <= most or op.inputs[0] is None:

@@ -124,6 +124,18 @@ def _expand_dims_problem(op, inputs, y):
     return _output_shape_problem(y, shape[:at] + (1,) + shape[at:])
 
 
+def _squeeze_problem(op, inputs, y):
+    """SQUEEZE (ops/reshape.py _check_squeeze, as tflite-micro): squeeze_dims (every dimension of
+    size 1 when there are none) within the rank and of size 1; the output, the input without them."""
+    shape, rank = inputs[0].shape, len(inputs[0].shape)
+    dims = [dim + rank if dim < 0 else dim for dim in op.options.get("squeeze_dims", ())]
+    for dim in dims:
+        if not 0 <= dim < rank or shape[dim] != 1:
+            return _("its squeeze dimension {dim} does not fit its input shape {shape}").format(dim=dim, shape=list(shape))
+    squeezed = dims or [k for k in range(rank) if shape[k] == 1]
+    return _output_shape_problem(y, tuple(size for k, size in enumerate(shape) if k not in squeezed))
+
+
 def _softmax_problem(op, inputs, y):
     """SOFTMAX normalizes along the input's last dimension: one it must have, not empty (ops/softmax.py)."""
     shape = inputs[0].shape
@@ -270,10 +282,11 @@ def _slice_bound(at, size, forward):
 # The engine's checks of shapes, by op, after the checks every op gets (each returns a problem or None).
 SHAPE_CHECKS = {
     **{name: (_count_problem,) for name in ("RELU", "RELU6", "LEAKY_RELU", "LOGISTIC", "TANH", "HARD_SWISH",
-                                            "QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE")},
+                                            "QUANTIZE", "DEQUANTIZE", "RESHAPE")},
     **{name: (_broadcast_problem,) for name in ELEMENTWISE_OPS},
     "SOFTMAX": (_count_problem, _softmax_problem),
     "EXPAND_DIMS": (_count_problem, _expand_dims_problem),
+    "SQUEEZE": (_count_problem, _squeeze_problem),
     "MEAN": (_mean_problem,),
     "SHAPE": (_shape_op_problem,),
     "CONCATENATION": (_joined_problem,),

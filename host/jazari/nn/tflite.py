@@ -78,6 +78,7 @@ OPTIONS = {
     "CONCATENATION": (("axis", "i", 0), ("activation", "b", 0)),
     "MEAN": (("keep_dims", "?", False),),
     "PACK": (("values_count", "i", 0), ("axis", "i", 0)),
+    "SQUEEZE": (("squeeze_dims", "[i", ()),),
     "LEAKY_RELU": (("alpha", "f", 0.0),),
     "STRIDED_SLICE": (("begin_mask", "i", 0), ("end_mask", "i", 0), ("ellipsis_mask", "i", 0),
                       ("new_axis_mask", "i", 0), ("shrink_axis_mask", "i", 0), ("offset", "?", False)),
@@ -96,7 +97,8 @@ _OP_OPCODE, _OP_INPUTS, _OP_OUTPUTS, _OP_OPTIONS_TYPE, _OP_OPTIONS = 0, 1, 2, 3,
 # BuiltinOptions): tflite-micro reads options of any other type as none.
 OPTIONS_TYPES = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 2, "AVERAGE_POOL_2D": 5, "MAX_POOL_2D": 5,
                  "FULLY_CONNECTED": 8, "SOFTMAX": 9, "CONCATENATION": 10, "ADD": 11, "MUL": 21, "MEAN": 27,
-                 "SUB": 28, "STRIDED_SLICE": 32, "PACK": 59, "LEAKY_RELU": 75, "TRANSPOSE_CONV": 49}
+                 "SUB": 28, "SQUEEZE": 30, "STRIDED_SLICE": 32, "PACK": 59, "LEAKY_RELU": 75,
+                 "TRANSPOSE_CONV": 49}
 _BUFFER_DATA, _BUFFER_OFFSET, _BUFFER_SIZE = 0, 1, 2
 
 
@@ -313,6 +315,9 @@ def _options(name, table):
         return {}
     options = {}
     for slot, (key, fmt, default) in enumerate(OPTIONS[name]):
+        if fmt.startswith("["):  # a vector of numbers
+            options[key] = tuple(table.scalars(slot, fmt[1:]) or default)
+            continue
         value = table.scalar(slot, fmt, default)
         names = _NAMED.get(key)
         options[key] = names[value] if names and 0 <= value < len(names) else value

@@ -18,7 +18,28 @@ def prepare_reshape(ctx, op):
         raise errors.bad_shape(op, "input has %d bytes, output %d" % (inp.size, out.size))
     if op.code == S.EXPAND_DIMS:
         _check_axis(ctx, op, inp, out)
+    elif op.code == S.SQUEEZE:
+        _check_squeeze(op, inp, out)
     return not ctx.shares(inp, out)  # copy only when not aliased
+
+
+def _check_squeeze(op, inp, out):
+    # As tflite-micro: squeeze_dims (every dimension of size 1 when there are
+    # none) within the rank and of size 1; the output is the input without them.
+    dims = op.options.ints(0, "i", 8) if op.options else None
+    rank = len(inp.shape)
+    if dims:
+        squeezed = []
+        for d in dims:
+            d = d + rank if d < 0 else d
+            if not 0 <= d < rank or inp.shape[d] != 1:
+                raise errors.bad_shape(op, "squeeze dimension %d of input shape %s" % (d, list(inp.shape)))
+            squeezed.append(d)
+    else:
+        squeezed = [k for k in range(rank) if inp.shape[k] == 1]
+    shape = tuple(inp.shape[k] for k in range(rank) if k not in squeezed)
+    if shape != tuple(out.shape):
+        raise errors.bad_shape(op, "output shape %s, expected %s" % (list(out.shape), list(shape)))
 
 
 def _check_axis(ctx, op, inp, out):
