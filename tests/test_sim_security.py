@@ -253,10 +253,12 @@ def test_nothing_outside_the_flash_and_the_event_log_can_be_written(board):
 
 FIND_THE_KILL_HELPER = BUILTIN_VFS + """vfs.mount(vfs.VfsPosix('/'), '/host')
 import os
-me = open('/host/proc/self/stat').read().split()[0]
+with open('/host/proc/self/stat') as f:
+    me = f.read().split()[0]
 def status(pid):
     try:
-        return open('/host/proc/%s/status' % pid).read()
+        with open('/host/proc/%s/status' % pid) as f:  # closed at once: the board opens 64 files at most
+            return f.read()
     except OSError:
         return ''
 helper = [pid for pid in os.listdir('/host/proc') if pid.isdigit() and ('PPid:\\t%s\\n' % me) in status(pid)][0]
