@@ -197,6 +197,12 @@ def _op_problem(model, op):
     return None
 
 
+def _broken_at(model_name, op, problem):
+    """The one line for a model whose operator `op` has `problem`."""
+    return _("{model} is broken at operator {index}, {op}: {problem}. Export the model again.").format(
+        model=model_name, index=op.index, op=op.name, problem=problem)
+
+
 def quant_problem(model, model_name, supported):
     """The first operator, among the `supported` ones, with numbers that cannot be right, as a message (or None)."""
     for op in model.operators:
@@ -204,7 +210,7 @@ def quant_problem(model, model_name, supported):
             continue
         problem = _op_problem(model, op)
         if problem:
-            return _("{model} is broken at operator {index}, {op}: {problem}. Export the model again.").format(model=model_name, index=op.index, op=op.name, problem=problem)
+            return _broken_at(model_name, op, problem)
     return None
 
 
@@ -217,9 +223,8 @@ def flow_problem(model, model_name):
         for tensor in model.op_inputs(op):
             # A tensor of no values has nothing to read (a RESHAPE to a scalar: its shape input is empty).
             if tensor is not None and tensor.elements and not tensor.is_const and tensor.index not in written:
-                return _("{model} is broken at operator {index}, {op}: {problem}. Export the model again.").format(
-                    model=model_name, index=op.index, op=op.name,
-                    problem=_("it reads tensor {tensor} before any operator writes it").format(tensor=tensor.index))
+                return _broken_at(model_name, op, _("it reads tensor {tensor} before any operator writes it").format(
+                    tensor=tensor.index))
         written.update(tensor.index for tensor in model.op_outputs(op))
     for position, tensor in enumerate(model.output_tensors()):
         if tensor.index not in written:
